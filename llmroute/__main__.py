@@ -1,0 +1,3 @@
+from llmroute.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""The Typer application: argument parsing only. Work happens in the command modules.
+
+Command modules are imported inside each command so that ``--help`` and shell
+completion never pay for httpx or the router.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from llmroute._version import __version__
+from llmroute.cli.environment import Environment
+from llmroute.cli.failures import ExitStatus
+
+app = typer.Typer(
+    name="llmroute",
+    help="Every LLM API key you hold, usable as one: routing, failover, cooldowns and cost tracking.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmroute {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    environment: Environment = ctx.ensure_object(Environment)
+    if debug:
+        environment.env = {**environment.env, "LLMROUTE_DEBUG": "1"}
+
+
+def _complete_model(incomplete: str) -> list[str]:
+    from llmroute.aliases import BUILTIN_ALIASES
+
+    names = sorted({*BUILTIN_ALIASES, "ollama:", "openrouter:", "local:"})
+    return [n for n in names if n.startswith(incomplete)]
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    prompt: Annotated[Optional[list[str]], typer.Argument(help="The prompt (after any piped stdin).")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option("-m", "--model", help="Alias, model name or provider:model.", autocompletion=_complete_model),
+    ] = None,
+    system: Annotated[Optional[str], typer.Option("-s", "--system", help="System prompt.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(min=1, help="Most tokens to generate.")] = None,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
+    provider: Annotated[Optional[str], typer.Option(help="Try this provider first.")] = None,
+    privacy: Annotated[
+        Optional[str], typer.Option(help="'critical' keeps the prompt on local models.", metavar="normal|critical")
+    ] = None,
+    timeout: Annotated[Optional[float], typer.Option(min=0.1, help="Deadline for the whole request, seconds.")] = None,
+    no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not read a prompt from stdin.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the answer and attempts.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show each attempt and failover on stderr.")] = False,
+) -> None:
+    """Send a prompt and stream the answer.
+
+    Piped stdin comes first, then the arguments, separated by a blank line.
+    """
+    from llmroute.cli import chat as chat_command
+
+    options = chat_command.ChatOptions(
+        prompt=tuple(prompt or ()),
+        model=model,
+        system=system,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        stream=not no_stream,
+        provider=provider,
+        privacy=privacy,
+        timeout=timeout,
+        read_stdin=not no_stdin,
+        json=as_json,
+    )
+    _run(ctx, verbose, lambda environment, settings: chat_command.chat(options, settings, environment))
+
+
+@app.command()
+def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", metavar="SHELL")]) -> None:
+    """Print the shell completion script (the same as completions/ in the source tree)."""
+    from llmroute.cli.completion import completion_script
+
+    if shell not in SHELLS:
+        raise typer.BadParameter(f"must be one of {', '.join(SHELLS)}", param_hint="SHELL")
+    typer.echo(completion_script(shell), nl=False)
+
+
+def _run(
+    ctx: typer.Context, verbose: bool, command: Callable[[Environment, object], ExitStatus]
+) -> None:
+    """Load the settings, run the command, and turn every failure into one line and an exit code."""
+    from llmroute.cli import chat as chat_command
+    from llmroute.cli.failures import exit_status, message
+    from llmroute.config import load_environment, load_settings
+    from llmroute.errors import LlmrouteError
+
+    environment: Environment = ctx.ensure_object(Environment)
+    environment.configure_logging(verbose)
+    try:
+        env = {**load_environment(), **environment.env}
+        settings = load_settings(env)
+        environment.remember_secrets(k.secret for k in settings.keys)
+        status = command(environment, settings)
+    except chat_command.UsageProblem as exc:
+        environment.error(str(exc))
+        status = ExitStatus.USAGE
+    except LlmrouteError as exc:
+        environment.error(message(exc))
+        status = exit_status(exc)
+    except KeyboardInterrupt:
+        environment.stderr.write("\n")
+        status = ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        status = ExitStatus.BROKEN_PIPE
+    except Exception as exc:
+        if environment.env.get("LLMROUTE_DEBUG"):
+            raise
+        environment.error(message(exc))
+        status = ExitStatus.ERROR
+    raise typer.Exit(int(status))
+
+
+def _silence_stdout() -> None:
+    """After the reader went away, send whatever is left to /dev/null so exit stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run(args: Sequence[str], environment: Environment | None = None) -> int:
+    """Run the CLI on ``args``; returns the exit status instead of exiting."""
+    environment = environment or Environment()
+    try:
+        result = app(args=list(args), prog_name="llmroute", standalone_mode=False, obj=environment)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.ClickException as exc:
+        exc.show(file=environment.stderr)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        environment.stderr.write("\n")
+        return int(ExitStatus.INTERRUPTED)
+    return int(result or 0)

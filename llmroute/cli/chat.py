@@ -1,0 +1,166 @@
+"""``llmroute chat``: one prompt in, the answer streamed out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from contextlib import aclosing
+from dataclasses import asdict, dataclass
+
+from llmroute.cli.environment import Environment
+from llmroute.cli.failures import ExitStatus
+from llmroute.config import Settings
+from llmroute.errors import ConfigError, LlmrouteError, RouteError
+from llmroute.router import Router
+from llmroute.store import Store
+from llmroute.types import ChatRequest, ChatResult, Privacy, TextDelta
+
+
+class UsageProblem(Exception):
+    """Bad command-line input: reported like a usage error (exit 2)."""
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    prompt: tuple[str, ...]
+    model: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stream: bool = True
+    provider: str | None = None
+    privacy: str | None = None
+    timeout: float | None = None
+    read_stdin: bool = True
+    json: bool = False
+
+
+def build_prompt(arguments: Sequence[str], piped: str | None) -> str:
+    """Piped stdin first, then the arguments, separated by a blank line."""
+    parts = [p for p in (piped, " ".join(arguments)) if p and p.strip()]
+    return "\n\n".join(part.rstrip("\n") if i == 0 and len(parts) > 1 else part for i, part in enumerate(parts))
+
+
+def read_prompt(options: ChatOptions, environment: Environment) -> str:
+    piped = None
+    if options.read_stdin and not environment.stdin_is_tty:
+        data = environment.stdin.read()
+        piped = data.decode("utf-8", errors="replace")
+        if "\ufffd" in piped and b"\xef\xbf\xbd" not in data:
+            environment.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
+    elif not options.prompt and environment.stdin_is_tty:
+        raise UsageProblem("no prompt: give it as arguments or pipe it on stdin")
+    prompt = build_prompt(options.prompt, piped)
+    if not prompt.strip():
+        raise UsageProblem("the prompt is empty")
+    return prompt
+
+
+def make_request(options: ChatOptions, prompt: str, settings: Settings) -> ChatRequest:
+    privacy = options.privacy or settings.privacy
+    try:
+        privacy_level = Privacy(privacy)
+    except ValueError:
+        raise ConfigError(f"privacy must be 'normal' or 'critical', not {privacy!r}") from None
+    if options.provider and settings.provider(options.provider) is None:
+        names = ", ".join(p.name for p in settings.providers)
+        raise UsageProblem(f"unknown provider {options.provider!r} (known: {names})")
+    return ChatRequest.from_prompt(
+        prompt,
+        system=options.system,
+        model=options.model,
+        temperature=options.temperature,
+        max_tokens=options.max_tokens,
+        stream=options.stream,
+        provider=options.provider,
+        privacy=privacy_level,
+        timeout=options.timeout,
+    )
+
+
+async def run_chat(request: ChatRequest, settings: Settings, environment: Environment, *, as_json: bool) -> ExitStatus:
+    store = Store.open(settings.state_path)
+    out = _TextOut(environment, echo=not as_json)
+    try:
+        async with Router(settings, store) as router, aclosing(router.stream(request)) as items:
+            async for item in items:
+                if isinstance(item, TextDelta):
+                    out.write(item.text)
+                else:
+                    out.finish()
+                    if as_json:
+                        _print_json(environment, result_document(item))
+    except RouteError as exc:
+        out.finish()
+        if as_json:
+            _print_json(environment, error_document(exc))
+        raise
+    finally:
+        store.close()
+    return ExitStatus.OK
+
+
+class _TextOut:
+    """Writes and flushes each piece as it arrives; ends the output with a newline."""
+
+    def __init__(self, environment: Environment, *, echo: bool) -> None:
+        self.stream = environment.stdout
+        self.echo = echo
+        self.last = "\n"
+
+    def write(self, text: str) -> None:
+        if self.echo:
+            self.stream.write(text)
+            self.stream.flush()
+            self.last = text[-1]
+
+    def finish(self) -> None:
+        if self.echo and self.last != "\n":
+            self.stream.write("\n")
+            self.stream.flush()
+            self.last = "\n"
+
+
+def result_document(result: ChatResult) -> dict[str, object]:
+    document = asdict(result)
+    document["usage"] = _usage(result.usage.input_tokens, result.usage.output_tokens, result.usage.cost_micros)
+    document["attempts"] = [_attempt(a) for a in document["attempts"]]
+    return document
+
+
+def error_document(error: LlmrouteError) -> dict[str, object]:
+    from llmroute.cli.failures import exit_status
+
+    attempts = [_attempt(asdict(a)) for a in getattr(error, "attempts", ())]
+    return {
+        "error": {"type": error.__class__.__name__, "message": str(error), "exit_code": int(exit_status(error))},
+        "attempts": attempts,
+    }
+
+
+def _usage(tokens_in: int | None, tokens_out: int | None, cost_micros: int | None) -> dict[str, object]:
+    return {
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "cost_micros": cost_micros,
+        "cost_usd": cost_micros / 1_000_000 if cost_micros is not None else None,
+    }
+
+
+def _attempt(attempt: dict[str, object]) -> dict[str, object]:
+    usage = attempt.pop("usage")
+    assert isinstance(usage, dict)
+    attempt["usage"] = _usage(usage["input_tokens"], usage["output_tokens"], usage["cost_micros"])
+    return attempt
+
+
+def _print_json(environment: Environment, document: dict[str, object]) -> None:
+    environment.stdout.write(environment.redact(json.dumps(document, ensure_ascii=False)) + "\n")
+    environment.stdout.flush()
+
+
+def chat(options: ChatOptions, settings: Settings, environment: Environment) -> ExitStatus:
+    prompt = read_prompt(options, environment)
+    request = make_request(options, prompt, settings)
+    return asyncio.run(run_chat(request, settings, environment, as_json=options.json))

@@ -1,0 +1,61 @@
+"""The one place that turns errors into a one-line message and an exit status."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from llmroute import errors
+
+
+class ExitStatus(IntEnum):
+    """Stable exit codes; documented in the README. Never renumber one."""
+
+    OK = 0
+    ERROR = 1
+    """An unexpected internal error (a bug: please report it)."""
+    USAGE = 2
+    CONFIG = 3
+    """Broken configuration, no usable key, or an unusable state file."""
+    ALL_FAILED = 4
+    """Every candidate that was tried failed (or the deadline ran out)."""
+    LIMITED = 5
+    """Every candidate is rate-limited, out of quota, cooling down or disabled."""
+    REJECTED = 6
+    """The provider rejected the request (fix it), or no provider has the model."""
+    STREAM_BROKEN = 7
+    """The answer broke off after output began: what was printed is incomplete."""
+    PRIVACY = 8
+    """Privacy critical was asked and no local model could answer."""
+    INTERRUPTED = 130
+    BROKEN_PIPE = 141
+
+
+_STATUS_BY_ERROR: tuple[tuple[type[errors.LlmrouteError], ExitStatus], ...] = (
+    (errors.ConfigError, ExitStatus.CONFIG),
+    (errors.StateError, ExitStatus.CONFIG),
+    (errors.PrivacyRefused, ExitStatus.PRIVACY),
+    (errors.StreamBroken, ExitStatus.STREAM_BROKEN),
+    (errors.RequestRejected, ExitStatus.REJECTED),
+    (errors.NoCandidateAvailable, ExitStatus.LIMITED),
+    (errors.AllCandidatesFailed, ExitStatus.ALL_FAILED),
+)
+
+_HINTS: dict[ExitStatus, str] = {
+    ExitStatus.LIMITED: "run `llmroute status` to see the keys, or `llmroute reset-limits` to clear them",
+}
+
+
+def exit_status(error: errors.LlmrouteError) -> ExitStatus:
+    for cls, status in _STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return ExitStatus.ERROR
+
+
+def message(error: BaseException) -> str:
+    """One line, never a traceback; secrets are redacted by the caller's output layer."""
+    text = " ".join(str(error).split()) or error.__class__.__name__
+    if not isinstance(error, errors.LlmrouteError):
+        return f"internal error: {error.__class__.__name__}: {text} (rerun with --debug for details)"
+    hint = _HINTS.get(exit_status(error))
+    return f"{text} ({hint})" if hint else text

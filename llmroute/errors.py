@@ -1,0 +1,117 @@
+"""The one error taxonomy of llmroute.
+
+Adapters classify every provider failure once into an :class:`ErrorKind`
+(see :mod:`llmroute.policy` for what each kind does). Everything the library
+raises on purpose derives from :class:`LlmrouteError`; the CLI turns these into
+one-line messages and exit codes in :mod:`llmroute.cli.failures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmroute.types import Attempt
+
+
+class ErrorKind(StrEnum):
+    RATE_LIMITED = "rate_limited"
+    QUOTA = "quota"
+    AUTH = "auth"
+    MODEL_NOT_FOUND = "model_not_found"
+    BAD_REQUEST = "bad_request"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    SERVER = "server"
+    OVERLOADED = "overloaded"
+    BAD_RESPONSE = "bad_response"
+
+
+class LlmrouteError(Exception):
+    """Base of every error llmroute raises on purpose."""
+
+
+class ConfigError(LlmrouteError):
+    """The configuration (file, environment or flags) cannot be used."""
+
+
+class NoKeysError(ConfigError):
+    """No provider has a usable key or endpoint."""
+
+
+class StateError(LlmrouteError):
+    """The state file cannot be opened or written."""
+
+
+class ProviderError(LlmrouteError):
+    """One failed HTTP attempt, classified.
+
+    ``retry_at`` is the epoch time the provider said the key may be used again,
+    when it said so. ``message`` is already redacted of the key's secret.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_at: float | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_at = retry_at
+        self.provider = provider
+
+    def __repr__(self) -> str:
+        return f"ProviderError({self.kind.value}, status={self.status}, {self.message!r})"
+
+
+class RouteError(LlmrouteError):
+    """A request that could not be answered; carries the attempts made."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt] = ()) -> None:
+        super().__init__(message)
+        self.attempts = tuple(attempts)
+
+
+class AllCandidatesFailed(RouteError):
+    """Every candidate that was tried failed."""
+
+
+class DeadlineExceeded(AllCandidatesFailed):
+    """The overall deadline (``--timeout``) ran out before an answer."""
+
+
+class NoCandidateAvailable(RouteError):
+    """Every candidate is cooling down, disabled or refused by policy.
+
+    ``retry_at`` is the earliest time one of them frees, if any will.
+    """
+
+    def __init__(
+        self, message: str, attempts: Sequence[Attempt] = (), retry_at: float | None = None
+    ) -> None:
+        super().__init__(message, attempts)
+        self.retry_at = retry_at
+
+
+class RequestRejected(RouteError):
+    """A provider refused the request itself (a 400): the caller must fix it."""
+
+
+class ModelNotFound(RequestRejected):
+    """No provider that was asked serves the requested model."""
+
+
+class PrivacyRefused(RouteError):
+    """Privacy ``critical`` was asked and no local provider could answer."""
+
+
+class StreamBroken(RouteError):
+    """A stream failed after its first token reached the caller; output is incomplete."""

@@ -1,0 +1,362 @@
+"""The router: plan candidates, run attempts in a cascade, apply the failure table, record everything.
+
+The router holds no wire format (adapters do) and no SQL (the store does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from llmroute import planner
+from llmroute.config import ProviderSettings, Settings
+from llmroute.errors import (
+    AllCandidatesFailed,
+    DeadlineExceeded,
+    ErrorKind,
+    ModelNotFound,
+    NoCandidateAvailable,
+    PrivacyRefused,
+    ProviderError,
+    RequestRejected,
+    StreamBroken,
+)
+from llmroute.policy import RETRY_BACKOFF, KeyEffect, RequestEffect, action_for, cooldown_until
+from llmroute.providers import ADAPTERS, ClientPool, ProviderAdapter
+from llmroute.store import AttemptRow, Store
+from llmroute.types import (
+    Attempt,
+    Candidate,
+    ChatRequest,
+    ChatResult,
+    Outcome,
+    Privacy,
+    StreamEnd,
+    TextDelta,
+    Usage,
+)
+
+log = logging.getLogger("llmroute")
+
+_LIMIT_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.QUOTA})
+
+
+def key_id(candidate: Candidate) -> str:
+    """How the state file knows a key: its fingerprint, or the provider for keyless ones."""
+    return candidate.key.fingerprint if candidate.key else f"provider:{candidate.provider}"
+
+
+@dataclass
+class _Run:
+    """What one request has seen so far."""
+
+    request_id: str
+    deadline: float
+    attempts: list[Attempt] = field(default_factory=list)
+    blocked: list[tuple[Candidate, float]] = field(default_factory=list)
+    skipped_providers: set[str] = field(default_factory=set)
+    limit_until: list[float] = field(default_factory=list)
+    deadline_hit: bool = False
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+@dataclass
+class _Progress:
+    """One attempt in flight."""
+
+    started: float = field(default_factory=time.monotonic)
+    ttft_ms: float | None = None
+    parts: list[str] = field(default_factory=list)
+    end: StreamEnd | None = None
+
+    @property
+    def emitted(self) -> bool:
+        return bool(self.parts)
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+
+class Router:
+    """Answers chat requests through every configured provider and key as one.
+
+    Use as an async context manager (it owns the HTTP connections)::
+
+        async with Router(settings, store) as router:
+            result = await router.complete(ChatRequest.from_prompt("hi", model="kimi-k2.5"))
+    """
+
+    def __init__(self, settings: Settings, store: Store, *, user_agent: str = "llmroute") -> None:
+        self.settings = settings
+        self.store = store
+        self._clients = ClientPool(user_agent)
+        self._adapters: dict[str, ProviderAdapter] = {}
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+    def plan(self, request: ChatRequest) -> list[Candidate]:
+        return planner.plan(request, self.settings, self.store.next_cursor)
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        result = None
+        async with aclosing(self.stream(request)) as items:
+            async for item in items:
+                if isinstance(item, ChatResult):
+                    result = item
+        assert result is not None
+        return result
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResult]:
+        """Yield text as it arrives, then one :class:`ChatResult`; raise a ``RouteError`` on failure."""
+        timeout = request.timeout or self.settings.timeout
+        run = _Run(request_id=uuid.uuid4().hex[:16], deadline=time.monotonic() + timeout)
+        for candidate in self.plan(request):
+            if candidate.provider in run.skipped_providers:
+                continue
+            if len(run.attempts) >= self.settings.max_attempts:
+                log.info("attempt cap of %d reached", self.settings.max_attempts)
+                break
+            if request.privacy is Privacy.CRITICAL and not self._adapter(candidate.provider).local:
+                raise PrivacyRefused("privacy is critical: refusing a cloud provider", run.attempts)
+            if self._blocked(candidate, run):
+                continue
+            async with aclosing(self._try(candidate, request, run)) as items:
+                async for item in items:
+                    yield item
+                    if isinstance(item, ChatResult):
+                        return
+            if run.deadline_hit:
+                break
+        raise self._failure(request, run)
+
+    def _blocked(self, candidate: Candidate, run: _Run) -> bool:
+        state = self.store.key_states([key_id(candidate)]).get(key_id(candidate))
+        until = state.blocked_until(time.time()) if state else None
+        if until is None:
+            return False
+        run.blocked.append((candidate, until))
+        why = "disabled" if until == float("inf") else f"cooling down for {until - time.time():.0f}s"
+        log.info("skip %s %s (%s): %s", candidate.provider, candidate.key_label, candidate.model, why)
+        return True
+
+    async def _try(
+        self, candidate: Candidate, request: ChatRequest, run: _Run
+    ) -> AsyncIterator[TextDelta | ChatResult]:
+        """One target: an attempt, and at most one retry of the same target."""
+        for retry in (False, True):
+            if run.remaining() <= 0:
+                run.deadline_hit = True
+                return
+            log.info("try %s %s %s (%s)", candidate.provider, candidate.key_label, candidate.key_mask, candidate.model)
+            progress = _Progress()
+            error: ProviderError | None = None
+            try:
+                async with aclosing(self._attempt(candidate, request, run, progress)) as deltas:
+                    async for delta in deltas:
+                        yield delta
+            except ProviderError as exc:
+                error = exc
+            except BaseException:
+                self._record(candidate, run, progress, Outcome.CANCELLED)
+                raise
+            if error is None:
+                yield self._succeed(candidate, run, progress)
+                return
+            self._record(candidate, run, progress, Outcome.FAILED, error)
+            action = action_for(error.kind)
+            if progress.emitted:
+                self._penalize(candidate, error, run)
+                raise StreamBroken(
+                    f"{candidate.provider} failed after the answer began: {error.message}", run.attempts
+                ) from None
+            if action.retry_same and not retry and run.remaining() > RETRY_BACKOFF[1]:
+                pause = random.uniform(*RETRY_BACKOFF)
+                log.info("retry %s %s in %.1fs after %s", candidate.provider, candidate.key_label, pause, error.kind)
+                await asyncio.sleep(pause)
+                continue
+            self._penalize(candidate, error, run)
+            if action.request is RequestEffect.STOP:
+                raise RequestRejected(f"{candidate.provider} rejected the request: {error.message}", run.attempts)
+            if action.request is RequestEffect.NEXT_PROVIDER:
+                run.skipped_providers.add(candidate.provider)
+            return
+
+    async def _attempt(
+        self, candidate: Candidate, request: ChatRequest, run: _Run, progress: _Progress
+    ) -> AsyncIterator[TextDelta]:
+        adapter = self._adapter(candidate.provider)
+        events = adapter.chat(candidate, request, timeout=run.remaining()).__aiter__()
+        loop_deadline = asyncio.get_running_loop().time() + run.remaining()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(loop_deadline):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    run.deadline_hit = True
+                    raise ProviderError(
+                        ErrorKind.TIMEOUT, "the overall deadline ran out", provider=candidate.provider
+                    ) from None
+                if isinstance(event, StreamEnd):
+                    progress.end = event
+                elif event.text:
+                    if progress.ttft_ms is None:
+                        progress.ttft_ms = progress.elapsed_ms()
+                    progress.parts.append(event.text)
+                    yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        if progress.end is None:
+            raise ProviderError(ErrorKind.BAD_RESPONSE, "the answer ended without completing", provider=candidate.provider)
+
+    def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
+        end = progress.end or StreamEnd(model=candidate.model)
+        attempt = self._record(candidate, run, progress, Outcome.OK)
+        self.store.record_success(key_id(candidate), time.time())
+        log.info("answered by %s %s (%s)", candidate.provider, candidate.key_label, end.model)
+        return ChatResult(
+            request_id=run.request_id,
+            text="".join(progress.parts),
+            model=end.model or candidate.model,
+            provider=candidate.provider,
+            key_label=candidate.key_label,
+            key_mask=candidate.key_mask,
+            usage=end.usage,
+            latency_ms=attempt.latency_ms,
+            ttft_ms=progress.ttft_ms,
+            finish_reason=end.finish_reason,
+            attempts=tuple(run.attempts),
+        )
+
+    def _record(
+        self,
+        candidate: Candidate,
+        run: _Run,
+        progress: _Progress,
+        outcome: Outcome,
+        error: ProviderError | None = None,
+    ) -> Attempt:
+        usage = progress.end.usage if progress.end and outcome is Outcome.OK else Usage()
+        attempt = Attempt(
+            provider=candidate.provider,
+            model=candidate.model,
+            key_label=candidate.key_label,
+            key_mask=candidate.key_mask,
+            outcome=outcome,
+            error_kind=error.kind if error else None,
+            status=error.status if error else None,
+            message=error.message if error else None,
+            latency_ms=round(progress.elapsed_ms(), 1),
+            ttft_ms=round(progress.ttft_ms, 1) if progress.ttft_ms is not None else None,
+            usage=usage,
+        )
+        run.attempts.append(attempt)
+        if error:
+            log.info("failed %s %s: %s (%s)", candidate.provider, candidate.key_label, error.kind, error.message)
+        self.store.record_attempt(
+            AttemptRow(
+                ts=time.time(),
+                request_id=run.request_id,
+                provider=candidate.provider,
+                key_label=candidate.key_label,
+                key_fingerprint=candidate.key.fingerprint if candidate.key else None,
+                model=candidate.model,
+                outcome=outcome.value,
+                error_kind=attempt.error_kind.value if attempt.error_kind else None,
+                http_status=attempt.status,
+                message=attempt.message,
+                latency_ms=attempt.latency_ms,
+                ttft_ms=attempt.ttft_ms,
+                tokens_in=usage.input_tokens,
+                tokens_out=usage.output_tokens,
+                cost_micros=usage.cost_micros,
+            )
+        )
+        return attempt
+
+    def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
+        action = action_for(error.kind)
+        if action.key is KeyEffect.NONE:
+            return
+        now = time.time()
+        state = self.store.record_failure(
+            key_id=key_id(candidate),
+            provider=candidate.provider,
+            label=candidate.key_label,
+            now=now,
+            error_kind=error.kind.value,
+            reason=error.message,
+            disable=action.key is KeyEffect.DISABLE,
+            deadline=None
+            if action.key is KeyEffect.DISABLE
+            else lambda streak: cooldown_until(action, now=now, retry_at=error.retry_at, consecutive_failures=streak),
+        )
+        if error.kind in _LIMIT_KINDS and state.cooldown_until:
+            run.limit_until.append(state.cooldown_until)
+
+    def _failure(self, request: ChatRequest, run: _Run) -> Exception:
+        attempts = run.attempts
+        if run.deadline_hit:
+            return DeadlineExceeded(f"no answer within the {request.timeout or self.settings.timeout:g}s deadline", attempts)
+        if request.privacy is Privacy.CRITICAL:
+            return PrivacyRefused("no local model could answer; cloud providers were not contacted", attempts)
+        kinds = {a.error_kind for a in attempts}
+        if attempts and kinds == {ErrorKind.MODEL_NOT_FOUND}:
+            return ModelNotFound(f"no provider serves the model {request.model or self.settings.default_model!r}", attempts)
+        if kinds <= _LIMIT_KINDS and (run.blocked or run.limit_until):
+            frees = [until for _, until in run.blocked if until != float("inf")] + run.limit_until
+            retry_at = min(frees) if frees else None
+            return NoCandidateAvailable(_limited_message(run, retry_at), attempts, retry_at)
+        return AllCandidatesFailed(_failed_message(attempts, run), attempts)
+
+    def _adapter(self, name: str) -> ProviderAdapter:
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            provider = self.settings.provider(name)
+            assert provider is not None, f"unknown provider {name}"
+            adapter = self._adapters[name] = build_adapter(provider, self._clients)
+        return adapter
+
+
+def build_adapter(provider: ProviderSettings, clients: ClientPool) -> ProviderAdapter:
+    cls = ADAPTERS[provider.protocol]
+    if provider.protocol == "ollama":
+        return cls(provider.name, provider.base_url, clients, local=provider.local)  # type: ignore[call-arg]
+    return cls(provider.name, provider.base_url, clients)  # type: ignore[call-arg]
+
+
+def _limited_message(run: _Run, retry_at: float | None) -> str:
+    disabled = sum(1 for _, until in run.blocked if until == float("inf"))
+    parts = ["every candidate key is rate-limited, out of quota or cooling down"]
+    if disabled:
+        parts.append(f"{disabled} disabled")
+    if retry_at is not None:
+        parts.append("the first frees at " + time.strftime("%H:%M:%S", time.localtime(retry_at)))
+    return "; ".join(parts)
+
+
+def _failed_message(attempts: list[Attempt], run: _Run) -> str:
+    if not attempts:
+        return "no candidate could be tried"
+    last = attempts[-1]
+    summary = f"all {len(attempts)} attempt{'s' * (len(attempts) != 1)} failed"
+    if run.blocked:
+        summary += f" ({len(run.blocked)} more key{'s' * (len(run.blocked) != 1)} cooling down or disabled)"
+    return f"{summary}; last: {last.provider} {last.key_label}: {last.message}"

@@ -1,0 +1,86 @@
+"""The state file: the only place in llmroute that speaks SQL.
+
+One SQLite file holds the attempts ledger, key health and routing cursors.
+Secrets never enter it: keys are known by fingerprint.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from llmroute.store import key_state, ledger
+from llmroute.store.connection import connect, write_transaction
+from llmroute.store.key_state import KeyState
+from llmroute.store.ledger import AttemptRow
+from llmroute.store.migrations import migrate
+
+__all__ = ["AttemptRow", "KeyState", "Store"]
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        conn = connect(path)
+        migrate(conn)
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def record_attempt(self, row: AttemptRow) -> None:
+        ledger.record(self._conn, row)
+
+    def attempts(self, *, since: float = 0.0) -> list[AttemptRow]:
+        return ledger.rows(self._conn, since=since)
+
+    def key_states(self, key_ids: Iterable[str]) -> dict[str, KeyState]:
+        return key_state.load(self._conn, key_ids)
+
+    def all_key_states(self) -> list[KeyState]:
+        return key_state.load_all(self._conn)
+
+    def record_failure(
+        self,
+        *,
+        key_id: str,
+        provider: str,
+        label: str,
+        now: float,
+        error_kind: str,
+        reason: str,
+        disable: bool,
+        deadline: Callable[[int], float] | None,
+    ) -> KeyState:
+        return key_state.record_failure(
+            self._conn,
+            key_id=key_id,
+            provider=provider,
+            label=label,
+            now=now,
+            error_kind=error_kind,
+            reason=reason,
+            disable=disable,
+            deadline=deadline,
+        )
+
+    def record_success(self, key_id: str, now: float) -> None:
+        key_state.record_success(self._conn, key_id, now)
+
+    def clear_key_states(self, key_ids: Iterable[str] | None = None) -> list[KeyState]:
+        return key_state.clear(self._conn, key_ids)
+
+    def next_cursor(self, name: str) -> int:
+        """Atomically take the next position of a round-robin cursor (0, 1, 2, ...)."""
+        with write_transaction(self._conn):
+            row = self._conn.execute(
+                "INSERT INTO cursors (name, position) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET position = position + 1 RETURNING position",
+                (name,),
+            ).fetchone()
+        return int(row[0]) - 1

@@ -1,0 +1,47 @@
+"""The attempts ledger: one row per HTTP attempt, money in integer micro-dollars."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from llmroute.store.connection import write_transaction
+
+MESSAGE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    ts: float
+    request_id: str
+    provider: str
+    key_label: str
+    key_fingerprint: str | None
+    model: str
+    outcome: str
+    error_kind: str | None
+    http_status: int | None
+    message: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_micros: int | None
+
+
+_FIELDS = tuple(AttemptRow.__dataclass_fields__)
+
+
+def record(conn: sqlite3.Connection, row: AttemptRow) -> None:
+    values = [getattr(row, f) for f in _FIELDS]
+    if row.message is not None:
+        values[_FIELDS.index("message")] = row.message[:MESSAGE_LIMIT]
+    with write_transaction(conn):
+        conn.execute(
+            f"INSERT INTO attempts ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})", values
+        )
+
+
+def rows(conn: sqlite3.Connection, *, since: float = 0.0) -> list[AttemptRow]:
+    cursor = conn.execute(f"SELECT {', '.join(_FIELDS)} FROM attempts WHERE ts >= ? ORDER BY id", (since,))
+    return [AttemptRow(*r) for r in cursor]

@@ -1,0 +1,82 @@
+"""Named, ordered schema migrations, applied once each (as Simon Willison's ``llm`` does).
+
+Never edit a migration that has shipped; add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from llmroute.store.connection import write_transaction
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "m001_attempts",
+        """
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            request_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            key_label TEXT NOT NULL,
+            key_fingerprint TEXT,
+            model TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            error_kind TEXT,
+            http_status INTEGER,
+            message TEXT,
+            latency_ms REAL NOT NULL,
+            ttft_ms REAL,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            cost_micros INTEGER
+        );
+        CREATE INDEX attempts_ts ON attempts (ts);
+        CREATE INDEX attempts_key ON attempts (key_fingerprint, ts);
+        CREATE INDEX attempts_request ON attempts (request_id);
+        """,
+    ),
+    (
+        "m002_key_state",
+        """
+        CREATE TABLE key_state (
+            key_id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            label TEXT NOT NULL,
+            cooldown_until REAL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            error_kind TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
+    (
+        "m003_cursors",
+        """
+        CREATE TABLE cursors (
+            name TEXT PRIMARY KEY,
+            position INTEGER NOT NULL
+        );
+        """,
+    ),
+)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply whatever is missing; safe when several processes start at once."""
+    if _pending(conn):
+        with write_transaction(conn):
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            for name, sql in _pending(conn):
+                for statement in filter(str.strip, sql.split(";")):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+
+
+def _pending(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone()
+    applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")} if exists else set()
+    return [(name, sql) for name, sql in MIGRATIONS if name not in applied]

@@ -1,0 +1,140 @@
+"""Plain data types shared by every layer: requests, candidates, usage, results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from llmroute.errors import ErrorKind
+from llmroute.keys import ApiKey
+
+
+class Privacy(StrEnum):
+    NORMAL = "normal"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What the caller asks for. ``model`` is a spec: alias, bare name or ``provider:model``."""
+
+    messages: tuple[Message, ...]
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stream: bool = True
+    provider: str | None = None
+    privacy: Privacy = Privacy.NORMAL
+    timeout: float | None = None
+
+    @classmethod
+    def from_prompt(cls, prompt: str, *, system: str | None = None, **options: object) -> ChatRequest:
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", prompt))
+        return cls(messages=tuple(messages), **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A provider and the model id that provider knows the model by."""
+
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to answer a request: a target reached through one key (or none, for local)."""
+
+    target: Target
+    key: ApiKey | None
+
+    @property
+    def provider(self) -> str:
+        return self.target.provider
+
+    @property
+    def model(self) -> str:
+        return self.target.model
+
+    @property
+    def key_label(self) -> str:
+        return self.key.label if self.key else self.provider
+
+    @property
+    def key_mask(self) -> str:
+        return self.key.mask() if self.key else "(no key)"
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_micros: int | None = None
+    """Cost in integer micro-dollars, as reported by the provider (None when it reports none)."""
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of answer text, in arrival order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The last event of a successful provider stream."""
+
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+
+StreamEvent = TextDelta | StreamEnd
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt as the caller sees it (also one row of the ledger)."""
+
+    provider: str
+    model: str
+    key_label: str
+    key_mask: str
+    outcome: Outcome
+    error_kind: ErrorKind | None = None
+    status: int | None = None
+    message: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    request_id: str
+    text: str
+    model: str
+    provider: str
+    key_label: str
+    key_mask: str
+    usage: Usage
+    latency_ms: float
+    ttft_ms: float | None
+    finish_reason: str | None
+    attempts: tuple[Attempt, ...]
