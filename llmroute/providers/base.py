@@ -24,7 +24,9 @@ class ProviderAdapter(ABC):
         self.base_url = base_url.rstrip("/")
 
     @abstractmethod
-    def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+    def chat(
+        self, candidate: Candidate, request: ChatRequest, *, timeout: float
+    ) -> AsyncIterator[StreamEvent]:
         """Yield the answer as it arrives; raise ``ProviderError`` on any failure.
 
         With ``request.stream`` false the adapter makes a non-streaming call and
@@ -32,5 +34,3 @@ class ProviderAdapter(ABC):
         each read (a stall), in seconds.
         """
 
-    async def aclose(self) -> None:
-        """Release connections; the HTTP clients are owned by :mod:`llmroute.providers.http`."""

@@ -1,0 +1,203 @@
+"""Ollama's native chat API, for Ollama Cloud (bearer key) and a local daemon (no key).
+
+See ``reference/providers.md`` §2-§3: ``stream`` defaults to true on the server so
+it is always sent; sampling goes in ``options``; streams are NDJSON ending with a
+``done: true`` object that carries the token counts; errors are ``{"error": "text"}``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from llmroute.errors import ErrorKind, ProviderError
+from llmroute.providers.base import ProviderAdapter
+from llmroute.providers.classify import (
+    as_dict,
+    as_int,
+    body_excerpt,
+    clean,
+    header,
+    key_secrets,
+    kind_for_status,
+    load_json,
+    parse_retry_after,
+    transport_error,
+)
+from llmroute.providers.framing import ndjson_objects
+from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, TextDelta, Usage
+
+if TYPE_CHECKING:
+    import httpx
+
+    from llmroute.providers.http import ClientPool
+
+_SESSION_SECONDS = 5 * 3600
+_WINDOW = re.compile(r"\b(session|hourly|weekly|monthly) usage limit")
+
+
+class OllamaAdapter(ProviderAdapter):
+    def __init__(self, name: str, base_url: str, clients: ClientPool, *, local: bool = False) -> None:
+        super().__init__(name, base_url)
+        self._clients = clients
+        self.local = local
+
+    async def chat(
+        self, candidate: Candidate, request: ChatRequest, *, timeout: float
+    ) -> AsyncIterator[StreamEvent]:
+        import httpx
+
+        secrets = key_secrets(candidate)
+        headers = {"Authorization": f"Bearer {candidate.key.secret}"} if candidate.key is not None else {}
+        client = self._clients.client(self.base_url)
+        try:
+            async with client.stream(
+                "POST",
+                f"{self.base_url}/api/chat",
+                json=_body(candidate, request),
+                headers=headers,
+                timeout=httpx.Timeout(timeout),
+            ) as response:
+                if not response.is_success:
+                    raise self._http_error(response, await response.aread(), secrets)
+                if request.stream:
+                    async for event in self._read_stream(response, candidate, secrets):
+                        yield event
+                else:
+                    for event in self._read_body(await response.aread(), candidate, secrets):
+                        yield event
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.name) from exc
+
+    def _http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
+        data = load_json(body)
+        text = _error_text(data.get("error")) if isinstance(data, dict) else None
+        if text is None:
+            text = body_excerpt(response.status_code, body, secrets)
+        elif isinstance(data, dict) and data.get("signin_url"):
+            text = f"{text} (sign the local daemon in with `ollama signin`)"
+        return classify_error(response.status_code, text, response.headers, secrets, time.time(), self.name)
+
+    async def _read_stream(
+        self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
+    ) -> AsyncIterator[StreamEvent]:
+        async for obj in ndjson_objects(response.aiter_lines(), self.name):
+            self._raise_if_error(obj, secrets)
+            text = _content(obj)
+            if text:
+                yield TextDelta(text)
+            if obj.get("done") is True:
+                yield _end(obj, candidate)
+                return
+        raise ProviderError(ErrorKind.BAD_RESPONSE, "stream ended before completion", provider=self.name)
+
+    def _read_body(self, body: bytes, candidate: Candidate, secrets: tuple[str, ...]) -> list[StreamEvent]:
+        data = load_json(body)
+        if not isinstance(data, dict):
+            message = f"response is not a JSON object ({body_excerpt(200, body, secrets)})"
+            raise ProviderError(ErrorKind.BAD_RESPONSE, message, status=200, provider=self.name)
+        self._raise_if_error(data, secrets)
+        if "message" not in data:
+            raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no message", provider=self.name)
+        text = _content(data)
+        return [TextDelta(text), _end(data, candidate)] if text else [_end(data, candidate)]
+
+    def _raise_if_error(self, data: Mapping[str, Any], secrets: tuple[str, ...]) -> None:
+        """A 200 body or stream line holding ``error`` is a failure (HTTP status stays 200 mid-stream)."""
+        if data.get("error") is not None:
+            text = _error_text(data["error"]) or "provider returned an error"
+            raise classify_error(200, text, {}, secrets, time.time(), self.name)
+
+
+def classify_error(
+    status: int,
+    text: str,
+    headers: Mapping[str, str],
+    secrets: Iterable[str],
+    now: float,
+    provider: str | None = None,
+) -> ProviderError:
+    """Classify an Ollama ``error`` text; ``status`` 200 means it arrived inside a successful response."""
+    lower = text.lower()
+    retry_at = parse_retry_after(header(headers, "Retry-After"), now)
+    if "usage limit" in lower:
+        kind, retry_at = ErrorKind.QUOTA, usage_limit_reset(lower, now) or retry_at
+    elif status in (401, 403):
+        kind = ErrorKind.AUTH
+    elif status == 404 or (400 <= status < 500 and status != 429 and "not found" in lower):
+        kind = ErrorKind.MODEL_NOT_FOUND
+    elif status == 499:
+        kind = ErrorKind.CONNECTION
+    elif status < 400:
+        kind = ErrorKind.SERVER
+    else:
+        kind = kind_for_status(status)
+    return ProviderError(kind, clean(text, secrets), status=status, retry_at=retry_at, provider=provider)
+
+
+def usage_limit_reset(message: str, now: float) -> float | None:
+    """When the usage window named in an Ollama Cloud limit message resets, as an epoch time.
+
+    Ollama documents none of this; the windows are community-derived (reference
+    §2.7): session windows align to epoch multiples of 5 h, hourly to the full
+    hour, weekly to Monday 00:00 UTC, monthly to the 1st 00:00 UTC.
+    """
+    match = _WINDOW.search(message.lower())
+    if match is None:
+        return None
+    window = match.group(1)
+    if window == "session":
+        return _next_multiple(now, _SESSION_SECONDS)
+    if window == "hourly":
+        return _next_multiple(now, 3600)
+    midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == "weekly":
+        return (midnight + timedelta(days=7 - midnight.weekday())).timestamp()
+    return (midnight.replace(day=1) + timedelta(days=32)).replace(day=1).timestamp()
+
+
+def _next_multiple(now: float, period: int) -> float:
+    return float((int(now // period) + 1) * period)
+
+
+def _error_text(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    message = value.get("message") if isinstance(value, dict) else None
+    return message if isinstance(message, str) and message else None
+
+
+def _content(data: Mapping[str, Any]) -> str:
+    content = as_dict(data.get("message")).get("content")
+    return content if isinstance(content, str) else ""
+
+
+def _end(data: Mapping[str, Any], candidate: Candidate) -> StreamEnd:
+    model = data.get("model")
+    usage = Usage(
+        input_tokens=as_int(data.get("prompt_eval_count")), output_tokens=as_int(data.get("eval_count"))
+    )
+    return StreamEnd(
+        model=model if isinstance(model, str) and model else candidate.model,
+        usage=usage,
+        finish_reason=data.get("done_reason") or None,
+    )
+
+
+def _body(candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": candidate.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "stream": request.stream,
+    }
+    options: dict[str, Any] = {}
+    if request.temperature is not None:
+        options["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        options["num_predict"] = request.max_tokens
+    if options:
+        body["options"] = options
+    return body
