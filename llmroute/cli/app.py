@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 SHELLS = ("bash", "zsh", "fish")
+COMPLETE_VAR = "_LLMROUTE_COMPLETE"
 
 
 def _version(value: bool) -> None:
@@ -157,6 +158,10 @@ def _silence_stdout() -> None:
 def run(args: Sequence[str], environment: Environment | None = None) -> int:
     """Run the CLI on ``args``; returns the exit status instead of exiting."""
     environment = environment or Environment()
+    if COMPLETE_VAR in os.environ:
+        from llmroute.cli.completion import enable_completion
+
+        enable_completion()
     try:
         result = app(args=list(args), prog_name="llmroute", standalone_mode=False, obj=environment)
     except click.exceptions.Exit as exc:

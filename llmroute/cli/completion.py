@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typer._completion_classes import completion_init
 from typer._completion_shared import get_completion_script
 
-COMPLETE_VAR = "_LLMROUTE_COMPLETE"
+from llmroute.cli.app import COMPLETE_VAR
 
 
 def completion_script(shell: str) -> str:
     script = get_completion_script(prog_name="llmroute", complete_var=COMPLETE_VAR, shell=shell)
     return script if script.endswith("\n") else script + "\n"
+
+
+def enable_completion() -> None:
+    """Register Typer's completion protocol, which the scripts above speak (only when completing)."""
+    completion_init()

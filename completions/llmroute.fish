@@ -1,0 +1,1 @@
+complete --command llmroute --no-files --arguments "(env _LLMROUTE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) llmroute)" --condition "env _LLMROUTE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) llmroute"

@@ -1,0 +1,86 @@
+"""In-process fake of the OpenRouter and Ollama (cloud / local) HTTP APIs for end-to-end tests.
+
+    from tests.fakes import FakeProvider, reply, stream_reply, error, hang, drop_connection
+
+    with FakeProvider(keys={"sk-or-v1-aaa": "alice"}, models={"openai/gpt-4o-mini"}) as fake:
+        fake.script("sk-or-v1-aaa", or_daily_cap(), reply("second answer"))
+        ...  # point the client at fake.openrouter_url / fake.ollama_url
+        assert len(fake.chat_requests) == 2
+
+Wire formats follow /work/shared/reference/providers.md §1 (OpenRouter) and §2-3 (Ollama).
+"""
+
+from __future__ import annotations
+
+from .behaviours import (
+    Behaviour,
+    DropConnection,
+    ErrorResponse,
+    Hang,
+    Reply,
+    drop_connection,
+    error,
+    hang,
+    reply,
+    stream_reply,
+)
+from .errors import (
+    oll_401,
+    oll_404,
+    oll_503_busy,
+    oll_usage_limit,
+    ollama_error,
+    openrouter_error,
+    or_200_error_only,
+    or_400_input_required,
+    or_400_invalid_model,
+    or_401,
+    or_401_no_auth,
+    or_402_credits,
+    or_404_no_endpoints,
+    or_502_raw,
+    or_blank_lines_json,
+    or_daily_cap,
+    or_per_minute,
+    or_upstream_429,
+)
+from .plan import tokenize
+from .records import RecordedRequest
+from .server import DEFAULT_COST, DEFAULT_MODELS, DEFAULT_TEXT, FakeProvider
+
+__all__ = [
+    "DEFAULT_COST",
+    "DEFAULT_MODELS",
+    "DEFAULT_TEXT",
+    "Behaviour",
+    "DropConnection",
+    "ErrorResponse",
+    "FakeProvider",
+    "Hang",
+    "RecordedRequest",
+    "Reply",
+    "drop_connection",
+    "error",
+    "hang",
+    "oll_401",
+    "oll_404",
+    "oll_503_busy",
+    "oll_usage_limit",
+    "ollama_error",
+    "openrouter_error",
+    "or_200_error_only",
+    "or_400_input_required",
+    "or_400_invalid_model",
+    "or_401",
+    "or_401_no_auth",
+    "or_402_credits",
+    "or_404_no_endpoints",
+    "or_502_raw",
+    "or_blank_lines_json",
+    "or_daily_cap",
+    "or_per_minute",
+    "or_upstream_429",
+    "reply",
+    "stream_reply",
+    "tokenize",
+]

@@ -1,0 +1,255 @@
+"""Ready-made provider error responses, byte-for-byte where the reference quotes a captured body.
+
+OpenRouter bodies follow ref §1.7/§1.8 (``{"error":{...},"user_id":...}``); Ollama bodies are
+``{"error":"<text>"}`` (ref §2.5/§2.7).  Every builder returns an :class:`ErrorResponse`; use
+``dataclasses.replace(resp, delay=..., headers=...)`` to tweak one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from .behaviours import ErrorResponse, Reply, compact_json, error
+
+FAKE_USER_ID = "user_fake"
+OLLAMA_JSON = "application/json; charset=utf-8"
+"""gin's ``c.JSON`` content type, which is what the real Ollama sends."""
+
+
+def _next_utc_midnight_ms(now: float | None = None) -> int:
+    now = time.time() if now is None else now
+    return (int(now) // 86400 + 1) * 86400 * 1000
+
+
+def _next_minute_ms(now: float | None = None) -> int:
+    now = time.time() if now is None else now
+    return (int(now) // 60 + 1) * 60 * 1000
+
+
+# --------------------------------------------------------------------------- OpenRouter
+
+
+def openrouter_error(
+    status: int,
+    message: str,
+    metadata: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    user_id: str | None = FAKE_USER_ID,
+    delay: float = 0.0,
+) -> ErrorResponse:
+    """``{"error":{"code":status,"message":...,"metadata":...},"user_id":"user_fake"}``.
+
+    ``metadata=None`` leaves the key out (as real bodies without metadata do); ``user_id=None``
+    leaves ``user_id`` out (as unauthenticated errors do).
+    """
+    err: dict[str, Any] = {"code": status, "message": message}
+    if metadata is not None:
+        err["metadata"] = dict(metadata)
+    body: dict[str, Any] = {"error": err}
+    if user_id is not None:
+        body["user_id"] = user_id
+    return error(status, body, headers=headers, delay=delay)
+
+
+def _or_body(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> ErrorResponse:
+    """An OpenRouter error whose key order follows a captured body (``message`` before ``code``)."""
+    return error(status, body, headers=headers)
+
+
+def or_daily_cap(reset_ms: int | None = None) -> ErrorResponse:
+    """429 free-models-per-day (ref §1.8, captured body).  ``reset_ms`` = epoch ms, default next 00:00 UTC.
+
+    The rate-limit values are mirrored in ``X-RateLimit-*`` response headers; there is no
+    ``Retry-After`` header.
+    """
+    reset = str(_next_utc_midnight_ms() if reset_ms is None else reset_ms)
+    limits = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    body = {
+        "error": {
+            "message": "Rate limit exceeded: free-models-per-day. "
+            "Add 10 credits to unlock 1000 free model requests per day",
+            "code": 429,
+            "metadata": {"headers": limits, "provider_name": None},
+        },
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(429, body, headers=limits)
+
+
+def or_per_minute(reset_ms: int | None = None, retry_after: int | None = None) -> ErrorResponse:
+    """429 free-models-per-min with ``X-RateLimit-*`` headers (limit 20, ref §1.8).
+
+    ``reset_ms`` defaults to the next minute boundary; ``retry_after`` adds a ``Retry-After`` header.
+    """
+    reset = str(_next_minute_ms() if reset_ms is None else reset_ms)
+    limits = {"X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    headers = dict(limits)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    body = {
+        "error": {
+            "message": "Rate limit exceeded: free-models-per-min.",
+            "code": 429,
+            "metadata": {"headers": limits, "provider_name": None},
+        },
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(429, body, headers=headers)
+
+
+def or_upstream_429(retry_after_seconds: int = 29, model: str = "qwen/qwen3-coder:free") -> ErrorResponse:
+    """Upstream provider 429 "Provider returned error" with ``metadata.raw`` (captured, ref §1.8)."""
+    body = {
+        "error": {
+            "message": "Provider returned error",
+            "code": 429,
+            "metadata": {
+                "raw": f"{model} is temporarily rate-limited upstream. Please retry shortly, or add your own "
+                "key to accumulate your rate limits: https://openrouter.ai/settings/integrations",
+                "provider_name": "Venice",
+                "is_byok": False,
+                "retry_after_seconds": retry_after_seconds,
+                "retry_after_seconds_raw": round(retry_after_seconds - 0.577, 3),
+                "headers": {"Retry-After": str(retry_after_seconds)},
+            },
+        },
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(429, body)
+
+
+def or_402_credits(requested: int = 64000, affordable: int = 2666) -> ErrorResponse:
+    """402 "requires more credits, or fewer max_tokens" (ref §1.7; suffix as in 2026 captures)."""
+    body = {
+        "error": {
+            "message": "This request requires more credits, or fewer max_tokens. "
+            f"You requested up to {requested} tokens, but can only afford {affordable}. "
+            "To increase, visit https://openrouter.ai/settings/credits and add more credits",
+            "code": 402,
+            "metadata": {"provider_name": None},
+        },
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(402, body)
+
+
+def or_401() -> ErrorResponse:
+    """401 for an unknown key: ``{"error":{"message":"User not found.","code":401}}``."""
+    return _or_body(401, {"error": {"message": "User not found.", "code": 401}})
+
+
+def or_401_no_auth() -> ErrorResponse:
+    """401 for a request without a key."""
+    return _or_body(401, {"error": {"message": "No cookie auth credentials found", "code": 401}})
+
+
+def or_400_invalid_model(model: str) -> ErrorResponse:
+    """400 ``"<id> is not a valid model ID"`` with ``user_id`` (ref §1.7)."""
+    body = {"error": {"message": f"{model} is not a valid model ID", "code": 400}, "user_id": FAKE_USER_ID}
+    return _or_body(400, body)
+
+
+def or_400_input_required() -> ErrorResponse:
+    """400 for a chat request without (non-empty) ``messages``."""
+    body = {
+        "error": {"message": 'Input required: specify "prompt" or "messages"', "code": 400},
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(400, body)
+
+
+def or_404_no_endpoints(model: str) -> ErrorResponse:
+    """404 ``"No endpoints found for <id>."`` (model exists, nothing routable; ref §1.7)."""
+    body = {"error": {"message": f"No endpoints found for {model}.", "code": 404}, "user_id": FAKE_USER_ID}
+    return _or_body(404, body)
+
+
+def or_502_raw(
+    raw: str = '{"error":{"code":500,"message":"Internal error encountered.","status":"INTERNAL"}}',
+    provider_name: str = "Google AI Studio",
+) -> ErrorResponse:
+    """502 "Provider returned error" with the upstream text in ``metadata.raw`` (ref §1.7)."""
+    body = {
+        "error": {
+            "message": "Provider returned error",
+            "code": 502,
+            "metadata": {
+                "raw": raw,
+                "provider_name": provider_name,
+                "is_byok": False,
+                "provider_error_code": "500",
+            },
+        }
+    }
+    return _or_body(502, body)
+
+
+def or_200_error_only(code: int | str = 502, message: str = "Provider returned error") -> Reply:
+    """HTTP 200 whose only content is an ``error`` (ref §1.3/§1.4).
+
+    Returned as a :class:`Reply` with ``error_only=True`` so it adapts to the request: a JSON body
+    holding only ``error`` for non-stream requests, a single ``data: {"error":...}`` event for
+    streams.
+    """
+    return Reply(error_only=True, error_code=code, error_message=message)
+
+
+def or_blank_lines_json(text: str | None = None, blank_lines: int = 3, interval: float = 0.0) -> Reply:
+    """A normal non-stream answer preceded by ``blank_lines`` keep-alive newlines (ref §1.3).
+
+    ``interval`` seconds pass between the blank lines (sent chunked, as a slow keep-alive would).
+    """
+    return Reply(text=text, blank_lines=blank_lines, chunk_delay=interval)
+
+
+# --------------------------------------------------------------------------- Ollama
+
+
+def ollama_error(
+    status: int, message: str, headers: Mapping[str, str] | None = None, *, delay: float = 0.0
+) -> ErrorResponse:
+    """``{"error": message}`` with Ollama's content type."""
+    return ErrorResponse(
+        status=status,
+        body=compact_json({"error": message}),
+        content_type=OLLAMA_JSON,
+        headers=tuple((k, v) for k, v in (headers or {}).items()),
+        delay=delay,
+    )
+
+
+def oll_401(signin_url: str | None = None) -> ErrorResponse:
+    """401 ``{"error":"unauthorized"}``; with ``signin_url`` the local-daemon-not-signed-in variant."""
+    if signin_url is None:
+        return ollama_error(401, "unauthorized")
+    return ErrorResponse(401, compact_json({"error": "unauthorized", "signin_url": signin_url}), OLLAMA_JSON)
+
+
+_USAGE_LIMIT_TEXTS: dict[str, str] = {
+    "session": "you (ae2055838) have reached your session usage limit, "
+    "upgrade for higher limits: https://ollama.com/upgrade",
+    "weekly": "you've reached your weekly usage limit, please wait or upgrade to continue",
+    "hourly": "you've reached your hourly usage limit, please wait or upgrade to continue",
+}
+
+
+def oll_usage_limit(window: Literal["session", "weekly", "hourly"] = "session") -> ErrorResponse:
+    """429 cloud usage-limit error with the captured texts of ref §2.7."""
+    try:
+        text = _USAGE_LIMIT_TEXTS[window]
+    except KeyError:
+        raise ValueError(f"window must be one of {sorted(_USAGE_LIMIT_TEXTS)}, not {window!r}") from None
+    return ollama_error(429, text)
+
+
+def oll_404(model: str) -> ErrorResponse:
+    """404 ``{"error":"model '<name>' not found"}``."""
+    return ollama_error(404, f"model '{model}' not found")
+
+
+def oll_503_busy() -> ErrorResponse:
+    """503 queue full (``OLLAMA_MAX_QUEUE`` exceeded; note the double space, as in the source)."""
+    return ollama_error(503, "server busy, please try again.  maximum pending requests exceeded")

@@ -1,0 +1,143 @@
+"""Ollama native wire format (ref §2.3 JSON, §2.4 NDJSON), rendered as a :class:`Plan`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .behaviours import Reply, compact_json
+from .errors import OLLAMA_JSON
+from .plan import (
+    Answer,
+    ChatContext,
+    Emit,
+    Pause,
+    Plan,
+    Step,
+    interruption_steps,
+    resolve_answer,
+    stream_events,
+)
+
+NDJSON = "application/x-ndjson"
+RUNNER_ERROR = "an error was encountered while running the model"
+
+# Fake but plausible nanosecond durations.
+LOAD_NS = 1_250_000
+PROMPT_NS_PER_TOKEN = 1_000_000
+EVAL_NS_PER_TOKEN = 12_000_000
+
+
+def created_at() -> str:
+    """RFC 3339 UTC with sub-second digits, like Go's ``time.Time`` JSON (``...414671Z``)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _message(content: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": content}
+
+
+def done_object(answer: Answer, content: str, reply: Reply) -> dict[str, Any]:
+    """The terminating ``done:true`` object carrying the metrics (ref §2.3/§2.4)."""
+    prompt_ns = answer.prompt_tokens * PROMPT_NS_PER_TOKEN
+    eval_ns = answer.completion_tokens * EVAL_NS_PER_TOKEN
+    obj: dict[str, Any] = {
+        "model": answer.model,
+        "created_at": created_at(),
+        "message": _message(content),
+        "done": True,
+        "done_reason": answer.finish_reason,
+        "total_duration": LOAD_NS + prompt_ns + eval_ns + 345_000,
+        "load_duration": LOAD_NS,
+        "prompt_eval_count": answer.prompt_tokens,
+        "prompt_eval_duration": prompt_ns,
+        "eval_count": answer.completion_tokens,
+        "eval_duration": eval_ns,
+    }
+    if reply.omit_prompt_eval_count:
+        del obj["prompt_eval_count"]
+    return obj
+
+
+def load_object(model: str) -> dict[str, Any]:
+    """Answer to a chat request with empty ``messages``: Ollama just loads the model."""
+    return {
+        "model": model,
+        "created_at": created_at(),
+        "message": _message(""),
+        "done_reason": "load",
+        "done": True,
+    }
+
+
+def _preamble(reply: Reply) -> tuple[Step, ...]:
+    return (Pause(reply.delay),) if reply.delay > 0 else ()
+
+
+def _headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]:
+    return (("Content-Type", content_type), *ctx.extra_headers)
+
+
+def render_json(reply: Reply, ctx: ChatContext) -> Plan:
+    """``"stream": false`` answer; a runner failure becomes a 500 ``{"error":...}`` as in the server."""
+    answer = resolve_answer(reply, ctx)
+    preamble = _preamble(reply)
+    interrupt = next((e for e in stream_events(reply, answer.tokens, 1) if not isinstance(e, Emit)), None)
+    if interrupt is not None and interrupt.kind in ("drop", "stall"):
+        return Plan(status=None, preamble=preamble + tuple(interruption_steps(reply, interrupt.kind)))
+    if reply.error_only or interrupt is not None:
+        body = compact_json({"error": reply.error_message or RUNNER_ERROR})
+        return Plan(status=500, headers=_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble)
+    body = compact_json(done_object(answer, answer.text, reply))
+    return Plan(status=200, headers=_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble)
+
+
+def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
+    """NDJSON stream: ``done:false`` chunks, then the ``done:true`` metrics object (ref §2.4)."""
+    answer = resolve_answer(reply, ctx)
+    gap: list[Step] = [Pause(reply.chunk_delay)] if reply.chunk_delay > 0 else []
+    steps: list[Step] = []
+
+    def line(obj: dict[str, Any]) -> bytes:
+        return compact_json(obj) + b"\n"
+
+    def finish() -> Plan:
+        return Plan(
+            status=200,
+            headers=_headers(ctx, NDJSON),
+            body=tuple(steps),
+            chunked=True,
+            preamble=_preamble(reply),
+        )
+
+    if reply.error_only:
+        steps.append(line({"error": reply.error_message or RUNNER_ERROR}))
+        return finish()
+    for event in stream_events(reply, answer.tokens, ctx.tokens_per_chunk):
+        if steps:
+            steps += gap
+        if isinstance(event, Emit):
+            steps.append(
+                line(
+                    {
+                        "model": answer.model,
+                        "created_at": created_at(),
+                        "message": _message(event.content),
+                        "done": False,
+                    }
+                )
+            )
+        elif event.kind == "error":
+            steps.append(line({"error": reply.error_message or RUNNER_ERROR}))
+            return finish()
+        else:
+            steps += interruption_steps(reply, event.kind)
+            return finish()
+    if not reply.no_terminator:
+        steps += gap
+        steps.append(line(done_object(answer, "", reply)))
+    return finish()
+
+
+def render(reply: Reply, ctx: ChatContext) -> Plan:
+    return render_ndjson(reply, ctx) if ctx.stream else render_json(reply, ctx)

@@ -1,0 +1,267 @@
+"""OpenRouter wire format (ref §1.3 non-stream JSON, §1.4 SSE), rendered as a :class:`Plan`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .behaviours import Reply, compact_json
+from .errors import FAKE_USER_ID
+from .plan import (
+    Answer,
+    ChatContext,
+    Emit,
+    Pause,
+    Plan,
+    Step,
+    interruption_steps,
+    resolve_answer,
+    stream_events,
+)
+
+SYSTEM_FINGERPRINT = "fp_fake"
+PROCESSING_COMMENT = b": OPENROUTER PROCESSING\n\n"
+DONE = b"data: [DONE]\n\n"
+
+# error code -> (default message, metadata.error_type)
+_ERROR_DEFAULTS: dict[int | str, tuple[str, str]] = {
+    400: ("Bad request", "invalid_request"),
+    408: ("Operation timed out. Please try again later.", "timeout"),
+    429: ("Rate limit exceeded", "rate_limit_exceeded"),
+    500: ("Internal Server Error", "server"),
+    502: ("Provider returned error", "provider_unavailable"),
+    503: ("Provider overloaded", "provider_overloaded"),
+    "server_error": ("Internal server error", "server"),
+}
+
+
+def _error_fields(reply: Reply) -> tuple[str, str]:
+    message, error_type = _ERROR_DEFAULTS.get(reply.error_code, ("Provider returned error", "server"))
+    return (reply.error_message or message), error_type
+
+
+def usage(prompt_tokens: int, completion_tokens: int, cost: float) -> dict[str, Any]:
+    """A complete ``ChatUsage`` object (ref §1.3), cost split pro rata between prompt and completion."""
+    total = prompt_tokens + completion_tokens
+    prompt_cost = round(cost * prompt_tokens / total, 12) if total else 0.0
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total,
+        "cost": cost,
+        "is_byok": False,
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "cache_write_tokens": 0,
+            "audio_tokens": 0,
+            "video_tokens": 0,
+        },
+        "cost_details": {
+            "upstream_inference_cost": None,
+            "upstream_inference_prompt_cost": prompt_cost,
+            "upstream_inference_completions_cost": round(cost - prompt_cost, 12),
+        },
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def _headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]:
+    base = [("Content-Type", content_type), ("X-Generation-Id", ctx.generation_id)]
+    if content_type == "text/event-stream":
+        base.append(("Cache-Control", "no-cache"))
+    return tuple(base) + ctx.extra_headers
+
+
+def _preamble(reply: Reply) -> tuple[Step, ...]:
+    return (Pause(reply.delay),) if reply.delay > 0 else ()
+
+
+# --------------------------------------------------------------------------- non-stream
+
+
+def render_json(reply: Reply, ctx: ChatContext) -> Plan:
+    """Non-stream ``chat.completion`` (ref §1.3), including its 200-with-error variants."""
+    answer = resolve_answer(reply, ctx)
+    preamble = _preamble(reply)
+    events = list(stream_events(reply, answer.tokens, 1))
+    interrupt = next((e for e in events if not isinstance(e, Emit)), None)
+    if interrupt is not None and interrupt.kind in ("drop", "stall"):
+        return Plan(status=None, preamble=preamble + tuple(interruption_steps(reply, interrupt.kind)))
+
+    if reply.error_only:
+        body: dict[str, Any] = {"error": _error_only_payload(reply, ctx), "user_id": FAKE_USER_ID}
+    else:
+        partial_error = interrupt is not None  # error_after_tokens
+        tokens = answer.tokens[: interrupt.emitted] if interrupt is not None else answer.tokens
+        body = _completion(ctx, answer, "".join(tokens), len(tokens) if partial_error else None)
+        if partial_error:
+            message, error_type = _error_fields(reply)
+            choice = body["choices"][0]
+            choice["finish_reason"] = choice["native_finish_reason"] = "error"
+            choice["error"] = {
+                "code": reply.error_code,
+                "message": message,
+                "metadata": {"error_type": error_type},
+            }
+
+    steps: list[Step] = []
+    for _ in range(reply.blank_lines):
+        steps.append(b"\n")
+        if reply.chunk_delay > 0:
+            steps.append(Pause(reply.chunk_delay))
+    steps.append(compact_json(body))
+    return Plan(
+        status=200,
+        headers=_headers(ctx, "application/json"),
+        body=tuple(steps),
+        chunked=reply.blank_lines > 0 and reply.chunk_delay > 0,
+        preamble=preamble,
+    )
+
+
+def _completion(
+    ctx: ChatContext, answer: Answer, text: str, completion_override: int | None
+) -> dict[str, Any]:
+    completion = answer.completion_tokens if completion_override is None else completion_override
+    return {
+        "id": ctx.generation_id,
+        "provider": ctx.provider_name,
+        "model": answer.model,
+        "object": "chat.completion",
+        "created": ctx.created,
+        "choices": [
+            {
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+                "native_finish_reason": answer.finish_reason,
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None, "reasoning": None},
+            }
+        ],
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "usage": usage(answer.prompt_tokens, completion, answer.cost),
+    }
+
+
+def _error_only_payload(reply: Reply, ctx: ChatContext) -> dict[str, Any]:
+    message, _ = _error_fields(reply)
+    return {
+        "message": message,
+        "code": reply.error_code,
+        "metadata": {"raw": "upstream error (fake)", "provider_name": ctx.provider_name},
+    }
+
+
+# --------------------------------------------------------------------------- SSE
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + compact_json(obj) + b"\n\n"
+
+
+def _chunk(
+    ctx: ChatContext, answer: Answer, choices: list[dict[str, Any]], with_usage: bool = False
+) -> bytes:
+    obj: dict[str, Any] = {
+        "id": ctx.generation_id,
+        "provider": ctx.provider_name,
+        "model": answer.model,
+        "object": "chat.completion.chunk",
+        "created": ctx.created,
+        "choices": choices,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if with_usage:
+        obj["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cost)
+    return _sse(obj)
+
+
+def _choice(content: str, finish_reason: str | None = None) -> dict[str, Any]:
+    # Every chunk repeats delta.role, as the live service does.
+    return {
+        "index": 0,
+        "delta": {"role": "assistant", "content": content},
+        "finish_reason": finish_reason,
+        "native_finish_reason": finish_reason,
+        "logprobs": None,
+    }
+
+
+def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
+    """``text/event-stream`` per ref §1.4: comments, chunks, usage in shape A/B/C, ``[DONE]``."""
+    answer = resolve_answer(reply, ctx)
+    gap: list[Step] = [Pause(reply.chunk_delay)] if reply.chunk_delay > 0 else []
+    steps: list[Step] = []
+    for _ in range(reply.processing_comments):
+        steps += [PROCESSING_COMMENT, *gap]
+
+    if reply.error_only:
+        steps.append(_sse({"error": _error_only_payload(reply, ctx)}))
+        return _sse_plan(reply, ctx, steps)
+
+    steps.append(_chunk(ctx, answer, [_choice("")]))  # the live service opens with an empty delta
+    shape_b_done = False
+    for event in stream_events(reply, answer.tokens, ctx.tokens_per_chunk):
+        steps += gap
+        if isinstance(event, Emit):
+            if event.last and reply.usage_shape == "B":
+                steps.append(
+                    _chunk(ctx, answer, [_choice(event.content, answer.finish_reason)], with_usage=True)
+                )
+                shape_b_done = True
+            else:
+                steps.append(_chunk(ctx, answer, [_choice(event.content)]))
+            continue
+        if event.kind == "error":
+            message, error_type = _error_fields(reply)
+            steps.append(
+                _sse(
+                    {
+                        "id": ctx.generation_id,
+                        "object": "chat.completion.chunk",
+                        "created": ctx.created,
+                        "model": answer.model,
+                        "provider": ctx.provider_name,
+                        "error": {
+                            "code": reply.error_code,
+                            "message": message,
+                            "metadata": {"error_type": error_type},
+                        },
+                        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+                    }
+                )
+            )
+            if reply.done_after_error:
+                steps.append(DONE)
+            return _sse_plan(reply, ctx, steps)
+        steps += interruption_steps(reply, event.kind)
+        return _sse_plan(reply, ctx, steps)
+
+    if reply.usage_shape == "A":
+        steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)]))
+        steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)], with_usage=True))
+    elif reply.usage_shape == "B":
+        if not shape_b_done:  # empty answer: one chunk with empty content, finish and usage
+            steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)], with_usage=True))
+    else:
+        steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)]))
+        steps.append(_chunk(ctx, answer, [], with_usage=True))
+    if not reply.no_terminator:
+        steps.append(DONE)
+    return _sse_plan(reply, ctx, steps)
+
+
+def _sse_plan(reply: Reply, ctx: ChatContext, steps: list[Step]) -> Plan:
+    return Plan(
+        status=200,
+        headers=_headers(ctx, "text/event-stream"),
+        body=tuple(steps),
+        chunked=True,
+        preamble=_preamble(reply),
+    )
+
+
+def render(reply: Reply, ctx: ChatContext) -> Plan:
+    return render_sse(reply, ctx) if ctx.stream else render_json(reply, ctx)
+
+
+__all__ = ["DONE", "PROCESSING_COMMENT", "render", "render_json", "render_sse", "usage"]

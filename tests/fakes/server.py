@@ -1,0 +1,681 @@
+"""The fake provider HTTP server: OpenRouter and Ollama wire formats on one loopback port.
+
+Runs a stdlib ``ThreadingHTTPServer`` in a daemon thread of the test process.  Each connection
+gets its own handler thread; responses are written by hand (not via ``send_response``) so that
+byte budgets (``drop_connection``), pauses, stalls and chunked framing are exact.
+
+Order of processing for a chat request: record -> provider auth -> pop the next scripted
+behaviour for the bearer -> answer.  Every chat request that passes auth consumes one behaviour
+(requests rejected by auth consume nothing; non-chat endpoints never do).  ``error``, ``hang``
+and the byte budget of ``drop_connection`` apply whatever the body says, so a scripted error is
+used up even by a request the fake would reject itself.  A ``reply`` (also the default when the
+queue is empty) needs a valid body: otherwise the provider's real validation error is sent and
+the reply is used up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import ollama_wire, openrouter_wire
+from .behaviours import Behaviour, DropConnection, ErrorResponse, Hang, Reply, compact_json
+from .catalog import ROUTER_IDS, ollama_show, ollama_tags, openrouter_key, openrouter_models
+from .errors import (
+    OLLAMA_JSON,
+    oll_401,
+    oll_404,
+    ollama_error,
+    openrouter_error,
+    or_400_input_required,
+    or_400_invalid_model,
+    or_401,
+    or_401_no_auth,
+)
+from .plan import (
+    ChatContext,
+    Cut,
+    Pause,
+    Plan,
+    Stall,
+    Step,
+    count_prompt_words,
+    is_free_model,
+    resolve_answer,
+)
+from .records import (
+    OLLAMA_CHAT_PATH,
+    OPENROUTER_CHAT_PATH,
+    RecordedRequest,
+    lower_headers,
+    parse_bearer,
+    parse_json_body,
+)
+
+DEFAULT_TEXT = "Hello from the fake provider."
+DEFAULT_COST = 0.000042
+DEFAULT_MODELS = frozenset({"openai/gpt-4o-mini", "meta-llama/llama-3.3-70b-instruct:free", "gpt-oss:120b"})
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class _Abort(Exception):
+    """Stop answering and close the connection (``reset`` = with a TCP RST)."""
+
+    def __init__(self, reset: bool = False) -> None:
+        super().__init__()
+        self.reset = reset
+
+
+class FakeProvider:
+    """A fake OpenRouter + Ollama (cloud or local) server on ``127.0.0.1``.
+
+    ``keys`` maps valid bearer secrets to a name (a plain iterable of secrets also works).
+    ``models`` are served on both wire formats.  ``require_auth`` applies to the Ollama endpoints
+    (``False`` = a local daemon); OpenRouter endpoints always require a key, like the real service.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, str] | Iterable[str] | None = None,
+        models: Iterable[str] | None = None,
+        require_auth: bool = True,
+        default_text: str = DEFAULT_TEXT,
+        tokens_per_chunk: int = 1,
+        *,
+        default_cost: float = DEFAULT_COST,
+        provider_name: str = "Fake",
+        context_length: int = 131_072,
+        key_info: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if keys is None:
+            self.keys: dict[str, str] = {}
+        elif isinstance(keys, Mapping):
+            self.keys = dict(keys)
+        else:
+            self.keys = {k: k for k in keys}
+        self.models: frozenset[str] = frozenset(DEFAULT_MODELS if models is None else models)
+        self.require_auth = require_auth
+        self.default_text = default_text
+        self.tokens_per_chunk = max(1, tokens_per_chunk)
+        self.default_cost = default_cost
+        self.provider_name = provider_name
+        self.context_length = context_length
+        self.key_info: dict[str, Mapping[str, Any]] = dict(key_info or {})
+        self.errors: list[BaseException] = []
+        """Unexpected exceptions inside the fake itself (a bug in the double, not the client)."""
+
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._queues: dict[str | None, deque[Behaviour]] = {}
+        self._usage: dict[str, float] = {}
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeProvider:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.provider = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-provider", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop quickly: wake sleepers (stalls, hangs, delays), close every connection, join threads."""
+        server = self._server
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+            threads = list(self._handler_threads)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        deadline = time.monotonic() + 2
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ URLs
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeProvider is not running (use it as a context manager or call start())")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openrouter_url(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    @property
+    def ollama_url(self) -> str:
+        return self.base_url
+
+    # ------------------------------------------------------------------ scripting and records
+
+    def script(self, secret: str | None, *behaviours: Behaviour) -> None:
+        """Append behaviours to the queue for chat requests made with ``secret`` (``None`` = no key).
+
+        Each chat request that passes auth takes the next one (see the module docstring).  On an
+        Ollama endpoint with ``require_auth=False``, a request whose bearer has no queue uses the
+        ``None`` queue, since a local daemon ignores keys.
+        """
+        for behaviour in behaviours:
+            if not isinstance(behaviour, (Reply, ErrorResponse, Hang, DropConnection)):
+                raise TypeError(f"not a behaviour: {behaviour!r}")
+        with self._lock:
+            self._queues.setdefault(secret, deque()).extend(behaviours)
+
+    def remaining(self, secret: str | None) -> int:
+        """How many scripted behaviours for ``secret`` have not been used yet."""
+        with self._lock:
+            return len(self._queues.get(secret, ()))
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, secret: str | None) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.bearer == secret]
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.is_chat]
+
+    def usage_of(self, secret: str) -> float:
+        """USD billed so far to ``secret`` by successful OpenRouter answers (what ``/key`` reports)."""
+        with self._lock:
+            return self._usage.get(secret, 0.0)
+
+    # ------------------------------------------------------------------ used by the handler
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _next_behaviour(self, bearer: str | None, fallback_to_none: bool) -> Behaviour | None:
+        with self._lock:
+            queue = self._queues.get(bearer)
+            if not queue and fallback_to_none:
+                queue = self._queues.get(None)
+            return queue.popleft() if queue else None
+
+    def _add_usage(self, secret: str, cost: float) -> None:
+        with self._lock:
+            self._usage[secret] = self._usage.get(secret, 0.0) + cost
+
+    def _generation_id(self, created: int) -> str:
+        """``gen-<epoch>-<20 chars>``, unique per request and deterministic per port."""
+        with self._lock:
+            self._generation += 1
+            n = self._generation
+        number = int.from_bytes(hashlib.sha256(f"{self.port}-{n}".encode()).digest()[:16], "big")
+        suffix = ""
+        for _ in range(20):
+            number, digit = divmod(number, 62)
+            suffix += _BASE62[digit]
+        return f"gen-{created}-{suffix}"
+
+    def _server_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.errors.append(exc)
+        # A bug in the double must be loud; client disconnects never get here.
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+    def _track(self, conn: socket.socket, thread: threading.Thread, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+                self._handler_threads.add(thread)
+            else:
+                self._connections.discard(conn)
+                self._handler_threads.discard(thread)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    provider: FakeProvider
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); skip it.
+        TCPServer.server_bind(self)
+        self.server_name = "127.0.0.1"
+        self.server_port = int(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        if isinstance(exc, OSError) and self.provider._stopping.is_set():
+            return
+        self.provider._server_error(exc)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    # ------------------------------------------------------------------ plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.provider = self.server.provider
+        self.provider._track(self.connection, threading.current_thread(), add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.provider._track(self.connection, threading.current_thread(), add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _dispatch(self) -> None:
+        self._budget: int | None = None
+        self._reset = False
+        self._head_sent = False
+        try:
+            raw = self._read_body()
+            target = urlsplit(self.path)
+            headers = lower_headers(self.headers.items())
+            record = RecordedRequest(
+                method=self.command,
+                path=target.path,
+                headers=headers,
+                bearer=parse_bearer(headers.get("authorization")),
+                body=parse_json_body(raw),
+                raw_body=raw,
+                time=time.time(),
+                query=target.query,
+            )
+            self.provider._record(record)
+            self._route(record)
+        except _Abort as abort:
+            self._abort(abort.reset)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except OSError:
+            if not self.provider._stopping.is_set():
+                raise
+            self.close_connection = True
+        except Exception as exc:  # a bug in the fake: answer 500 if we still can, and report it
+            self.provider._server_error(exc)
+            self.close_connection = True
+            if not self._head_sent:
+                try:
+                    self._execute(
+                        Plan(500, (("Content-Type", "text/plain"),), (f"fake server bug: {exc!r}".encode(),))
+                    )
+                except (OSError, _Abort):
+                    pass
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _abort(self, reset: bool) -> None:
+        self.close_connection = True
+        try:
+            if reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()  # RST once the handler's file objects are closed too
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self, data: bytes) -> None:
+        if self._budget is not None:
+            if len(data) >= self._budget:
+                if self._budget:
+                    self.wfile.write(data[: self._budget])
+                raise _Abort(self._reset)
+            self._budget -= len(data)
+        self.wfile.write(data)
+
+    def _step(self, step: Step) -> None:
+        if isinstance(step, Pause):
+            if step.seconds > 0 and self.provider._stopping.wait(step.seconds):
+                raise _Abort()
+        elif isinstance(step, Stall):
+            self.provider._stopping.wait(step.seconds)
+            raise _Abort()
+        elif isinstance(step, Cut):
+            raise _Abort(self._reset)
+        else:
+            raise TypeError(f"unexpected step {step!r}")
+
+    def _execute(self, plan: Plan) -> None:
+        for step in plan.preamble:
+            self._step(step)
+        if plan.status is None:
+            raise _Abort(self._reset)
+        try:
+            phrase = HTTPStatus(plan.status).phrase
+        except ValueError:
+            phrase = "Unknown"
+        lines = [f"HTTP/1.1 {plan.status} {phrase}", f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in plan.headers]
+        if plan.chunked:
+            lines.append("Transfer-Encoding: chunked")
+        else:
+            length = sum(len(s) for s in plan.body if isinstance(s, bytes))
+            lines.append(f"Content-Length: {length}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self._head_sent = True
+        if self.command != "HEAD":
+            for step in plan.body:
+                if isinstance(step, bytes):
+                    if plan.chunked:
+                        if step:
+                            self._write(b"%x\r\n%s\r\n" % (len(step), step))
+                    else:
+                        self._write(step)
+                else:
+                    self._step(step)
+            if plan.chunked:
+                self._write(b"0\r\n\r\n")
+        if self._budget is not None:  # drop_connection: whatever remains, the connection goes away
+            raise _Abort(self._reset)
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        self._execute(Plan(status, (("Content-Type", content_type), *headers), (body,)))
+
+    def _send_json(self, status: int, obj: Any, content_type: str = "application/json") -> None:
+        self._send(status, compact_json(obj), content_type)
+
+    def _send_error(self, response: ErrorResponse) -> None:
+        overridden = any(name.lower() == "content-type" for name, _ in response.headers)
+        headers = (
+            response.headers if overridden else (("Content-Type", response.content_type), *response.headers)
+        )
+        preamble: tuple[Step, ...] = (Pause(response.delay),) if response.delay > 0 else ()
+        self._execute(Plan(response.status, tuple(headers), (response.body,), preamble=preamble))
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(self, req: RecordedRequest) -> None:
+        method, path = req.method, req.path
+        if path == "/" and method in ("GET", "HEAD"):
+            self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
+        elif path.startswith("/api/v1/"):
+            self._route_openrouter(req)
+        elif path == OLLAMA_CHAT_PATH and method == "POST":
+            self._ollama_chat(req)
+        elif path == "/api/tags" and method in ("GET", "HEAD"):
+            self._send_json(
+                200, ollama_tags(self.provider.models, cloud=self.provider.require_auth), OLLAMA_JSON
+            )
+        elif path == "/api/show" and method == "POST":
+            self._ollama_show(req)
+        elif path == "/api/version" and method in ("GET", "HEAD"):
+            self._send_json(200, {"version": "0.12.6"}, OLLAMA_JSON)
+        else:
+            self._send(404, b"404 page not found", "text/plain")
+
+    def _route_openrouter(self, req: RecordedRequest) -> None:
+        method, path = req.method, req.path
+        if path == OPENROUTER_CHAT_PATH:
+            if method == "POST":
+                self._openrouter_chat(req)
+            else:
+                self._send_error(openrouter_error(405, "Method Not Allowed", user_id=None))
+        elif path == "/api/v1/models" and method == "GET":
+            self._send_json(200, openrouter_models(self.provider.models, self.provider.context_length))
+        elif path in ("/api/v1/key", "/api/v1/auth/key") and method == "GET":
+            if self._openrouter_auth(req):
+                assert req.bearer is not None
+                doc = openrouter_key(
+                    req.bearer, self.provider.usage_of(req.bearer), self.provider.key_info.get(req.bearer)
+                )
+                self._send_json(200, doc)
+        elif path == "/api/v1/credits" and method == "GET":
+            if self._openrouter_auth(req):
+                total_usage = sum(self.provider.usage_of(k) for k in self.provider.keys)
+                self._send_json(200, {"data": {"total_credits": 100.0, "total_usage": total_usage}})
+        else:
+            self._send_error(openrouter_error(404, "Not Found", user_id=None))
+
+    # ------------------------------------------------------------------ OpenRouter
+
+    def _openrouter_auth(self, req: RecordedRequest) -> bool:
+        if req.bearer is None:
+            self._send_error(or_401_no_auth())
+            return False
+        if req.bearer not in self.provider.keys:
+            self._send_error(or_401())
+            return False
+        return True
+
+    def _openrouter_model(self, body: dict[str, Any]) -> tuple[str | None, ErrorResponse | None]:
+        """Resolve ``model`` / ``models``; routers pick a served model, unknown ids are a 400."""
+        served = self.provider.models
+        ids: list[str] = []
+        if isinstance(body.get("model"), str) and body["model"]:
+            ids.append(body["model"])
+        if isinstance(body.get("models"), list):
+            ids += [m for m in body["models"] if isinstance(m, str)]
+        if not ids:
+            return None, openrouter_error(400, "No models provided")
+        concrete = sorted(m for m in served if m not in ROUTER_IDS)
+        resolved: list[str] = []
+        for model_id in ids:
+            if model_id in served:
+                resolved.append(model_id)
+            elif model_id == "openrouter/auto" and concrete:
+                resolved.append(next((m for m in concrete if not is_free_model(m)), concrete[0]))
+            elif model_id == "openrouter/free" and any(is_free_model(m) for m in concrete):
+                resolved.append(next(m for m in concrete if is_free_model(m)))
+            else:
+                return None, or_400_invalid_model(model_id)
+        return resolved[0], None
+
+    def _openrouter_chat(self, req: RecordedRequest) -> None:
+        if not self._openrouter_auth(req):
+            return
+        assert req.bearer is not None
+        reply = self._take_behaviour(req.bearer, fallback_to_none=False)
+        if reply is None:
+            return
+        body = req.body
+        if req.raw_body.strip() and not isinstance(body, dict):
+            self._send_error(openrouter_error(400, "Invalid JSON in request body"))
+            return
+        body = body if isinstance(body, dict) else {}
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            self._send_error(or_400_input_required())
+            return
+        model, problem = self._openrouter_model(body)
+        if problem is not None or model is None:
+            self._send_error(problem or or_400_input_required())
+            return
+        limits = [
+            v
+            for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        ]
+        ctx = self._context(
+            "openrouter", body.get("stream") is True, model, min(limits) if limits else None, messages
+        )
+        self._answer(reply, ctx, req.bearer)
+
+    # ------------------------------------------------------------------ Ollama
+
+    def _ollama_chat(self, req: RecordedRequest) -> None:
+        provider = self.provider
+        if provider.require_auth and (req.bearer is None or req.bearer not in provider.keys):
+            self._send_error(oll_401())
+            return
+        reply = self._take_behaviour(req.bearer, fallback_to_none=not provider.require_auth)
+        if reply is None:
+            return
+        if not req.raw_body.strip():
+            self._send_error(ollama_error(400, "missing request body"))
+            return
+        body = req.body
+        if not isinstance(body, dict):
+            self._send_error(ollama_error(400, "invalid character looking for beginning of value"))
+            return
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            self._send_error(ollama_error(400, "model is required"))
+            return
+        if model not in provider.models:
+            self._send_error(oll_404(model))
+            return
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            # Ollama treats a chat without messages as "load the model" (done_reason "load").
+            self._send_json(200, ollama_wire.load_object(model), OLLAMA_JSON)
+            return
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        num_predict = options.get("num_predict")
+        max_tokens = (
+            num_predict if isinstance(num_predict, int) and not isinstance(num_predict, bool) else None
+        )
+        if max_tokens is not None and max_tokens < 0:  # -1 = unlimited, -2 = fill context
+            max_tokens = None
+        ctx = self._context("ollama", body.get("stream") is not False, model, max_tokens, messages)
+        self._answer(reply, ctx, None)
+
+    def _ollama_show(self, req: RecordedRequest) -> None:
+        body = req.body if isinstance(req.body, dict) else {}
+        model = body.get("model") or body.get("name")
+        if not isinstance(model, str) or not model:
+            self._send_error(ollama_error(400, "model is required"))
+        elif model not in self.provider.models:
+            self._send_error(oll_404(model))
+        else:
+            self._send_json(200, ollama_show(model, self.provider.context_length), OLLAMA_JSON)
+
+    # ------------------------------------------------------------------ answering
+
+    def _context(
+        self, wire: str, stream: bool, model: str, max_tokens: int | None, messages: Any
+    ) -> ChatContext:
+        provider = self.provider
+        created = int(time.time())
+        return ChatContext(
+            wire="openrouter" if wire == "openrouter" else "ollama",
+            stream=stream,
+            model=model,
+            max_tokens=max_tokens,
+            prompt_tokens=count_prompt_words(messages),
+            default_text=provider.default_text,
+            tokens_per_chunk=provider.tokens_per_chunk,
+            default_cost=provider.default_cost,
+            provider_name=provider.provider_name,
+            generation_id=provider._generation_id(created),
+            created=created,
+        )
+
+    def _take_behaviour(self, bearer: str | None, fallback_to_none: bool) -> Reply | None:
+        """Pop the next behaviour and carry out the parts that don't depend on the request body.
+
+        Returns the :class:`Reply` still to render once the request is validated, or ``None`` when
+        the behaviour has already been answered (a scripted error response).
+        """
+        behaviour = self.provider._next_behaviour(bearer, fallback_to_none)
+        if behaviour is None:
+            return Reply()
+        if isinstance(behaviour, ErrorResponse):
+            self._send_error(behaviour)
+            return None
+        if isinstance(behaviour, Hang):
+            self.provider._stopping.wait(behaviour.seconds)
+            raise _Abort()
+        if isinstance(behaviour, DropConnection):
+            self._budget = max(0, behaviour.after_bytes)
+            self._reset = behaviour.reset
+            return behaviour.reply
+        return behaviour
+
+    def _answer(self, behaviour: Reply, ctx: ChatContext, billed_key: str | None) -> None:
+        if ctx.wire == "openrouter":
+            plan = openrouter_wire.render(behaviour, ctx)
+            failing = (
+                behaviour.error_only
+                or behaviour.error_after_tokens is not None
+                or behaviour.stall_after_tokens is not None
+                or behaviour.drop_after_tokens is not None
+                or self._budget is not None
+            )
+            if billed_key is not None and not failing:
+                self.provider._add_usage(billed_key, resolve_answer(behaviour, ctx).cost)
+        else:
+            plan = ollama_wire.render(behaviour, ctx)
+        self._execute(plan)
