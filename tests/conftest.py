@@ -60,11 +60,18 @@ class Cli:
     home: Path
     env: dict[str, str]
 
+    @property
+    def cwd(self) -> Path:
+        """The working directory of each run (where a ``.env`` is read), apart from the state home."""
+        path = self.home.parent / "work"
+        path.mkdir(exist_ok=True)
+        return path
+
     def popen(self, *args: str, stdin: int | None = subprocess.DEVNULL, **env: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [*_cli_command(), *args],
             env={**self.env, **env},
-            cwd=self.home,
+            cwd=self.cwd,
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -75,7 +82,7 @@ class Cli:
         proc = subprocess.run(
             [*_cli_command(), *args],
             env={**self.env, **env},
-            cwd=self.home,
+            cwd=self.cwd,
             input=data,
             stdin=None if data is not None else subprocess.DEVNULL,
             capture_output=True,

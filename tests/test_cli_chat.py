@@ -289,3 +289,17 @@ def test_concurrent_processes_record_every_attempt_exactly_once(cli: Cli, cloud:
     rows = ledger(cli)
     assert len(rows) == len(cloud.chat_requests)
     assert sum(r.outcome == "ok" for r in rows) == 8 and len({r.request_id for r in rows}) == 8
+
+
+def test_a_provider_error_that_echoes_the_key_is_masked(cli: Cli, cloud: FakeProvider) -> None:
+    echo = {"error": {"code": 401, "message": f"Invalid API key {OR_KEYS[0]} provided"}}
+    cloud.script(OR_KEYS[0], error(401, echo))
+    result = cli("chat", "-v", "--json", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=2))
+    assert result.code == 0
+    assert f"Invalid API key sk-or-v1…{OR_KEYS[0][-4:]} provided" in result.stderr
+
+
+def test_keys_from_a_dotenv_file_in_the_working_directory(cli: Cli, cloud: FakeProvider) -> None:
+    (cli.cwd / ".env").write_text(f"OPENROUTER_API_KEY='{OR_KEYS[2]}'\n")
+    result = cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "hi")
+    assert result.code == 0 and cloud.chat_requests[0].bearer == OR_KEYS[2]
