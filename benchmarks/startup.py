@@ -52,11 +52,16 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {RUNS} runs each, medians")
     print(f"import llmroute.cli (cumulative, -X importtime): {import_time_us('llmroute.cli') / 1000:.1f} ms")
     print(f"import llmroute.cli.app (Typer + click):         {import_time_us('llmroute.cli.app') / 1000:.1f} ms")
-    print(f"python -c 'import httpx':                        {median_ms([sys.executable, '-c', 'import httpx']):.0f} ms")
+    print(
+        f"python -c 'import httpx':                        {median_ms([sys.executable, '-c', 'import httpx']):.0f} ms"
+    )
     print(f"python -c 'pass':                                {median_ms([sys.executable, '-c', 'pass']):.0f} ms")
     print(f"llmroute --version:                              {median_ms([*llmroute(), '--version']):.0f} ms")
     print(f"llmroute --help:                                 {median_ms([*llmroute(), '--help']):.0f} ms")
-    with FakeProvider(keys={KEY: "bench"}, models={"openai/gpt-4o-mini"}) as fake, tempfile.TemporaryDirectory() as home:
+    with (
+        FakeProvider(keys={KEY: "bench"}, models={"openai/gpt-4o-mini"}) as fake,
+        tempfile.TemporaryDirectory() as home,
+    ):
         env = {
             "PATH": os.environ.get("PATH", ""),
             "LLMROUTE_HOME": home,

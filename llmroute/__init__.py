@@ -63,7 +63,35 @@ _EXPORTS = {
     ),
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "AllCandidatesFailed",
+    "ApiKey",
+    "ChatRequest",
+    "ChatResult",
+    "ConfigError",
+    "DeadlineExceeded",
+    "ErrorKind",
+    "LlmrouteError",
+    "Message",
+    "ModelNotFound",
+    "NoCandidateAvailable",
+    "NoKeysError",
+    "Privacy",
+    "PrivacyRefused",
+    "ProviderError",
+    "RequestRejected",
+    "RouteError",
+    "Router",
+    "Settings",
+    "StateError",
+    "Store",
+    "StreamBroken",
+    "TextDelta",
+    "Usage",
+    "__version__",
+    "load_environment",
+    "load_settings",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -90,7 +90,7 @@ def normalize_ollama_host(value: str) -> str:
     value = value.strip().rstrip("/")
     if "://" not in value:
         value = f"http://{value}"
-    scheme, _, rest = value.partition("://")
+    rest = value.partition("://")[2]
     host = rest.split("/", 1)[0]
     if ":" not in host.rsplit("]", 1)[-1]:
         value = value.replace(host, f"{host}:11434", 1)
@@ -205,9 +205,7 @@ def _env_first(env: Mapping[str, str], provider: str) -> str | None:
     return env.get(variable) if variable else None
 
 
-def _provider_order(
-    file: _ConfigFile, env: Mapping[str, str], providers: list[ProviderSettings]
-) -> tuple[str, ...]:
+def _provider_order(file: _ConfigFile, env: Mapping[str, str], providers: list[ProviderSettings]) -> tuple[str, ...]:
     names = [p.name for p in providers]
     order = file.get_list("routing", "provider_order") or ["ollama", "openrouter", "local"]
     unknown = [n for n in order if n not in names]

@@ -94,9 +94,7 @@ class NoCandidateAvailable(RouteError):
     ``retry_at`` is the earliest time one of them frees, if any will.
     """
 
-    def __init__(
-        self, message: str, attempts: Sequence[Attempt] = (), retry_at: float | None = None
-    ) -> None:
+    def __init__(self, message: str, attempts: Sequence[Attempt] = (), retry_at: float | None = None) -> None:
         super().__init__(message, attempts)
         self.retry_at = retry_at
 

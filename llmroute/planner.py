@@ -45,7 +45,9 @@ def _local_only(targets: tuple[Target, ...], spec: str, settings: Settings) -> t
         return local
     pinned, model = aliases.split_spec(spec, [p.name for p in settings.providers])
     if pinned:
-        raise PrivacyRefused(f"privacy is critical and {pinned} is not a local provider; cloud providers were not contacted")
+        raise PrivacyRefused(
+            f"privacy is critical and {pinned} is not a local provider; cloud providers were not contacted"
+        )
     return tuple(Target(name, model) for name in sorted(local_names))
 
 

@@ -121,7 +121,13 @@ def cloud() -> Iterator[FakeProvider]:
     from tests.fakes import FakeProvider
 
     keys = {k: f"or{i + 1}" for i, k in enumerate(OR_KEYS)} | {k: f"oll{i + 1}" for i, k in enumerate(OLLAMA_KEYS)}
-    models = {"openai/gpt-4o-mini", "moonshotai/kimi-k2.5", "kimi-k2.5", "gpt-oss:120b", "meta-llama/llama-3.3-70b-instruct:free"}
+    models = {
+        "openai/gpt-4o-mini",
+        "moonshotai/kimi-k2.5",
+        "kimi-k2.5",
+        "gpt-oss:120b",
+        "meta-llama/llama-3.3-70b-instruct:free",
+    }
     with FakeProvider(keys=keys, models=models) as fake:
         yield fake
 

@@ -149,7 +149,7 @@ def test_transport_errors_are_classified(exc: Exception, kind: ErrorKind) -> Non
 
 
 def test_adapters_are_registered_by_wire_protocol() -> None:
-    assert ADAPTERS == {"openrouter": OpenRouterAdapter, "ollama": OllamaAdapter}
+    assert {"openrouter": OpenRouterAdapter, "ollama": OllamaAdapter} == ADAPTERS
 
 
 def test_importing_the_providers_does_not_import_httpx() -> None:

@@ -10,7 +10,7 @@ import time
 
 from llmroute.cli.failures import ExitStatus
 from llmroute.store import Store
-from tests.conftest import OLLAMA_KEYS, OR_KEYS, Cli, keys_env, with_env
+from tests.conftest import OLLAMA_KEYS, OR_KEYS, Cli, keys_env
 from tests.fakes import (
     FakeProvider,
     error,
@@ -62,7 +62,9 @@ def test_every_openrouter_usage_shape_is_read(cli: Cli, cloud: FakeProvider) -> 
 
 
 def test_ollama_cloud_answers_over_ndjson_with_options(cli: Cli, cloud: FakeProvider) -> None:
-    result = cli("chat", "-m", "ollama:gpt-oss:120b", "--max-tokens", "3", "--temperature", "0.5", "hi", **keys_env(ollama=1))
+    result = cli(
+        "chat", "-m", "ollama:gpt-oss:120b", "--max-tokens", "3", "--temperature", "0.5", "hi", **keys_env(ollama=1)
+    )
     assert result.code == 0 and result.stdout == "Hello from the\n"
     body = cloud.chat_requests[0].body
     assert body["options"] == {"num_predict": 3, "temperature": 0.5} and body["stream"] is True
@@ -116,7 +118,12 @@ def test_every_key_limited_exits_limited_with_the_reset_time(cli: Cli, cloud: Fa
 
 
 def test_a_400_is_not_failed_over(cli: Cli, cloud: FakeProvider) -> None:
-    cloud.script(OR_KEYS[0], error(400, {"error": {"code": 400, "message": "Reasoning is mandatory for this endpoint and cannot be disabled."}}))
+    cloud.script(
+        OR_KEYS[0],
+        error(
+            400, {"error": {"code": 400, "message": "Reasoning is mandatory for this endpoint and cannot be disabled."}}
+        ),
+    )
     result = cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=3))
     assert result.code == ExitStatus.REJECTED and "Reasoning is mandatory" in result.stderr
     assert len(cloud.chat_requests) == 1
@@ -159,7 +166,9 @@ def test_privacy_critical_never_contacts_the_cloud(cli: Cli, cloud: FakeProvider
     assert local.chat_requests[0].bearer is None
 
 
-def test_privacy_critical_without_a_local_model_exits_8_and_stays_offline(cli: Cli, cloud: FakeProvider, local: FakeProvider) -> None:
+def test_privacy_critical_without_a_local_model_exits_8_and_stays_offline(
+    cli: Cli, cloud: FakeProvider, local: FakeProvider
+) -> None:
     local.script(None, error(503, {"error": "server busy, please try again.  maximum pending requests exceeded"}))
     env = keys_env(openrouter=2, ollama=2) | {"OLLAMA_HOST": local.ollama_url, "LLMROUTE_PRIVACY": "critical"}
     result = cli("chat", "-m", "kimi-k2.5", "secret plans", **env)
@@ -191,7 +200,16 @@ def test_json_failure_is_one_document_too(cli: Cli, cloud: FakeProvider) -> None
 
 
 def test_piped_stdin_comes_first_then_the_arguments(cli: Cli, cloud: FakeProvider) -> None:
-    result = cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "-s", "be brief", "summarize this", input="line one\nline two\n", **keys_env(openrouter=1))
+    result = cli(
+        "chat",
+        "-m",
+        "openrouter:openai/gpt-4o-mini",
+        "-s",
+        "be brief",
+        "summarize this",
+        input="line one\nline two\n",
+        **keys_env(openrouter=1),
+    )
     assert result.code == 0
     messages = cloud.chat_requests[0].body["messages"]
     assert messages == [
@@ -201,7 +219,15 @@ def test_piped_stdin_comes_first_then_the_arguments(cli: Cli, cloud: FakeProvide
 
 
 def test_no_stdin_ignores_piped_input(cli: Cli, cloud: FakeProvider) -> None:
-    result = cli("chat", "--no-stdin", "-m", "openrouter:openai/gpt-4o-mini", "only this", input="ignored", **keys_env(openrouter=1))
+    result = cli(
+        "chat",
+        "--no-stdin",
+        "-m",
+        "openrouter:openai/gpt-4o-mini",
+        "only this",
+        input="ignored",
+        **keys_env(openrouter=1),
+    )
     assert result.code == 0 and cloud.chat_requests[0].body["messages"][-1]["content"] == "only this"
 
 
@@ -224,7 +250,9 @@ def test_no_prompt_on_a_terminal_is_a_usage_error_not_a_hang(cli: Cli) -> None:
 
 
 def test_default_model_comes_from_llmroute_model(cli: Cli, cloud: FakeProvider) -> None:
-    result = cli("chat", "hi", LLMROUTE_MODEL="openrouter:meta-llama/llama-3.3-70b-instruct:free", **keys_env(openrouter=1))
+    result = cli(
+        "chat", "hi", LLMROUTE_MODEL="openrouter:meta-llama/llama-3.3-70b-instruct:free", **keys_env(openrouter=1)
+    )
     assert result.code == 0 and cloud.chat_requests[0].body["model"] == "meta-llama/llama-3.3-70b-instruct:free"
 
 
@@ -282,9 +310,12 @@ def test_ctrl_c_exits_130(cli: Cli, cloud: FakeProvider) -> None:
 
 def test_concurrent_processes_record_every_attempt_exactly_once(cli: Cli, cloud: FakeProvider) -> None:
     cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
-    procs = [cli.popen("chat", "-m", "openrouter:openai/gpt-4o-mini", f"prompt {i}", **keys_env(openrouter=3)) for i in range(8)]
+    procs = [
+        cli.popen("chat", "-m", "openrouter:openai/gpt-4o-mini", f"prompt {i}", **keys_env(openrouter=3))
+        for i in range(8)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
-    results = [Cli.result(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+    results = [Cli.result(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=False)]
     assert [p.returncode for p in procs] == [0] * 8, [r.stderr for r in results]
     rows = ledger(cli)
     assert len(rows) == len(cloud.chat_requests)
@@ -303,3 +334,24 @@ def test_keys_from_a_dotenv_file_in_the_working_directory(cli: Cli, cloud: FakeP
     (cli.cwd / ".env").write_text(f"OPENROUTER_API_KEY='{OR_KEYS[2]}'\n")
     result = cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "hi")
     assert result.code == 0 and cloud.chat_requests[0].bearer == OR_KEYS[2]
+
+
+def test_tokens_reach_stdout_as_they_arrive(cli: Cli, cloud: FakeProvider) -> None:
+    cloud.script(OR_KEYS[0], stream_reply(text="one two three four five", chunk_delay=0.4))
+    started = time.monotonic()
+    proc = cli.popen("chat", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=1))
+    assert proc.stdout is not None
+    first = os.read(proc.stdout.fileno(), 100)
+    first_at = time.monotonic() - started
+    rest, _err = proc.communicate(timeout=30)
+    done_at = time.monotonic() - started
+    assert proc.returncode == 0 and (first + rest).decode() == "one two three four five\n"
+    assert first.decode().startswith("one") and done_at - first_at > 1.0
+
+
+def test_a_stream_that_stalls_after_the_first_token_ends_at_the_deadline(cli: Cli, cloud: FakeProvider) -> None:
+    cloud.script(OR_KEYS[0], stream_reply(stall_after_tokens=1))
+    started = time.monotonic()
+    result = cli("chat", "--timeout", "1.5", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=2))
+    assert result.code == ExitStatus.STREAM_BROKEN and result.stdout.startswith("Hello")
+    assert time.monotonic() - started < 10 and len(cloud.chat_requests) == 1

@@ -21,7 +21,9 @@ class Tty(io.BytesIO):
 
 def environment(tmp_path: Path) -> Environment:
     return Environment(
-        stdin=Tty(), stdout=io.StringIO(), stderr=io.StringIO(),
+        stdin=Tty(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
         env={"LLMROUTE_HOME": str(tmp_path), "OPENROUTER_API_KEY": "sk-or-v1-" + "a" * 60},
     )
 
@@ -47,8 +49,17 @@ def test_each_error_has_its_exit_status(error: errors.LlmrouteError, status: Exi
 
 def test_exit_codes_are_stable() -> None:
     assert {s.name: int(s) for s in ExitStatus} == {
-        "OK": 0, "ERROR": 1, "USAGE": 2, "CONFIG": 3, "ALL_FAILED": 4, "LIMITED": 5,
-        "REJECTED": 6, "STREAM_BROKEN": 7, "PRIVACY": 8, "INTERRUPTED": 130, "BROKEN_PIPE": 141,
+        "OK": 0,
+        "ERROR": 1,
+        "USAGE": 2,
+        "CONFIG": 3,
+        "ALL_FAILED": 4,
+        "LIMITED": 5,
+        "REJECTED": 6,
+        "STREAM_BROKEN": 7,
+        "PRIVACY": 8,
+        "INTERRUPTED": 130,
+        "BROKEN_PIPE": 141,
     }
 
 

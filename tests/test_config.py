@@ -61,7 +61,9 @@ def test_non_http_base_url_is_refused(tmp_path: Path) -> None:
 
 
 def test_base_url_variables_point_providers_elsewhere(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, OPENROUTER_BASE_URL="http://127.0.0.1:9/api/v1/", OLLAMA_BASE_URL="http://127.0.0.1:8")
+    settings = settings_for(
+        tmp_path, OPENROUTER_BASE_URL="http://127.0.0.1:9/api/v1/", OLLAMA_BASE_URL="http://127.0.0.1:8"
+    )
     assert settings.provider("openrouter").base_url == "http://127.0.0.1:9/api/v1"
     assert settings.provider("ollama").base_url == "http://127.0.0.1:8"
 

@@ -51,18 +51,12 @@ def auth(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def or_chat(
-    client: httpx.Client, fake: FakeProvider, secret: str | None = ALICE, **body: Any
-) -> httpx.Response:
+def or_chat(client: httpx.Client, fake: FakeProvider, secret: str | None = ALICE, **body: Any) -> httpx.Response:
     payload: dict[str, Any] = {"model": PAID, "messages": MESSAGES, **body}
-    return client.post(
-        f"{fake.openrouter_url}/chat/completions", json=payload, headers=auth(secret) if secret else {}
-    )
+    return client.post(f"{fake.openrouter_url}/chat/completions", json=payload, headers=auth(secret) if secret else {})
 
 
-def oll_chat(
-    client: httpx.Client, fake: FakeProvider, secret: str | None = ALICE, **body: Any
-) -> httpx.Response:
+def oll_chat(client: httpx.Client, fake: FakeProvider, secret: str | None = ALICE, **body: Any) -> httpx.Response:
     payload: dict[str, Any] = {"model": OLLAMA, "messages": MESSAGES, **body}
     return client.post(f"{fake.ollama_url}/api/chat", json=payload, headers=auth(secret) if secret else {})
 
@@ -131,9 +125,7 @@ def test_openrouter_sse_usage_shapes(fake: FakeProvider, client: httpx.Client, s
     assert events[:2] == [": OPENROUTER PROCESSING"] * 2
     assert events[-1] == "data: [DONE]"
     chunks = data_chunks(events)
-    assert all(
-        c["object"] == "chat.completion.chunk" and c["id"] == r.headers["x-generation-id"] for c in chunks
-    )
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == r.headers["x-generation-id"] for c in chunks)
     with_choices = [c for c in chunks if c["choices"]]
     assert all(c["choices"][0]["delta"]["role"] == "assistant" for c in with_choices)
     assert "".join(c["choices"][0]["delta"]["content"] for c in with_choices) == text
@@ -185,14 +177,10 @@ def test_openrouter_errors_auth_and_validation(fake: FakeProvider, client: httpx
     r = or_chat(client, fake, model="acme/fake-1.0")
     assert r.status_code == 400
     assert (
-        r.content
-        == b'{"error":{"message":"acme/fake-1.0 is not a valid model ID","code":400},"user_id":"user_fake"}'
+        r.content == b'{"error":{"message":"acme/fake-1.0 is not a valid model ID","code":400},"user_id":"user_fake"}'
     )
     r = or_chat(client, fake, messages=[])
-    assert (
-        r.status_code == 400
-        and r.json()["error"]["message"] == 'Input required: specify "prompt" or "messages"'
-    )
+    assert r.status_code == 400 and r.json()["error"]["message"] == 'Input required: specify "prompt" or "messages"'
 
     fake.script(ALICE, or_daily_cap(1788220800000), or_402_credits())
     r = or_chat(client, fake)
@@ -244,11 +232,7 @@ def test_ollama_non_stream_num_predict_and_errors(fake: FakeProvider, client: ht
     r = oll_chat(client, fake, stream=False, options={"num_predict": 2})
     assert r.headers["content-type"] == "application/json; charset=utf-8"
     body = r.json()
-    assert (
-        body["message"]["content"] == "Hello from"
-        and body["done"] is True
-        and body["done_reason"] == "length"
-    )
+    assert body["message"]["content"] == "Hello from" and body["done"] is True and body["done_reason"] == "length"
     assert body["eval_count"] == 2
 
     fake.script(ALICE, stream_reply("x y z", error_after_tokens=1), stream_reply("x y", no_terminator=True))
@@ -303,9 +287,7 @@ def test_script_queue_order_per_key_and_recording(fake: FakeProvider, client: ht
     answers = []
     for secret in (ALICE, BOB, ALICE, BOB, ALICE):
         r = or_chat(client, fake, secret=secret)
-        answers.append(
-            r.json()["choices"][0]["message"]["content"] if r.status_code == 200 else r.status_code
-        )
+        answers.append(r.json()["choices"][0]["message"]["content"] if r.status_code == 200 else r.status_code)
     assert answers == ["a1", "b1", 503, "Hello from the fake provider.", "a3"]
     assert fake.remaining(ALICE) == fake.remaining(BOB) == 0
 
@@ -343,15 +325,17 @@ def test_drop_connection(fake: FakeProvider, client: httpx.Client) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         or_chat(client, fake)
     received: list[bytes] = []
-    with pytest.raises(httpx.RemoteProtocolError):
-        with client.stream(
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        client.stream(
             "POST",
             f"{fake.openrouter_url}/chat/completions",
             headers=auth(ALICE),
             json={"model": PAID, "messages": MESSAGES, "stream": True},
-        ) as r:
-            assert r.status_code == 200
-            received.extend(r.iter_raw())
+        ) as r,
+    ):
+        assert r.status_code == 200
+        received.extend(r.iter_raw())
     assert 0 < len(b"".join(received)) < 400
     with pytest.raises(httpx.RemoteProtocolError):
         or_chat(client, fake, stream=True)
@@ -368,16 +352,18 @@ def test_hang_and_stall_end_on_timeout_and_shutdown(client: httpx.Client) -> Non
             with pytest.raises(httpx.ReadTimeout):
                 or_chat(short, provider)
             assert time.monotonic() - start < 2
-            with pytest.raises(httpx.ReadTimeout):
-                with short.stream(
+            with (
+                pytest.raises(httpx.ReadTimeout),
+                short.stream(
                     "POST",
                     f"{provider.openrouter_url}/chat/completions",
                     headers=auth(ALICE),
                     json={"model": PAID, "messages": MESSAGES, "stream": True},
-                ) as r:
-                    for line in r.iter_lines():
-                        if line.startswith("data: {"):
-                            contents.append(json.loads(line[6:])["choices"][0]["delta"]["content"])
+                ) as r,
+            ):
+                for line in r.iter_lines():
+                    if line.startswith("data: {"):
+                        contents.append(json.loads(line[6:])["choices"][0]["delta"]["content"])
         assert contents == ["", "a"]
     finally:
         start = time.monotonic()

@@ -25,9 +25,7 @@ async def test_sse_yields_each_data_payload() -> None:
 
 async def test_sse_skips_openrouter_processing_comments() -> None:
     events = sse_events(
-        lines_of(
-            [": OPENROUTER PROCESSING", "", ": OPENROUTER PROCESSING", "", "data: x", "", "data: [DONE]", ""]
-        )
+        lines_of([": OPENROUTER PROCESSING", "", ": OPENROUTER PROCESSING", "", "data: x", "", "data: [DONE]", ""])
     )
     assert await collect(events) == ["x"]
 
@@ -50,9 +48,7 @@ async def test_sse_data_without_a_space_after_the_colon() -> None:
 
 
 async def test_sse_ignores_other_fields() -> None:
-    events = sse_events(
-        lines_of(["event: message", "id: 7", "retry: 100", "data: x", "", "data: [DONE]", ""])
-    )
+    events = sse_events(lines_of(["event: message", "id: 7", "retry: 100", "data: x", "", "data: [DONE]", ""]))
     assert await collect(events) == ["x"]
 
 

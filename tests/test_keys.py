@@ -6,7 +6,11 @@ SECRET = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789a3f
 
 
 def test_unsuffixed_variable_comes_first_then_by_number() -> None:
-    env = {"OPENROUTER_API_KEY_10": "k" * 20 + "10", "OPENROUTER_API_KEY_2": "k" * 20 + "2", "OPENROUTER_API_KEY": "k" * 20}
+    env = {
+        "OPENROUTER_API_KEY_10": "k" * 20 + "10",
+        "OPENROUTER_API_KEY_2": "k" * 20 + "2",
+        "OPENROUTER_API_KEY": "k" * 20,
+    }
     labels = [k.label for k in discover_keys("openrouter", "OPENROUTER_API_KEY", env)]
     assert labels == ["OPENROUTER_API_KEY", "OPENROUTER_API_KEY_2", "OPENROUTER_API_KEY_10"]
 

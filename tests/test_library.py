@@ -36,7 +36,9 @@ def test_the_readme_library_example_runs(cli, cloud) -> None:  # type: ignore[no
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     example = readme.split("## As a library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     env = {**cli.env, "OPENROUTER_API_KEY": OR_KEYS[0]}
-    proc = subprocess.run([sys.executable, "-c", example], env=env, cwd=cli.cwd, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", example], env=env, cwd=cli.cwd, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     assert_no_secret(proc.stdout + proc.stderr, "the README example")
     assert proc.stdout.startswith("Hello from the fake provider. openrouter OPENROUTER_API_KEY Usage(")

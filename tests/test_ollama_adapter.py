@@ -104,9 +104,7 @@ async def test_local_daemon_gets_no_authorization_header(pool: ClientPool, httpx
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_stream_is_always_sent_explicitly(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock, stream: bool
-) -> None:
+async def test_stream_is_always_sent_explicitly(adapter: OllamaAdapter, httpx_mock: HTTPXMock, stream: bool) -> None:
     httpx_mock.add_response(url=URL, stream=IteratorStream([NDJSON_SAMPLE if stream else NON_STREAM_BODY]))
     await run(adapter, ChatRequest.from_prompt("hi", stream=stream))
     sent = httpx_mock.get_request()
@@ -178,9 +176,7 @@ async def test_text_on_the_done_object_is_still_text(adapter: OllamaAdapter, htt
     assert isinstance(events[-1], StreamEnd) and events[-1].finish_reason == "length"
 
 
-async def test_stream_yields_each_delta_as_soon_as_it_arrives(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_yields_each_delta_as_soon_as_it_arrives(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     gate = asyncio.Event()
 
     class Gated(httpx.AsyncByteStream):
@@ -212,9 +208,7 @@ async def test_non_stream_body_that_is_not_json_is_a_bad_response(
     assert (await failure(adapter, NON_STREAM)).kind is ErrorKind.BAD_RESPONSE
 
 
-async def test_non_stream_200_body_holding_an_error_is_a_failure(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_non_stream_200_body_holding_an_error_is_a_failure(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, content=MID_STREAM_ERROR)
     assert (await failure(adapter, NON_STREAM)).kind is ErrorKind.SERVER
 
@@ -241,17 +235,13 @@ async def test_mid_stream_usage_limit_line_is_quota(adapter: OllamaAdapter, http
     assert (await failure(adapter)).kind is ErrorKind.QUOTA
 
 
-async def test_stream_ending_without_done_is_a_bad_response(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_ending_without_done_is_a_bad_response(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, stream=IteratorStream([FIRST_LINE]))
     error = await failure(adapter)
     assert (error.kind, error.message) == (ErrorKind.BAD_RESPONSE, "stream ended before completion")
 
 
-async def test_stream_with_a_malformed_line_is_a_bad_response(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_with_a_malformed_line_is_a_bad_response(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, stream=IteratorStream([FIRST_LINE, b'{"model":"gpt-oss:120b","mess\n']))
     assert (await failure(adapter)).kind is ErrorKind.BAD_RESPONSE
 
@@ -265,9 +255,7 @@ async def test_401_unauthorized_is_auth(adapter: OllamaAdapter, httpx_mock: HTTP
     assert (error.kind, error.status, error.message) == (ErrorKind.AUTH, 401, "unauthorized")
 
 
-async def test_local_daemon_not_signed_in_says_how_to_fix_it(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_local_daemon_not_signed_in_says_how_to_fix_it(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     body = {"error": "unauthorized", "signin_url": "https://ollama.com/connect?name=host&key=abc"}
     httpx_mock.add_response(url=URL, status_code=401, json=body)
     error = await failure(adapter)
@@ -281,12 +269,8 @@ async def test_404_model_not_found(adapter: OllamaAdapter, httpx_mock: HTTPXMock
     assert (error.kind, error.message) == (ErrorKind.MODEL_NOT_FOUND, "model 'llama9' not found")
 
 
-async def test_not_found_text_on_a_400_is_model_not_found(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
-    httpx_mock.add_response(
-        url=URL, status_code=400, json={"error": 'model "x" not found, try pulling it first'}
-    )
+async def test_not_found_text_on_a_400_is_model_not_found(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, status_code=400, json={"error": 'model "x" not found, try pulling it first'})
     assert (await failure(adapter)).kind is ErrorKind.MODEL_NOT_FOUND
 
 
@@ -307,12 +291,8 @@ async def test_429_usage_limit_is_quota_until_the_window_resets(
     assert error.retry_at in {usage_limit_reset(text, before), usage_limit_reset(text, time.time())}
 
 
-async def test_other_429_is_rate_limited_for_its_retry_after(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
-    httpx_mock.add_response(
-        url=URL, status_code=429, json={"error": "too many requests"}, headers={"Retry-After": "5"}
-    )
+async def test_other_429_is_rate_limited_for_its_retry_after(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, status_code=429, json={"error": "too many requests"}, headers={"Retry-After": "5"})
     before = time.time()
     error = await failure(adapter)
     assert error.kind is ErrorKind.RATE_LIMITED
@@ -330,9 +310,7 @@ async def test_403_cloud_disabled_is_auth(adapter: OllamaAdapter, httpx_mock: HT
     assert (await failure(adapter)).kind is ErrorKind.AUTH
 
 
-async def test_499_request_canceled_is_a_connection_error(
-    adapter: OllamaAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_499_request_canceled_is_a_connection_error(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, status_code=499, json={"error": "request canceled"})
     assert (await failure(adapter)).kind is ErrorKind.CONNECTION
 

@@ -21,9 +21,7 @@ from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, Targe
 BASE = "https://openrouter.ai/api/v1"
 URL = f"{BASE}/chat/completions"
 SECRET = "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"
-CANDIDATE = Candidate(
-    Target("openrouter", "openai/gpt-4o-mini"), ApiKey("openrouter", "OPENROUTER_API_KEY", SECRET)
-)
+CANDIDATE = Candidate(Target("openrouter", "openai/gpt-4o-mini"), ApiKey("openrouter", "OPENROUTER_API_KEY", SECRET))
 STREAM = ChatRequest.from_prompt("hi")
 NON_STREAM = ChatRequest.from_prompt("hi", stream=False)
 
@@ -81,7 +79,9 @@ CREDITS_402 = b'{"error":{"message":"This request requires more credits, or fewe
 INVALID_MODEL_400 = (
     b'{"error":{"message":"acme/fake-1.0 is not a valid model ID","code":400},"user_id":"user_\xe2\x80\xa6"}'
 )
-NO_ENDPOINTS_404 = b'{"error":{"message":"No endpoints found for stepfun/step-3.5-flash:free.","code":404},"user_id":"\xe2\x80\xa6"}'
+NO_ENDPOINTS_404 = (
+    b'{"error":{"message":"No endpoints found for stepfun/step-3.5-flash:free.","code":404},"user_id":"\xe2\x80\xa6"}'
+)
 USER_NOT_FOUND_401 = b'{"error":{"message":"User not found.","code":401}}'
 PROVIDER_502 = b'{"error":{"message":"Provider returned error","code":502,"metadata":{"raw":"\xe2\x80\xa6upstream text or JSON\xe2\x80\xa6","provider_name":"Google AI Studio","is_byok":false,"provider_error_code":"500"}}}'
 
@@ -128,9 +128,7 @@ def text_of(events: Iterable[StreamEvent]) -> str:
 # --- the request -------------------------------------------------------------------------------------
 
 
-async def test_sends_bearer_key_and_attribution_headers(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_sends_bearer_key_and_attribution_headers(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, method="POST", content=CAPTURED_BODY)
     await run(adapter, NON_STREAM)
     sent = httpx_mock.get_request()
@@ -142,9 +140,7 @@ async def test_sends_bearer_key_and_attribution_headers(
     assert sent.headers["X-OpenRouter-Categories"] == "cli-agent"
 
 
-async def test_request_body_omits_unset_sampling_fields(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_request_body_omits_unset_sampling_fields(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, content=CAPTURED_BODY)
     await run(adapter, NON_STREAM)
     sent = httpx_mock.get_request()
@@ -183,9 +179,7 @@ async def test_non_stream_yields_the_text_then_the_model_used_and_tokens(
     ]
 
 
-async def test_non_stream_cost_in_usd_becomes_micro_dollars(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_non_stream_cost_in_usd_becomes_micro_dollars(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     body = {
         "model": "openai/gpt-4o-mini",
         "choices": [{"message": {"content": "Paris."}, "finish_reason": "stop"}],
@@ -226,9 +220,7 @@ async def test_non_stream_model_actually_used_comes_from_the_response(
     assert isinstance(end, StreamEnd) and end.model == "upstage/solar-pro-3:free"
 
 
-async def test_200_body_holding_only_an_error_is_a_failure(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_200_body_holding_only_an_error_is_a_failure(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, content=PROVIDER_502)
     error = await failure(adapter, NON_STREAM)
     assert (error.kind, error.status) == (ErrorKind.SERVER, 502)
@@ -270,16 +262,12 @@ async def test_200_error_without_code_is_classified_by_http_status(
     assert (await failure(adapter, NON_STREAM)).kind is ErrorKind.MODEL_NOT_FOUND
 
 
-async def test_200_body_that_is_not_json_is_a_bad_response(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_200_body_that_is_not_json_is_a_bad_response(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, html="<html><body>Just a moment...</body></html>")
     assert (await failure(adapter, NON_STREAM)).kind is ErrorKind.BAD_RESPONSE
 
 
-async def test_200_body_without_choices_is_a_bad_response(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_200_body_without_choices_is_a_bad_response(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, json={"id": "gen-1", "model": "m"})
     assert (await failure(adapter, NON_STREAM)).kind is ErrorKind.BAD_RESPONSE
 
@@ -299,9 +287,7 @@ async def test_stream_skips_processing_comments_and_empty_deltas(
 @pytest.mark.parametrize(
     "ending",
     [
-        pytest.param(
-            [chunk("Hello"), chunk("", "stop"), chunk("", "stop", usage=FULL_USAGE)], id="A-duplicate-finish"
-        ),
+        pytest.param([chunk("Hello"), chunk("", "stop"), chunk("", "stop", usage=FULL_USAGE)], id="A-duplicate-finish"),
         pytest.param(
             [chunk("Hello", "stop", provider="Ambient", service_tier="auto", usage=FULL_USAGE)],
             id="B-content-finish-and-usage",
@@ -347,9 +333,7 @@ async def test_stream_yields_each_delta_as_soon_as_it_arrives(
 async def test_mid_stream_error_chunk_with_integer_code_is_classified(
     adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
 ) -> None:
-    httpx_mock.add_response(
-        url=URL, stream=IteratorStream([sse(chunk("Hel"), done=False) + MID_STREAM_ERROR_INT])
-    )
+    httpx_mock.add_response(url=URL, stream=IteratorStream([sse(chunk("Hel"), done=False) + MID_STREAM_ERROR_INT]))
     received: list[StreamEvent] = []
     with pytest.raises(ProviderError) as caught:
         async for event in adapter.chat(CANDIDATE, STREAM, timeout=5):
@@ -362,38 +346,28 @@ async def test_mid_stream_error_chunk_with_integer_code_is_classified(
 async def test_mid_stream_error_chunk_with_string_code_is_classified(
     adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
 ) -> None:
-    httpx_mock.add_response(
-        url=URL, stream=IteratorStream([sse(chunk("Hel"), done=False) + MID_STREAM_ERROR_STR])
-    )
+    httpx_mock.add_response(url=URL, stream=IteratorStream([sse(chunk("Hel"), done=False) + MID_STREAM_ERROR_STR]))
     assert (await failure(adapter)).kind is ErrorKind.SERVER
 
 
-async def test_stream_holding_only_an_error_is_a_failure(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_holding_only_an_error_is_a_failure(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, stream=IteratorStream([ERROR_ONLY]))
     error = await failure(adapter)
     assert (error.kind, error.status) == (ErrorKind.SERVER, 502)
 
 
-async def test_stream_ending_without_done_is_a_bad_response(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_ending_without_done_is_a_bad_response(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, stream=IteratorStream([sse(chunk("Hel"), done=False)]))
     error = await failure(adapter)
     assert (error.kind, error.message) == (ErrorKind.BAD_RESPONSE, "stream ended before completion")
 
 
-async def test_stream_with_malformed_json_is_a_bad_response(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_with_malformed_json_is_a_bad_response(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, stream=IteratorStream([b'data: {"choices":[{"delta":\n\n']))
     assert (await failure(adapter)).kind is ErrorKind.BAD_RESPONSE
 
 
-async def test_stream_with_invalid_utf8_bytes_still_decodes(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_stream_with_invalid_utf8_bytes_still_decodes(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     body = b'data: {"model":"m","choices":[{"delta":{"content":"caf\xff"}}]}\n\n' + sse(chunk("", "stop"))
     httpx_mock.add_response(url=URL, stream=IteratorStream([body]))
     assert text_of(await run(adapter)) == "caf\ufffd"
@@ -438,9 +412,7 @@ async def test_daily_cap_reset_may_come_from_the_response_header(
     adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
 ) -> None:
     body = {"error": {"message": "Rate limit exceeded: free-models-per-day-high-balance", "code": 429}}
-    httpx_mock.add_response(
-        url=URL, status_code=429, json=body, headers={"X-RateLimit-Reset": "1788220800000"}
-    )
+    httpx_mock.add_response(url=URL, status_code=429, json=body, headers={"X-RateLimit-Reset": "1788220800000"})
     error = await failure(adapter)
     assert (error.kind, error.retry_at) == (ErrorKind.QUOTA, 1_788_220_800.0)
 
@@ -453,9 +425,7 @@ async def test_upstream_429_is_rate_limited_for_its_retry_after(
     error = await failure(adapter)
     assert error.kind is ErrorKind.RATE_LIMITED
     assert error.retry_at is not None and before + 29 <= error.retry_at <= time.time() + 29
-    assert error.message.startswith(
-        "Provider returned error: qwen/qwen3-coder:free is temporarily rate-limited"
-    )
+    assert error.message.startswith("Provider returned error: qwen/qwen3-coder:free is temporarily rate-limited")
 
 
 async def test_per_minute_cap_is_rate_limited_until_its_reset(
@@ -479,9 +449,7 @@ async def test_per_minute_cap_is_rate_limited_until_its_reset(
     assert (error.kind, error.retry_at) == (ErrorKind.RATE_LIMITED, 1_783_519_380.0)
 
 
-async def test_429_retry_after_header_sets_retry_at(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_429_retry_after_header_sets_retry_at(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     body = {"error": {"message": "Rate limit exceeded", "code": "429", "type": "rate_limit_error"}}
     httpx_mock.add_response(url=URL, status_code=429, json=body, headers={"Retry-After": "7"})
     before = time.time()
@@ -519,9 +487,7 @@ async def test_402_insufficient_credits_is_quota_without_retry_at(
     assert (error.kind, error.retry_at) == (ErrorKind.QUOTA, None)
 
 
-async def test_400_invalid_model_id_is_model_not_found(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_400_invalid_model_id_is_model_not_found(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, status_code=400, content=INVALID_MODEL_400)
     error = await failure(adapter)
     assert (error.kind, error.message) == (ErrorKind.MODEL_NOT_FOUND, "acme/fake-1.0 is not a valid model ID")
@@ -544,9 +510,7 @@ async def test_401_user_not_found_is_auth(adapter: OpenRouterAdapter, httpx_mock
     assert (error.kind, error.status, error.message) == (ErrorKind.AUTH, 401, "User not found.")
 
 
-async def test_403_guardrail_block_is_a_bad_request(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_403_guardrail_block_is_a_bad_request(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     body = {
         "error": {
             "code": 403,
@@ -558,9 +522,7 @@ async def test_403_guardrail_block_is_a_bad_request(
     assert (await failure(adapter)).kind is ErrorKind.BAD_REQUEST
 
 
-async def test_403_moderation_reasons_are_a_bad_request(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_403_moderation_reasons_are_a_bad_request(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     body = {
         "error": {
             "code": 403,
@@ -573,16 +535,12 @@ async def test_403_moderation_reasons_are_a_bad_request(
 
 
 async def test_other_403_is_auth(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(
-        url=URL, status_code=403, json={"error": {"code": 403, "message": "Key disabled"}}
-    )
+    httpx_mock.add_response(url=URL, status_code=403, json={"error": {"code": 403, "message": "Key disabled"}})
     assert (await failure(adapter)).kind is ErrorKind.AUTH
 
 
 @pytest.mark.parametrize("status", [408, 504, 524])
-async def test_timeout_statuses_are_timeouts(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock, status: int
-) -> None:
+async def test_timeout_statuses_are_timeouts(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock, status: int) -> None:
     body = {"error": {"code": status, "message": "Request timed out. Please try again later."}}
     httpx_mock.add_response(url=URL, status_code=status, json=body)
     assert (await failure(adapter)).kind is ErrorKind.TIMEOUT
@@ -621,11 +579,7 @@ async def test_overload_statuses_are_overloaded_until_retry_after(
 async def test_html_502_page_from_a_proxy_is_server_with_a_short_message(
     adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
 ) -> None:
-    page = (
-        "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-        + "<p>nginx</p>\r\n" * 300
-        + "</html>"
-    )
+    page = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n" + "<p>nginx</p>\r\n" * 300 + "</html>"
     httpx_mock.add_response(url=URL, status_code=502, html=page)
     error = await failure(adapter)
     assert (error.kind, error.status) == (ErrorKind.SERVER, 502)
@@ -640,9 +594,7 @@ async def test_error_body_with_invalid_utf8_is_classified_by_status(
     assert (await failure(adapter)).kind is ErrorKind.OVERLOADED
 
 
-async def test_error_message_never_contains_the_key(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_error_message_never_contains_the_key(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     body = {
         "error": {
             "code": 401,
@@ -666,9 +618,7 @@ async def test_mid_stream_error_message_never_contains_the_key(
 # --- transport failures ------------------------------------------------------------------------------
 
 
-async def test_connection_refused_is_a_connection_error(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
-) -> None:
+async def test_connection_refused_is_a_connection_error(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=URL)
     error = await failure(adapter)
     assert (error.kind, error.provider) == (ErrorKind.CONNECTION, "openrouter")

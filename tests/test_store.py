@@ -14,9 +14,21 @@ from llmroute.store import AttemptRow, Store
 
 def row(**overrides: object) -> AttemptRow:
     values = dict(
-        ts=time.time(), request_id="r1", provider="openrouter", key_label="OPENROUTER_API_KEY",
-        key_fingerprint="abc123abc123", model="m", outcome="ok", error_kind=None, http_status=None,
-        message=None, latency_ms=12.5, ttft_ms=3.0, tokens_in=5, tokens_out=7, cost_micros=42,
+        ts=time.time(),
+        request_id="r1",
+        provider="openrouter",
+        key_label="OPENROUTER_API_KEY",
+        key_fingerprint="abc123abc123",
+        model="m",
+        outcome="ok",
+        error_kind=None,
+        http_status=None,
+        message=None,
+        latency_ms=12.5,
+        ttft_ms=3.0,
+        tokens_in=5,
+        tokens_out=7,
+        cost_micros=42,
     )
     values.update(overrides)
     return AttemptRow(**values)  # type: ignore[arg-type]
@@ -25,8 +37,14 @@ def row(**overrides: object) -> AttemptRow:
 def fail(store: Store, key_id: str = "k1", *, seconds: float = 60.0, disable: bool = False):
     now = time.time()
     return store.record_failure(
-        key_id=key_id, provider="openrouter", label="OPENROUTER_API_KEY", now=now, error_kind="rate_limited",
-        reason="429", disable=disable, deadline=None if disable else (lambda streak: now + seconds * streak),
+        key_id=key_id,
+        provider="openrouter",
+        label="OPENROUTER_API_KEY",
+        now=now,
+        error_kind="rate_limited",
+        reason="429",
+        disable=disable,
+        deadline=None if disable else (lambda streak: now + seconds * streak),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -60,22 +60,24 @@ def _complete_model(incomplete: str) -> list[str]:
 @app.command()
 def chat(
     ctx: typer.Context,
-    prompt: Annotated[Optional[list[str]], typer.Argument(help="The prompt (after any piped stdin).")] = None,
+    prompt: Annotated[list[str] | None, typer.Argument(help="The prompt (after any piped stdin).")] = None,
     model: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("-m", "--model", help="Alias, model name or provider:model.", autocompletion=_complete_model),
     ] = None,
-    system: Annotated[Optional[str], typer.Option("-s", "--system", help="System prompt.")] = None,
-    temperature: Annotated[Optional[float], typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(min=1, help="Most tokens to generate.")] = None,
+    system: Annotated[str | None, typer.Option("-s", "--system", help="System prompt.")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Most tokens to generate.")] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
-    provider: Annotated[Optional[str], typer.Option(help="Try this provider first.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Try this provider first.")] = None,
     privacy: Annotated[
-        Optional[str], typer.Option(help="'critical' keeps the prompt on local models.", metavar="normal|critical")
+        str | None, typer.Option(help="'critical' keeps the prompt on local models.", metavar="normal|critical")
     ] = None,
-    timeout: Annotated[Optional[float], typer.Option(min=0.1, help="Deadline for the whole request, seconds.")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0.1, help="Deadline for the whole request, seconds.")] = None,
     no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not read a prompt from stdin.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the answer and attempts.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the answer and attempts.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show each attempt and failover on stderr.")] = False,
 ) -> None:
     """Send a prompt and stream the answer.
@@ -110,9 +112,7 @@ def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", m
     typer.echo(completion_script(shell), nl=False)
 
 
-def _run(
-    ctx: typer.Context, verbose: bool, command: Callable[[Environment, object], ExitStatus]
-) -> None:
+def _run(ctx: typer.Context, verbose: bool, command: Callable[[Environment, object], ExitStatus]) -> None:
     """Load the settings, run the command, and turn every failure into one line and an exit code."""
     from llmroute.cli import chat as chat_command
     from llmroute.cli.failures import exit_status, message

@@ -10,9 +10,17 @@ provider's bytes into :class:`~llmroute.types.TextDelta` events ending with one
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
 
+from llmroute.errors import ProviderError
+from llmroute.providers.classify import key_secrets, transport_error
 from llmroute.types import Candidate, ChatRequest, StreamEvent
+
+if TYPE_CHECKING:
+    import httpx
+
+    from llmroute.providers.http import ClientPool
 
 
 class ProviderAdapter(ABC):
@@ -24,9 +32,7 @@ class ProviderAdapter(ABC):
         self.base_url = base_url.rstrip("/")
 
     @abstractmethod
-    def chat(
-        self, candidate: Candidate, request: ChatRequest, *, timeout: float
-    ) -> AsyncIterator[StreamEvent]:
+    def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
         """Yield the answer as it arrives; raise ``ProviderError`` on any failure.
 
         With ``request.stream`` false the adapter makes a non-streaming call and
@@ -34,3 +40,64 @@ class ProviderAdapter(ABC):
         each read (a stall), in seconds.
         """
 
+
+class HttpChatAdapter(ProviderAdapter):
+    """An adapter that POSTs one JSON request and reads a stream or a whole body.
+
+    Subclasses say where and what to send, and how to read the provider's
+    answer and errors; the exchange itself (streaming, no buffering, transport
+    errors classified) is the same for every such provider.
+    """
+
+    chat_path: str
+
+    def __init__(self, name: str, base_url: str, clients: ClientPool) -> None:
+        super().__init__(name, base_url)
+        self._clients = clients
+
+    async def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+        import httpx
+
+        secrets = key_secrets(candidate)
+        client = self._clients.client(self.base_url)
+        try:
+            async with client.stream(
+                "POST",
+                f"{self.base_url}{self.chat_path}",
+                json=self.request_body(candidate, request),
+                headers=self.request_headers(candidate, request),
+                timeout=httpx.Timeout(timeout),
+            ) as response:
+                if not response.is_success:
+                    raise self.http_error(response, await response.aread(), secrets)
+                if request.stream and self.is_stream(response):
+                    async for event in self.read_stream(response, candidate, secrets):
+                        yield event
+                else:
+                    for event in self.read_body(response, await response.aread(), candidate, secrets):
+                        yield event
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.name) from exc
+
+    @abstractmethod
+    def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]: ...
+
+    def is_stream(self, response: httpx.Response) -> bool:
+        """Whether a streaming request was answered with a stream (a JSON body may hold an error)."""
+        return True
+
+    @abstractmethod
+    def http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError: ...
+
+    @abstractmethod
+    def read_stream(
+        self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    @abstractmethod
+    def read_body(
+        self, response: httpx.Response, body: bytes, candidate: Candidate, secrets: tuple[str, ...]
+    ) -> Iterable[StreamEvent]: ...

@@ -79,9 +79,7 @@ def json_object(text: str, provider: str | None = None) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "undecodable text"
-        raise ProviderError(
-            ErrorKind.BAD_RESPONSE, f"malformed JSON in stream: {reason}", provider=provider
-        ) from None
+        raise ProviderError(ErrorKind.BAD_RESPONSE, f"malformed JSON in stream: {reason}", provider=provider) from None
     if not isinstance(value, dict):
         raise ProviderError(
             ErrorKind.BAD_RESPONSE,
@@ -91,9 +89,7 @@ def json_object(text: str, provider: str | None = None) -> dict[str, Any]:
     return value
 
 
-async def ndjson_objects(
-    lines: AsyncIterator[str], provider: str | None = None
-) -> AsyncIterator[dict[str, Any]]:
+async def ndjson_objects(lines: AsyncIterator[str], provider: str | None = None) -> AsyncIterator[dict[str, Any]]:
     """Yield one parsed object per non-blank line."""
     async for line in lines:
         if line.strip():

@@ -49,9 +49,7 @@ class ClientPool:
         if client is None:
             import httpx
 
-            verify: ssl.SSLContext | bool = (
-                _shared_ssl_context() if base_url.startswith("https://") else False
-            )
+            verify: ssl.SSLContext | bool = _shared_ssl_context() if base_url.startswith("https://") else False
             client = httpx.AsyncClient(
                 verify=verify,
                 follow_redirects=False,

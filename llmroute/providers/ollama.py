@@ -14,18 +14,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.providers.base import ProviderAdapter
+from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import (
     as_dict,
     as_int,
     body_excerpt,
     clean,
     header,
-    key_secrets,
     kind_for_status,
     load_json,
     parse_retry_after,
-    transport_error,
 )
 from llmroute.providers.framing import ndjson_objects
 from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, TextDelta, Usage
@@ -39,40 +37,20 @@ _SESSION_SECONDS = 5 * 3600
 _WINDOW = re.compile(r"\b(session|hourly|weekly|monthly) usage limit")
 
 
-class OllamaAdapter(ProviderAdapter):
+class OllamaAdapter(HttpChatAdapter):
+    chat_path = "/api/chat"
+
     def __init__(self, name: str, base_url: str, clients: ClientPool, *, local: bool = False) -> None:
-        super().__init__(name, base_url)
-        self._clients = clients
+        super().__init__(name, base_url, clients)
         self.local = local
 
-    async def chat(
-        self, candidate: Candidate, request: ChatRequest, *, timeout: float
-    ) -> AsyncIterator[StreamEvent]:
-        import httpx
+    def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
+        return _body(candidate, request)
 
-        secrets = key_secrets(candidate)
-        headers = {"Authorization": f"Bearer {candidate.key.secret}"} if candidate.key is not None else {}
-        client = self._clients.client(self.base_url)
-        try:
-            async with client.stream(
-                "POST",
-                f"{self.base_url}/api/chat",
-                json=_body(candidate, request),
-                headers=headers,
-                timeout=httpx.Timeout(timeout),
-            ) as response:
-                if not response.is_success:
-                    raise self._http_error(response, await response.aread(), secrets)
-                if request.stream:
-                    async for event in self._read_stream(response, candidate, secrets):
-                        yield event
-                else:
-                    for event in self._read_body(await response.aread(), candidate, secrets):
-                        yield event
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name) from exc
+    def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
+        return {"Authorization": f"Bearer {candidate.key.secret}"} if candidate.key is not None else {}
 
-    def _http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
+    def http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
         data = load_json(body)
         text = _error_text(data.get("error")) if isinstance(data, dict) else None
         if text is None:
@@ -81,7 +59,7 @@ class OllamaAdapter(ProviderAdapter):
             text = f"{text} (sign the local daemon in with `ollama signin`)"
         return classify_error(response.status_code, text, response.headers, secrets, time.time(), self.name)
 
-    async def _read_stream(
+    async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
         async for obj in ndjson_objects(response.aiter_lines(), self.name):
@@ -94,7 +72,9 @@ class OllamaAdapter(ProviderAdapter):
                 return
         raise ProviderError(ErrorKind.BAD_RESPONSE, "stream ended before completion", provider=self.name)
 
-    def _read_body(self, body: bytes, candidate: Candidate, secrets: tuple[str, ...]) -> list[StreamEvent]:
+    def read_body(
+        self, response: httpx.Response, body: bytes, candidate: Candidate, secrets: tuple[str, ...]
+    ) -> list[StreamEvent]:
         data = load_json(body)
         if not isinstance(data, dict):
             message = f"response is not a JSON object ({body_excerpt(200, body, secrets)})"
@@ -177,9 +157,7 @@ def _content(data: Mapping[str, Any]) -> str:
 
 def _end(data: Mapping[str, Any], candidate: Candidate) -> StreamEnd:
     model = data.get("model")
-    usage = Usage(
-        input_tokens=as_int(data.get("prompt_eval_count")), output_tokens=as_int(data.get("eval_count"))
-    )
+    usage = Usage(input_tokens=as_int(data.get("prompt_eval_count")), output_tokens=as_int(data.get("eval_count")))
     return StreamEnd(
         model=model if isinstance(model, str) and model else candidate.model,
         usage=usage,

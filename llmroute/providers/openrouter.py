@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.providers.base import ProviderAdapter
+from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -20,12 +20,10 @@ from llmroute.providers.classify import (
     body_excerpt,
     clean,
     header,
-    key_secrets,
     kind_for_status,
     load_json,
     parse_reset_ms,
     parse_retry_after,
-    transport_error,
 )
 from llmroute.providers.framing import json_object, sse_events
 from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, TextDelta, Usage
@@ -62,7 +60,9 @@ _ERROR_TYPE_KINDS: dict[str, ErrorKind] = {
 _MODERATION_WORDS = ("blocked", "flagged", "moderation", "guardrail")
 
 
-class OpenRouterAdapter(ProviderAdapter):
+class OpenRouterAdapter(HttpChatAdapter):
+    chat_path = "/chat/completions"
+
     def __init__(
         self,
         name: str,
@@ -72,38 +72,17 @@ class OpenRouterAdapter(ProviderAdapter):
         app_url: str = "https://github.com/llmroute/llmroute",
         app_title: str = "llmroute",
     ) -> None:
-        super().__init__(name, base_url)
-        self._clients = clients
+        super().__init__(name, base_url, clients)
         self._app_url = app_url
         self._app_title = app_title
 
-    async def chat(
-        self, candidate: Candidate, request: ChatRequest, *, timeout: float
-    ) -> AsyncIterator[StreamEvent]:
-        import httpx
+    def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
+        return _body(candidate, request)
 
-        secrets = key_secrets(candidate)
-        client = self._clients.client(self.base_url)
-        try:
-            async with client.stream(
-                "POST",
-                f"{self.base_url}/chat/completions",
-                json=_body(candidate, request),
-                headers=self._headers(candidate, request),
-                timeout=httpx.Timeout(timeout),
-            ) as response:
-                if not response.is_success:
-                    raise self._http_error(response, await response.aread(), secrets)
-                if request.stream and "json" not in response.headers.get("content-type", ""):
-                    async for event in self._read_stream(response, candidate, secrets):
-                        yield event
-                else:
-                    for event in self._read_body(response, await response.aread(), candidate, secrets):
-                        yield event
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name) from exc
+    def is_stream(self, response: httpx.Response) -> bool:
+        return "json" not in response.headers.get("content-type", "")
 
-    def _headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
+    def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
         headers = {
             "HTTP-Referer": self._app_url,
             "X-OpenRouter-Title": self._app_title,
@@ -116,14 +95,14 @@ class OpenRouterAdapter(ProviderAdapter):
             headers["Accept"] = "text/event-stream"
         return headers
 
-    def _http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
+    def http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
         data = load_json(body)
         error = _as_error(data.get("error")) if isinstance(data, dict) else None
         if error is None:
             error = {"message": body_excerpt(response.status_code, body, secrets)}
         return classify_error(response.status_code, error, response.headers, secrets, time.time(), self.name)
 
-    def _read_body(
+    def read_body(
         self, response: httpx.Response, body: bytes, candidate: Candidate, secrets: tuple[str, ...]
     ) -> list[StreamEvent]:
         data = load_json(body)
@@ -145,7 +124,7 @@ class OpenRouterAdapter(ProviderAdapter):
         events.append(StreamEnd(_model(data, candidate.model), usage, choice.get("finish_reason")))
         return events
 
-    async def _read_stream(
+    async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
         events = sse_events(response.aiter_lines())

@@ -37,9 +37,7 @@ def record(conn: sqlite3.Connection, row: AttemptRow) -> None:
     if row.message is not None:
         values[_FIELDS.index("message")] = row.message[:MESSAGE_LIMIT]
     with write_transaction(conn):
-        conn.execute(
-            f"INSERT INTO attempts ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})", values
-        )
+        conn.execute(f"INSERT INTO attempts ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})", values)
 
 
 def rows(conn: sqlite3.Connection, *, since: float = 0.0) -> list[AttemptRow]:

@@ -243,8 +243,6 @@ def hang(seconds: float) -> Hang:
     return Hang(seconds=seconds)
 
 
-def drop_connection(
-    after_bytes: int = 0, *, reset: bool = False, reply: Reply | None = None
-) -> DropConnection:
+def drop_connection(after_bytes: int = 0, *, reset: bool = False, reply: Reply | None = None) -> DropConnection:
     """Close the socket abruptly after sending ``after_bytes`` bytes of a valid response."""
     return DropConnection(after_bytes=after_bytes, reset=reset, reply=reply or Reply())

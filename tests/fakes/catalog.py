@@ -93,12 +93,7 @@ def openrouter_key(secret: str, usage: float, overrides: Mapping[str, Any] | Non
         },
     }
     data.update(overrides or {})
-    if (
-        overrides
-        and "limit" in overrides
-        and "limit_remaining" not in overrides
-        and data["limit"] is not None
-    ):
+    if overrides and "limit" in overrides and "limit_remaining" not in overrides and data["limit"] is not None:
         data["limit_remaining"] = data["limit"] - usage
     return {"data": data}
 

@@ -118,9 +118,7 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     )
 
 
-def _completion(
-    ctx: ChatContext, answer: Answer, text: str, completion_override: int | None
-) -> dict[str, Any]:
+def _completion(ctx: ChatContext, answer: Answer, text: str, completion_override: int | None) -> dict[str, Any]:
     completion = answer.completion_tokens if completion_override is None else completion_override
     return {
         "id": ctx.generation_id,
@@ -158,9 +156,7 @@ def _sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + compact_json(obj) + b"\n\n"
 
 
-def _chunk(
-    ctx: ChatContext, answer: Answer, choices: list[dict[str, Any]], with_usage: bool = False
-) -> bytes:
+def _chunk(ctx: ChatContext, answer: Answer, choices: list[dict[str, Any]], with_usage: bool = False) -> bytes:
     obj: dict[str, Any] = {
         "id": ctx.generation_id,
         "provider": ctx.provider_name,
@@ -204,9 +200,7 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
         steps += gap
         if isinstance(event, Emit):
             if event.last and reply.usage_shape == "B":
-                steps.append(
-                    _chunk(ctx, answer, [_choice(event.content, answer.finish_reason)], with_usage=True)
-                )
+                steps.append(_chunk(ctx, answer, [_choice(event.content, answer.finish_reason)], with_usage=True))
                 shape_b_done = True
             else:
                 steps.append(_chunk(ctx, answer, [_choice(event.content)]))

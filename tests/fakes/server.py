@@ -64,6 +64,7 @@ from .records import (
     parse_bearer,
     parse_json_body,
 )
+import contextlib
 
 DEFAULT_TEXT = "Hello from the fake provider."
 DEFAULT_COST = 0.000042
@@ -154,10 +155,8 @@ class FakeProvider:
             connections = list(self._connections)
             threads = list(self._handler_threads)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=2)
@@ -359,12 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.provider._server_error(exc)
             self.close_connection = True
             if not self._head_sent:
-                try:
-                    self._execute(
-                        Plan(500, (("Content-Type", "text/plain"),), (f"fake server bug: {exc!r}".encode(),))
-                    )
-                except (OSError, _Abort):
-                    pass
+                with contextlib.suppress(OSError, _Abort):
+                    self._execute(Plan(500, (("Content-Type", "text/plain"),), (f"fake server bug: {exc!r}".encode(),)))
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -449,9 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._budget is not None:  # drop_connection: whatever remains, the connection goes away
             raise _Abort(self._reset)
 
-    def _send(
-        self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
-    ) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         self._execute(Plan(status, (("Content-Type", content_type), *headers), (body,)))
 
     def _send_json(self, status: int, obj: Any, content_type: str = "application/json") -> None:
@@ -459,9 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, response: ErrorResponse) -> None:
         overridden = any(name.lower() == "content-type" for name, _ in response.headers)
-        headers = (
-            response.headers if overridden else (("Content-Type", response.content_type), *response.headers)
-        )
+        headers = response.headers if overridden else (("Content-Type", response.content_type), *response.headers)
         preamble: tuple[Step, ...] = (Pause(response.delay),) if response.delay > 0 else ()
         self._execute(Plan(response.status, tuple(headers), (response.body,), preamble=preamble))
 
@@ -476,9 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == OLLAMA_CHAT_PATH and method == "POST":
             self._ollama_chat(req)
         elif path == "/api/tags" and method in ("GET", "HEAD"):
-            self._send_json(
-                200, ollama_tags(self.provider.models, cloud=self.provider.require_auth), OLLAMA_JSON
-            )
+            self._send_json(200, ollama_tags(self.provider.models, cloud=self.provider.require_auth), OLLAMA_JSON)
         elif path == "/api/show" and method == "POST":
             self._ollama_show(req)
         elif path == "/api/version" and method in ("GET", "HEAD"):
@@ -568,9 +557,7 @@ class _Handler(BaseHTTPRequestHandler):
             for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
             if isinstance(v, int) and not isinstance(v, bool) and v >= 0
         ]
-        ctx = self._context(
-            "openrouter", body.get("stream") is True, model, min(limits) if limits else None, messages
-        )
+        ctx = self._context("openrouter", body.get("stream") is True, model, min(limits) if limits else None, messages)
         self._answer(reply, ctx, req.bearer)
 
     # ------------------------------------------------------------------ Ollama
@@ -604,9 +591,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         options = body.get("options") if isinstance(body.get("options"), dict) else {}
         num_predict = options.get("num_predict")
-        max_tokens = (
-            num_predict if isinstance(num_predict, int) and not isinstance(num_predict, bool) else None
-        )
+        max_tokens = num_predict if isinstance(num_predict, int) and not isinstance(num_predict, bool) else None
         if max_tokens is not None and max_tokens < 0:  # -1 = unlimited, -2 = fill context
             max_tokens = None
         ctx = self._context("ollama", body.get("stream") is not False, model, max_tokens, messages)
@@ -624,9 +609,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ answering
 
-    def _context(
-        self, wire: str, stream: bool, model: str, max_tokens: int | None, messages: Any
-    ) -> ChatContext:
+    def _context(self, wire: str, stream: bool, model: str, max_tokens: int | None, messages: Any) -> ChatContext:
         provider = self.provider
         created = int(time.time())
         return ChatContext(
