@@ -57,6 +57,13 @@ ACTIONS: dict[ErrorKind, Action] = {
     ErrorKind.BAD_RESPONSE: Action(KeyEffect.NONE, RequestEffect.NEXT_CANDIDATE),
 }
 
+STALL_TIMEOUT = 60.0
+"""Seconds a provider may stay silent (connecting, or between two reads) before it is failing, not slow.
+
+Shorter than the overall deadline, so a hung provider is cooled down; when the
+caller's own deadline is the shorter, running out of it cools nothing.
+"""
+
 RETRY_BACKOFF = (0.2, 0.6)
 """Bounds in seconds of the jittered pause before retrying the same target."""
 
@@ -65,9 +72,7 @@ def action_for(kind: ErrorKind) -> Action:
     return ACTIONS[kind]
 
 
-def cooldown_until(
-    action: Action, *, now: float, retry_at: float | None, consecutive_failures: int
-) -> float:
+def cooldown_until(action: Action, *, now: float, retry_at: float | None, consecutive_failures: int) -> float:
     """When a key that just failed may be tried again.
 
     The provider's own hint wins when it lies in the future; otherwise the

@@ -27,7 +27,7 @@ from llmroute.errors import (
     RequestRejected,
     StreamBroken,
 )
-from llmroute.policy import RETRY_BACKOFF, KeyEffect, RequestEffect, action_for, cooldown_until
+from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, KeyEffect, RequestEffect, action_for, cooldown_until
 from llmroute.providers import ADAPTERS, ClientPool, ProviderAdapter
 from llmroute.store import AttemptRow, Store
 from llmroute.types import (
@@ -179,17 +179,19 @@ class Router:
                 return
             self._record(candidate, run, progress, Outcome.FAILED, error)
             action = action_for(error.kind)
-            if progress.emitted:
-                self._penalize(candidate, error, run)
-                raise StreamBroken(
-                    f"{candidate.provider} failed after the answer began: {error.message}", run.attempts
-                ) from None
-            if action.retry_same and not retry and run.remaining() > RETRY_BACKOFF[1]:
+            if run.deadline_hit:
+                # The caller's deadline ended the attempt: not the key's fault, nothing is cooled.
+                if progress.emitted:
+                    raise self._broken(candidate, error, run)
+                return
+            if action.retry_same and not retry and not progress.emitted and self._may_retry(run):
                 pause = random.uniform(*RETRY_BACKOFF)
                 log.info("retry %s %s in %.1fs after %s", candidate.provider, candidate.key_label, pause, error.kind)
                 await asyncio.sleep(pause)
                 continue
             self._penalize(candidate, error, run)
+            if progress.emitted:
+                raise self._broken(candidate, error, run)
             if action.request is RequestEffect.STOP:
                 raise RequestRejected(f"{candidate.provider} rejected the request: {error.message}", run.attempts)
             if action.request is RequestEffect.NEXT_PROVIDER:
@@ -200,7 +202,10 @@ class Router:
         self, candidate: Candidate, request: ChatRequest, run: _Run, progress: _Progress
     ) -> AsyncIterator[TextDelta]:
         adapter = self._adapter(candidate.provider)
-        events = adapter.chat(candidate, request, timeout=run.remaining()).__aiter__()
+        # The adapter's own timeout ends a stall; it outlasts the deadline when that is nearer,
+        # so that the deadline (the caller's choice) is what ends the attempt then.
+        stall = min(run.remaining() + 1.0, STALL_TIMEOUT)
+        events = adapter.chat(candidate, request, timeout=stall).__aiter__()
         loop_deadline = asyncio.get_running_loop().time() + run.remaining()
         try:
             while True:
@@ -224,7 +229,17 @@ class Router:
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         if progress.end is None:
-            raise ProviderError(ErrorKind.BAD_RESPONSE, "the answer ended without completing", provider=candidate.provider)
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE, "the answer ended without completing", provider=candidate.provider
+            )
+
+    @staticmethod
+    def _broken(candidate: Candidate, error: ProviderError, run: _Run) -> StreamBroken:
+        return StreamBroken(f"{candidate.provider} failed after the answer began: {error.message}", run.attempts)
+
+    def _may_retry(self, run: _Run) -> bool:
+        """A retry of the same target counts against the attempt cap and must fit the deadline."""
+        return len(run.attempts) < self.settings.max_attempts and run.remaining() > RETRY_BACKOFF[1]
 
     def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
         end = progress.end or StreamEnd(model=candidate.model)
@@ -313,15 +328,21 @@ class Router:
 
     def _failure(self, request: ChatRequest, run: _Run) -> Exception:
         attempts = run.attempts
+        model = request.model or self.settings.default_model
         if run.deadline_hit:
-            return DeadlineExceeded(f"no answer within the {request.timeout or self.settings.timeout:g}s deadline", attempts)
+            return DeadlineExceeded(
+                f"no answer within the {request.timeout or self.settings.timeout:g}s deadline", attempts
+            )
         if request.privacy is Privacy.CRITICAL:
             return PrivacyRefused("no local model could answer; cloud providers were not contacted", attempts)
         kinds = {a.error_kind for a in attempts}
-        if attempts and kinds == {ErrorKind.MODEL_NOT_FOUND}:
-            return ModelNotFound(f"no provider serves the model {request.model or self.settings.default_model!r}", attempts)
-        if kinds <= _LIMIT_KINDS and (run.blocked or run.limit_until):
-            frees = [until for _, until in run.blocked if until != float("inf")] + run.limit_until
+        # A provider that lacks the model is no reason to wait; keys of the others that are cooling are.
+        lacking = {a.provider for a in attempts if a.error_kind is ErrorKind.MODEL_NOT_FOUND}
+        waiting = [until for candidate, until in run.blocked if candidate.provider not in lacking]
+        if attempts and kinds == {ErrorKind.MODEL_NOT_FOUND} and not waiting:
+            return ModelNotFound(f"no provider serves the model {model!r}", attempts)
+        if kinds - {ErrorKind.MODEL_NOT_FOUND} <= _LIMIT_KINDS and (waiting or run.limit_until):
+            frees = [until for until in waiting if until != float("inf")] + run.limit_until
             retry_at = min(frees) if frees else None
             return NoCandidateAvailable(_limited_message(run, retry_at), attempts, retry_at)
         return AllCandidatesFailed(_failed_message(attempts, run), attempts)
