@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from llmroute import planner
+from llmroute import health, planner
 from llmroute.config import ProviderSettings, Settings
 from llmroute.errors import (
     AllCandidatesFailed,
@@ -27,7 +27,7 @@ from llmroute.errors import (
     RequestRejected,
     StreamBroken,
 )
-from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, KeyEffect, RequestEffect, action_for, cooldown_until
+from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, action_for
 from llmroute.providers import ADAPTERS, ClientPool, ProviderAdapter
 from llmroute.store import AttemptRow, Store
 from llmroute.types import (
@@ -48,8 +48,7 @@ _LIMIT_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.QUOTA})
 
 
 def key_id(candidate: Candidate) -> str:
-    """How the state file knows a key: its fingerprint, or the provider for keyless ones."""
-    return candidate.key.fingerprint if candidate.key else f"provider:{candidate.provider}"
+    return health.key_id(candidate.provider, candidate.key)
 
 
 @dataclass
@@ -244,7 +243,7 @@ class Router:
     def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
         end = progress.end or StreamEnd(model=candidate.model)
         attempt = self._record(candidate, run, progress, Outcome.OK)
-        self.store.record_success(key_id(candidate), time.time())
+        health.record_success(self.store, candidate.provider, candidate.key)
         log.info("answered by %s %s (%s)", candidate.provider, candidate.key_label, end.model)
         return ChatResult(
             request_id=run.request_id,
@@ -307,23 +306,8 @@ class Router:
         return attempt
 
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
-        action = action_for(error.kind)
-        if action.key is KeyEffect.NONE:
-            return
-        now = time.time()
-        state = self.store.record_failure(
-            key_id=key_id(candidate),
-            provider=candidate.provider,
-            label=candidate.key_label,
-            now=now,
-            error_kind=error.kind.value,
-            reason=error.message,
-            disable=action.key is KeyEffect.DISABLE,
-            deadline=None
-            if action.key is KeyEffect.DISABLE
-            else lambda streak: cooldown_until(action, now=now, retry_at=error.retry_at, consecutive_failures=streak),
-        )
-        if error.kind in _LIMIT_KINDS and state.cooldown_until:
+        state = health.record_failure(self.store, candidate.provider, candidate.key, error)
+        if state and error.kind in _LIMIT_KINDS and state.cooldown_until:
             run.limit_until.append(state.cooldown_until)
 
     def _failure(self, request: ChatRequest, run: _Run) -> Exception:

@@ -138,3 +138,43 @@ class ChatResult:
     ttft_ms: float | None
     finish_reason: str | None
     attempts: tuple[Attempt, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of a provider's model catalogue."""
+
+    provider: str
+    model: str
+    """The provider's own id (what goes in a request)."""
+    name: str | None = None
+    context_length: int | None = None
+    prompt_price: float | None = None
+    """USD per million input tokens; None when the provider publishes no price."""
+    completion_price: float | None = None
+    """USD per million output tokens; None when the provider publishes no price."""
+    variable_price: bool = False
+    """OpenRouter's ``"-1"`` sentinel: the price depends on the route taken (not free, not negative)."""
+    free: bool = False
+    expires: str | None = None
+    """ISO date on which the provider will remove (or removed) the model."""
+    successor: str | None = None
+    """The model that replaces it, where the provider says so."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a key reports about itself, where the provider tells it (OpenRouter ``GET /key``)."""
+
+    credit_limit: float | None = None
+    credit_remaining: float | None = None
+    limit_reset: str | None = None
+    usage_today: float | None = None
+    usage_month: float | None = None
+    usage_total: float | None = None
+    free_tier: bool | None = None
+    free_requests_used: int | None = None
+    free_requests_limit: int | None = None
+    free_requests_remaining: int | None = None
+    detail: str | None = None
+    """Anything else worth one line (e.g. the local Ollama's version)."""

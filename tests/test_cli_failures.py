@@ -58,6 +58,7 @@ def test_exit_codes_are_stable() -> None:
         "REJECTED": 6,
         "STREAM_BROKEN": 7,
         "PRIVACY": 8,
+        "CHECKS_FAILED": 9,
         "INTERRUPTED": 130,
         "BROKEN_PIPE": 141,
     }

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
+import llmroute.health
 import llmroute.router
 from llmroute.config import load_settings
 from llmroute.errors import (
@@ -361,6 +362,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(llmroute.router, "time", fake)
+    monkeypatch.setattr(llmroute.health, "time", fake)
     return fake
 
 

@@ -103,6 +103,78 @@ def chat(
 
 
 @app.command()
+def models(
+    ctx: typer.Context,
+    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    free: Annotated[bool, typer.Option("--free", help="Only free models.")] = False,
+    search: Annotated[str | None, typer.Option(help="Only ids or names containing TEXT.", metavar="TEXT")] = None,
+    max_price: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Only models whose prompt and completion prices are at most this (USD per 1M tokens)."
+        ),
+    ] = None,
+    sort: Annotated[str, typer.Option(help="Sort by name, price or context.", metavar="name|price|context")] = "name",
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Fetch the catalogues now instead of using the cache.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show fetches on stderr.")] = False,
+) -> None:
+    """List every provider's models with context length, prices and the keys that reach them.
+
+    Catalogues are cached in the state file for 24 hours (LLMROUTE_CATALOG_TTL, seconds).
+    """
+    from llmroute.cli import models as models_command
+
+    options = models_command.ModelsOptions(
+        provider=provider, free=free, search=search, max_price=max_price, sort=sort, refresh=refresh, json=as_json
+    )
+    _run(ctx, verbose, lambda environment, settings: models_command.run(options, settings, environment))
+
+
+@app.command("test-keys")
+def test_keys(
+    ctx: typer.Context,
+    provider: Annotated[str | None, typer.Option(help="Only this provider's keys.")] = None,
+    key: Annotated[
+        list[str] | None, typer.Option(help="Only this key (its variable name); repeatable.", metavar="LABEL")
+    ] = None,
+    probes: Annotated[int, typer.Option(min=1, max=20, help="Probes per key; the latency shown is their median.")] = 1,
+    inference: Annotated[
+        bool, typer.Option("--inference", help="Also send a tiny real prompt through each key.")
+    ] = False,
+    require_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--require-model", help="A model that must be reachable through a working key; repeatable.", metavar="MODEL"
+        ),
+    ] = None,
+    min_ok: Annotated[int | None, typer.Option(min=0, help="Pass when at least N keys work (for CI).")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Per-key timeout, seconds.")] = 15.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show each probe on stderr.")] = False,
+) -> None:
+    """Check every key of every provider at once: verdict, latency, credit, reachable models.
+
+    Exit 0 only when every checked key works and every required model is reachable.
+    """
+    from llmroute.cli import test_keys as test_keys_command
+
+    options = test_keys_command.TestKeysOptions(
+        provider=provider,
+        labels=tuple(key or ()),
+        probes=probes,
+        inference=inference,
+        required=tuple(require_model or ()),
+        min_ok=min_ok,
+        timeout=timeout,
+        json=as_json,
+    )
+    _run(ctx, verbose, lambda environment, settings: test_keys_command.run(options, settings, environment))
+
+
+@app.command()
 def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", metavar="SHELL")]) -> None:
     """Print the shell completion script (the same as completions/ in the source tree)."""
     from llmroute.cli.completion import completion_script
@@ -114,8 +186,7 @@ def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", m
 
 def _run(ctx: typer.Context, verbose: bool, command: Callable[[Environment, object], ExitStatus]) -> None:
     """Load the settings, run the command, and turn every failure into one line and an exit code."""
-    from llmroute.cli import chat as chat_command
-    from llmroute.cli.failures import exit_status, message
+    from llmroute.cli.failures import UsageProblem, exit_status, message
     from llmroute.config import load_environment, load_settings
     from llmroute.errors import LlmrouteError
 
@@ -126,7 +197,7 @@ def _run(ctx: typer.Context, verbose: bool, command: Callable[[Environment, obje
         settings = load_settings(env)
         environment.remember_secrets(k.secret for k in settings.keys)
         status = command(environment, settings)
-    except chat_command.UsageProblem as exc:
+    except UsageProblem as exc:
         environment.error(str(exc))
         status = ExitStatus.USAGE
     except LlmrouteError as exc:

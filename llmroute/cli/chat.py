@@ -9,16 +9,12 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass
 
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus
+from llmroute.cli.failures import ExitStatus, UsageProblem
 from llmroute.config import Settings
 from llmroute.errors import ConfigError, LlmrouteError, RouteError
 from llmroute.router import Router
 from llmroute.store import Store
 from llmroute.types import ChatRequest, ChatResult, Privacy, TextDelta
-
-
-class UsageProblem(Exception):
-    """Bad command-line input: reported like a usage error (exit 2)."""
 
 
 @dataclass(frozen=True)

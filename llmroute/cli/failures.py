@@ -26,8 +26,14 @@ class ExitStatus(IntEnum):
     """The answer broke off after output began: what was printed is incomplete."""
     PRIVACY = 8
     """Privacy critical was asked and no local model could answer."""
+    CHECKS_FAILED = 9
+    """``test-keys``: a key failed its check, or a required model is reachable through no working key."""
     INTERRUPTED = 130
     BROKEN_PIPE = 141
+
+
+class UsageProblem(Exception):
+    """Bad command-line input found after parsing: reported like a usage error (exit 2)."""
 
 
 _STATUS_BY_ERROR: tuple[tuple[type[errors.LlmrouteError], ExitStatus], ...] = (

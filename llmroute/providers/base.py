@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import ProviderError
 from llmroute.providers.classify import key_secrets, transport_error
-from llmroute.types import Candidate, ChatRequest, StreamEvent
+from llmroute.keys import ApiKey
+from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEvent
 
 if TYPE_CHECKING:
     import httpx
@@ -39,6 +40,17 @@ class ProviderAdapter(ABC):
         yields the whole text as one delta. ``timeout`` bounds connecting and
         each read (a stall), in seconds.
         """
+
+    async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
+        """The provider's model catalogue; raise ``ProviderError`` on failure."""
+        raise NotImplementedError
+
+    async def probe_key(self, key: ApiKey | None, *, timeout: float) -> KeyInfo:
+        """The cheapest call that proves the key (not just the network); raise a classified ``ProviderError``.
+
+        Returns what the key reports about itself, where the provider tells it.
+        """
+        raise NotImplementedError
 
 
 class HttpChatAdapter(ProviderAdapter):

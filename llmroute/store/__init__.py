@@ -10,13 +10,16 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from llmroute.store import key_state, ledger
+from llmroute.store import catalog, checks, key_state, ledger
+from llmroute.store.catalog import CachedCatalog
+from llmroute.store.checks import CheckRow
 from llmroute.store.connection import connect, write_transaction
 from llmroute.store.key_state import KeyState
 from llmroute.store.ledger import AttemptRow
 from llmroute.store.migrations import migrate
+from llmroute.types import ModelInfo
 
-__all__ = ["AttemptRow", "KeyState", "Store"]
+__all__ = ["AttemptRow", "CachedCatalog", "CheckRow", "KeyState", "Store"]
 
 
 class Store:
@@ -84,3 +87,15 @@ class Store:
                 (name,),
             ).fetchone()
         return int(row[0]) - 1
+
+    def replace_catalog(self, provider: str, models: Iterable[ModelInfo], now: float) -> None:
+        catalog.replace(self._conn, provider, models, now)
+
+    def catalogs(self, providers: Iterable[str] | None = None) -> dict[str, CachedCatalog]:
+        return catalog.load(self._conn, providers)
+
+    def record_checks(self, rows: list[CheckRow]) -> None:
+        checks.record(self._conn, rows)
+
+    def latest_checks(self) -> dict[str, CheckRow]:
+        return checks.latest(self._conn)

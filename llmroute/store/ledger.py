@@ -27,6 +27,8 @@ class AttemptRow:
     tokens_in: int | None
     tokens_out: int | None
     cost_micros: int | None
+    cost_estimated: bool = False
+    """True when the cost was computed from catalogue prices, not reported by the provider."""
 
 
 _FIELDS = tuple(AttemptRow.__dataclass_fields__)

@@ -62,6 +62,43 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "m004_catalog",
+        """
+        CREATE TABLE catalog (
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (provider, model)
+        );
+        CREATE TABLE catalog_fetches (
+            provider TEXT PRIMARY KEY,
+            fetched_at REAL NOT NULL
+        );
+        """,
+    ),
+    (
+        "m005_key_checks",
+        """
+        CREATE TABLE key_checks (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            key_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            label TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            latency_ms REAL,
+            message TEXT
+        );
+        CREATE INDEX key_checks_key ON key_checks (key_id, ts);
+        """,
+    ),
+    (
+        "m006_estimated_cost",
+        """
+        ALTER TABLE attempts ADD COLUMN cost_estimated INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 
