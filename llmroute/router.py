@@ -12,10 +12,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from llmroute import health, planner
-from llmroute.config import ProviderSettings, Settings
+from llmroute.config import Settings
 from llmroute.errors import (
     AllCandidatesFailed,
     DeadlineExceeded,
@@ -28,7 +28,7 @@ from llmroute.errors import (
     StreamBroken,
 )
 from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, action_for
-from llmroute.providers import ADAPTERS, ClientPool, ProviderAdapter
+from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.store import AttemptRow, Store
 from llmroute.types import (
     Attempt,
@@ -241,7 +241,7 @@ class Router:
         return len(run.attempts) < self.settings.max_attempts and run.remaining() > RETRY_BACKOFF[1]
 
     def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
-        end = progress.end or StreamEnd(model=candidate.model)
+        end = progress.end = self._costed(candidate, progress.end or StreamEnd(model=candidate.model))
         attempt = self._record(candidate, run, progress, Outcome.OK)
         health.record_success(self.store, candidate.provider, candidate.key)
         log.info("answered by %s %s (%s)", candidate.provider, candidate.key_label, end.model)
@@ -258,6 +258,15 @@ class Router:
             finish_reason=end.finish_reason,
             attempts=tuple(run.attempts),
         )
+
+    def _costed(self, candidate: Candidate, end: StreamEnd) -> StreamEnd:
+        """The provider's own cost, else tokens x the cached catalogue's prices (marked as an estimate)."""
+        if end.usage.cost_micros is not None:
+            return end
+        from llmroute.catalog import price_of
+
+        prices = price_of(self.store, candidate.provider, candidate.model)
+        return replace(end, usage=end.usage.priced(*prices)) if prices else end
 
     def _record(
         self,
@@ -301,6 +310,7 @@ class Router:
                 tokens_in=usage.input_tokens,
                 tokens_out=usage.output_tokens,
                 cost_micros=usage.cost_micros,
+                cost_estimated=usage.cost_estimated,
             )
         )
         return attempt
@@ -338,13 +348,6 @@ class Router:
             assert provider is not None, f"unknown provider {name}"
             adapter = self._adapters[name] = build_adapter(provider, self._clients)
         return adapter
-
-
-def build_adapter(provider: ProviderSettings, clients: ClientPool) -> ProviderAdapter:
-    cls = ADAPTERS[provider.protocol]
-    if provider.protocol == "ollama":
-        return cls(provider.name, provider.base_url, clients, local=provider.local)  # type: ignore[call-arg]
-    return cls(provider.name, provider.base_url, clients)  # type: ignore[call-arg]
 
 
 def _limited_message(run: _Run, retry_at: float | None) -> str:

@@ -80,7 +80,21 @@ class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_micros: int | None = None
-    """Cost in integer micro-dollars, as reported by the provider (None when it reports none)."""
+    """Cost in integer micro-dollars (None when unknown)."""
+    cost_estimated: bool = False
+    """True when the cost comes from catalogue prices x tokens, not from the provider's own report."""
+
+    def priced(self, prompt_price: float | None, completion_price: float | None) -> Usage:
+        """This usage costed from prices in USD per million tokens (= micro-dollars per token)."""
+        if self.cost_micros is not None or None in (
+            prompt_price,
+            completion_price,
+            self.input_tokens,
+            self.output_tokens,
+        ):
+            return self
+        cost = round(self.input_tokens * prompt_price + self.output_tokens * completion_price)  # type: ignore[operator]
+        return Usage(self.input_tokens, self.output_tokens, cost, cost_estimated=True)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from tests.fakes import (
     oll_usage_limit,
     or_200_error_only,
     or_400_invalid_model,
+    or_401,
     or_402_credits,
     or_blank_lines_json,
     or_daily_cap,
+    or_per_minute,
     reply,
     stream_reply,
     tokenize,
@@ -28,6 +30,7 @@ from tests.fakes import (
 
 ALICE = "sk-or-v1-alice0000000000000000000000000000000000000000000000000000"
 BOB = "sk-or-v1-bob00000000000000000000000000000000000000000000000000000"
+CAROL = "sk-or-v1-carol000000000000000000000000000000000000000000000000000"
 PAID = "openai/gpt-4o-mini"
 FREE = "meta-llama/llama-3.3-70b-instruct:free"
 OLLAMA = "gpt-oss:120b"
@@ -43,7 +46,8 @@ def fake() -> Iterator[FakeProvider]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(trust_env=False, timeout=5) as c:
+    # Plain HTTP to 127.0.0.1 only: verify=False skips loading the CA bundle (~50 ms a client).
+    with httpx.Client(trust_env=False, timeout=5, verify=False) as c:
         yield c
 
 
@@ -347,7 +351,7 @@ def test_hang_and_stall_end_on_timeout_and_shutdown(client: httpx.Client) -> Non
     try:
         provider.script(ALICE, hang(30), stream_reply("a b c", stall_after_tokens=1))
         contents: list[str] = []
-        with httpx.Client(trust_env=False, timeout=0.3) as short:
+        with httpx.Client(trust_env=False, timeout=0.3, verify=False) as short:
             start = time.monotonic()
             with pytest.raises(httpx.ReadTimeout):
                 or_chat(short, provider)
@@ -376,3 +380,289 @@ def test_tokenize_round_trips() -> None:
     for text in ["", " ", "Hello", "Hello from  the\nfake ", "  lead and trail  "]:
         assert "".join(tokenize(text)) == text
     assert tokenize("a bb  c") == ["a", " bb", "  c"]
+
+
+# --------------------------------------------------------------------------- any endpoint: scripting, records
+
+KEY_PATH = "/api/v1/key"
+PROBE = "/v1/chat/completions"
+
+
+def get_key(client: httpx.Client, fake: FakeProvider, secret: str | None = ALICE) -> httpx.Response:
+    return client.get(f"{fake.openrouter_url}/key", headers=auth(secret) if secret else {})
+
+
+def test_scripted_key_endpoint_answers_ready_made_errors_then_a_delayed_reply(
+    fake: FakeProvider, client: httpx.Client
+) -> None:
+    fake.script(
+        ALICE,
+        or_401(),
+        or_daily_cap(1788220800000),
+        or_per_minute(1788220860000),
+        or_402_credits(),
+        error(500, {"error": {"code": 500, "message": "Internal Server Error"}}),
+        reply(delay=0.2),
+        path=KEY_PATH,
+    )
+    assert fake.remaining(ALICE, path=KEY_PATH) == 6 and fake.remaining(ALICE) == 0
+    assert or_chat(client, fake).status_code == 200  # the chat queue is separate
+    r = get_key(client, fake)
+    assert (r.status_code, r.content) == (401, b'{"error":{"message":"User not found.","code":401}}')
+    r = get_key(client, fake)
+    assert r.status_code == 429 and r.headers["x-ratelimit-reset"] == "1788220800000"
+    assert "free-models-per-day" in r.json()["error"]["message"]
+    r = get_key(client, fake)
+    assert r.status_code == 429 and r.headers["x-ratelimit-reset"] == "1788220860000"
+    assert get_key(client, fake).status_code == 402
+    assert get_key(client, fake).status_code == 500
+    start = time.monotonic()
+    r = get_key(client, fake)
+    assert time.monotonic() - start >= 0.2
+    assert r.status_code == 200 and r.json()["data"]["label"] == "sk-or-v1-al...000"
+    assert get_key(client, fake).status_code == 200 and fake.remaining(ALICE, path=KEY_PATH) == 0
+    assert [r.bearer for r in fake.requests_to(KEY_PATH)] == [ALICE] * 7
+    assert len(fake.chat_requests) == 1
+
+
+def test_scripted_paths_match_the_bearer_and_none_matches_no_bearer(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(BOB, error(503, {"error": {"code": 503, "message": "busy"}}), path=KEY_PATH)
+    fake.script(None, error(500, "boom"), path=KEY_PATH + "?ignored=1")
+    assert get_key(client, fake, ALICE).status_code == 200  # not Bob's
+    assert get_key(client, fake, "sk-or-v1-nobody").status_code == 401  # an unknown bearer is not None
+    assert (get_key(client, fake, None).status_code, get_key(client, fake, None).status_code) == (500, 401)
+    assert get_key(client, fake, BOB).status_code == 503
+    r = client.get(f"{fake.openrouter_url}/auth/key", headers=auth(BOB))  # the legacy alias, unscripted
+    assert r.status_code == 200 and fake.requests_to("/api/v1/auth/key")[0].bearer == BOB
+    with pytest.raises(ValueError):
+        fake.script(ALICE, reply(), path="api/v1/key")
+
+
+def test_public_endpoints_take_none_behaviours_from_any_request(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(None, error(503, {"error": {"code": 503, "message": "catalogue down"}}), path="/api/v1/models")
+    fake.script(ALICE, error(502, "bad gateway"), path="/api/tags")
+    fake.script(None, reply(delay=0.2), path="/api/tags")
+    assert client.get(f"{fake.openrouter_url}/models", headers=auth("sk-or-v1-bogus")).status_code == 503
+    assert client.get(f"{fake.openrouter_url}/models").status_code == 200
+    assert client.get(f"{fake.ollama_url}/api/tags", headers=auth(ALICE)).status_code == 502  # own queue first
+    start = time.monotonic()
+    assert client.get(f"{fake.ollama_url}/api/tags", headers=auth(BOB)).status_code == 200
+    assert time.monotonic() - start >= 0.2
+    assert fake.remaining(None, path="/api/tags") == 0
+
+
+def test_hang_and_drop_connection_on_any_path(fake: FakeProvider) -> None:
+    fake.script(ALICE, hang(30), drop_connection(after_bytes=20), path=KEY_PATH)
+    fake.script(None, drop_connection(), path="/api/v1/models")
+    with httpx.Client(trust_env=False, timeout=0.2, verify=False) as short:
+        with pytest.raises(httpx.ReadTimeout):
+            get_key(short, fake)
+        with pytest.raises(httpx.RemoteProtocolError):
+            get_key(short, fake)
+        with pytest.raises(httpx.RemoteProtocolError):
+            short.get(f"{fake.openrouter_url}/models")
+        assert get_key(short, fake).status_code == 200
+
+
+def test_requests_to_lists_one_path_without_its_query(fake: FakeProvider, client: httpx.Client) -> None:
+    client.get(f"{fake.openrouter_url}/models?output_modalities=all")
+    client.get(f"{fake.openrouter_url}/models", headers=auth(ALICE))
+    client.head(f"{fake.openrouter_url}/models")
+    get_key(client, fake)
+    models = fake.requests_to("/api/v1/models")
+    assert [(r.method, r.query, r.bearer) for r in models] == [
+        ("GET", "output_modalities=all", None),
+        ("GET", "", ALICE),
+        ("HEAD", "", None),
+    ]
+    assert fake.requests_to("/api/v1/models?x=1") == models and fake.requests_to("/api/tags") == []
+
+
+# --------------------------------------------------------------------------- OpenRouter /key document
+
+
+def test_key_endpoint_401_bodies_and_key_info_overrides(client: httpx.Client) -> None:
+    info = {
+        ALICE: {"limit": 10, "limit_reset": "monthly", "free_model_daily_requests": {"used": 12, "limit": 50}},
+        BOB: {"is_free_tier": True, "free_model_daily_requests": {"used": 50, "limit": 50, "remaining": 3}},
+    }
+    with FakeProvider(keys=[ALICE, BOB, CAROL], models={PAID}, key_info=info) as fake:
+        r = get_key(client, fake, None)
+        assert (r.status_code, r.content) == (
+            401,
+            b'{"error":{"message":"No cookie auth credentials found","code":401}}',
+        )
+        r = get_key(client, fake, "sk-or-v1-revoked")
+        assert (r.status_code, r.content) == (401, b'{"error":{"message":"User not found.","code":401}}')
+        fake.script(ALICE, reply(cost=1.5))
+        or_chat(client, fake)
+        alice = get_key(client, fake, ALICE).json()["data"]
+        assert (alice["limit"], alice["limit_remaining"], alice["limit_reset"]) == (10, 8.5, "monthly")
+        assert alice["usage"] == alice["usage_daily"] == 1.5
+        assert alice["free_model_daily_requests"] == {"used": 12, "limit": 50, "remaining": 38}
+        bob = get_key(client, fake, BOB).json()["data"]
+        assert bob["is_free_tier"] is True and bob["limit"] is None and bob["limit_remaining"] is None
+        assert bob["free_model_daily_requests"] == {"used": 50, "limit": 50, "remaining": 3}
+        carol = get_key(client, fake, CAROL).json()["data"]
+        assert "free_model_daily_requests" not in carol and carol["limit"] is None
+        assert bob["rate_limit"]["requests"] == -1 and set(bob) >= {"usage_monthly", "byok_usage", "expires_at"}
+    assert fake.errors == []
+
+
+# --------------------------------------------------------------------------- Ollama /v1/chat/completions
+
+
+def probe(client: httpx.Client, fake: FakeProvider, secret: str | None, **kwargs: Any) -> httpx.Response:
+    return client.post(f"{fake.ollama_url}{PROBE}", headers=auth(secret) if secret else {}, **kwargs)
+
+
+def test_ollama_v1_key_probe_401_bad_key_400_good_key(fake: FakeProvider, client: httpx.Client) -> None:
+    for secret in (None, "bad-key"):
+        r = probe(client, fake, secret, content=b"")
+        assert (r.status_code, r.json()) == (401, {"error": "unauthorized"})
+    r = probe(client, fake, ALICE, content=b"")
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json; charset=utf-8"
+    assert r.content == b'{"error":{"message":"EOF","type":"invalid_request_error","param":null,"code":null}}'
+    r = probe(client, fake, ALICE, json={})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "[] is too short - 'messages'"
+    r = probe(client, fake, ALICE, content=b"{not json")
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    r = probe(client, fake, ALICE, json={"model": "llama9", "messages": MESSAGES})
+    assert r.status_code == 404 and r.json() == {
+        "error": {"message": "model 'llama9' not found", "type": "not_found_error", "param": None, "code": None}
+    }
+
+    fake.script(ALICE, oll_usage_limit("weekly"), reply(delay=0.2), path=PROBE)
+    r = probe(client, fake, ALICE, json={})
+    assert r.status_code == 429 and "weekly usage limit" in r.json()["error"]
+    start = time.monotonic()
+    assert probe(client, fake, ALICE, json={}).status_code == 400  # a reply's delay holds the 400 too
+    assert time.monotonic() - start >= 0.2
+    assert [r.bearer for r in fake.requests_to(PROBE)] == [None, "bad-key", ALICE, ALICE, ALICE, ALICE, ALICE, ALICE]
+    assert fake.chat_requests == [] and fake.requests_to(PROBE)[-1].wire == "ollama"
+
+
+def test_ollama_v1_chat_json_and_sse(fake: FakeProvider, client: httpx.Client) -> None:
+    r = probe(client, fake, ALICE, json={"model": OLLAMA, "messages": MESSAGES, "max_tokens": 2})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["id"].startswith("chatcmpl-") and int(body["id"][9:]) < 999
+    assert (body["object"], body["model"], body["system_fingerprint"]) == ("chat.completion", OLLAMA, "fp_ollama")
+    assert body["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "Hello from"}, "finish_reason": "length"}
+    ]
+    assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+
+    fake.script(ALICE, reply("a b c"), path=PROBE)
+    r = probe(client, fake, ALICE, json={"model": OLLAMA, "messages": MESSAGES, "stream": True})
+    assert r.headers["content-type"] == "text/event-stream"
+    events = sse_events(r.text)
+    assert events[-1] == "data: [DONE]" and fake.requests_to(PROBE)[-1].stream is True
+    chunks = data_chunks(events)
+    assert all(c["object"] == "chat.completion.chunk" and "usage" not in c for c in chunks)
+    assert [c["choices"][0]["delta"] for c in chunks] == [
+        {"role": "assistant", "content": "a"},
+        {"role": "assistant", "content": " b"},
+        {"role": "assistant", "content": " c"},
+        {"role": "assistant", "content": ""},
+    ]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
+
+    payload = {"model": OLLAMA, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    chunks = data_chunks(sse_events(probe(client, fake, ALICE, json=payload).text))
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == {
+        "prompt_tokens": 5,
+        "completion_tokens": 5,
+        "total_tokens": 10,
+    }
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+
+    fake.script(ALICE, stream_reply("x y z", error_after_tokens=1), stream_reply(error_only=True), path=PROBE)
+    events = sse_events(probe(client, fake, ALICE, json=payload).text)
+    assert "data: [DONE]" not in events
+    assert [(c["model"], c["choices"][0]["delta"]["content"]) for c in data_chunks(events)] == [(OLLAMA, "x"), ("", "")]
+    r = probe(client, fake, ALICE, json={"model": OLLAMA, "messages": MESSAGES})
+    assert r.status_code == 500 and r.json()["error"]["type"] == "api_error"
+
+
+def test_ollama_v1_local_ignores_keys_and_lists_models(client: httpx.Client) -> None:
+    with FakeProvider(models={"llama3.2:latest", PAID}, require_auth=False) as local:
+        local.script(None, reply("local v1"), path=PROBE)
+        r = probe(client, local, "any-key", json={"model": "llama3.2:latest", "messages": MESSAGES})
+        assert r.json()["choices"][0]["message"]["content"] == "local v1"
+        models = client.get(f"{local.ollama_url}/v1/models").json()
+        assert models["object"] == "list"
+        assert [(m["id"], m["object"], m["owned_by"]) for m in models["data"]] == [
+            ("llama3.2:latest", "model", "library")
+        ]
+    assert local.errors == []
+
+
+# --------------------------------------------------------------------------- catalogues
+
+
+def test_openrouter_catalogue_rows(client: httpx.Client) -> None:
+    served = {PAID, FREE, "moonshotai/kimi-k2.5", "acme/new-model", OLLAMA, "llama3.2:latest"}
+    prices: dict[str, tuple[str | float, str | float]] = {
+        PAID: ("0.000001", "0.000002"),
+        "acme/new-model": (1.5e-07, 6e-07),
+    }
+    with FakeProvider(keys=[ALICE], models=served, prices=prices, expiring={FREE: "2026-12-01"}) as fake:
+        document = client.get(f"{fake.openrouter_url}/models").json()
+    rows = {row["id"]: row for row in document["data"]}
+    assert list(rows) == ["acme/new-model", FREE, "moonshotai/kimi-k2.5", PAID, "openrouter/auto"]
+    assert document["total_count"] == 5 and document["links"] == {"next": None}
+    assert rows[PAID]["pricing"] == {"prompt": "0.000001", "completion": "0.000002", "request": "0", "image": "0"}
+    assert rows["acme/new-model"]["pricing"]["prompt"] == "0.00000015"
+    assert rows["acme/new-model"]["pricing"]["completion"] == "0.0000006"
+    assert rows[FREE]["pricing"]["prompt"] == rows[FREE]["pricing"]["completion"] == "0"
+    assert rows["openrouter/auto"]["pricing"] == {"prompt": "-1", "completion": "-1"}
+    assert 0 < float(rows["moonshotai/kimi-k2.5"]["pricing"]["prompt"]) < 0.0001
+    assert rows[FREE]["expiration_date"] == "2026-12-01" and rows[PAID]["expiration_date"] is None
+    assert rows[FREE]["canonical_slug"] == FREE.removesuffix(":free") and rows[FREE]["name"].endswith("(free)")
+    for row in rows.values():
+        assert isinstance(row["context_length"], int) and row["context_length"] > 0
+        assert row["top_provider"]["context_length"] == row["context_length"]
+        assert row["architecture"]["input_modalities"] == ["text"] and row["architecture"]["tokenizer"]
+        assert all(isinstance(v, str) for v in row["pricing"].values())
+    assert rows[PAID]["architecture"]["tokenizer"] == "GPT"
+    with pytest.raises(ValueError):
+        FakeProvider(models={PAID}, prices={"openai/gpt-9": ("1", "1")})
+    with pytest.raises(ValueError):
+        FakeProvider(models={PAID, OLLAMA}, expiring={OLLAMA: "2026-12-01"})
+
+
+def test_ollama_tags_list_names_without_a_slash(client: httpx.Client) -> None:
+    served = {PAID, "gpt-oss:120b", "kimi-k2.5"}
+    with FakeProvider(keys=[ALICE], models=served) as cloud:
+        tags = client.get(f"{cloud.ollama_url}/api/tags").json()["models"]
+    assert [t["name"] for t in tags] == ["gpt-oss:120b", "kimi-k2.5"]
+    assert all(t["details"]["parameter_size"] == "" and t["details"]["families"] is None for t in tags)
+    with FakeProvider(models={"llama3.2", "gpt-oss:20b", "qwen3-coder:480b-cloud", PAID}, require_auth=False) as local:
+        tags = client.get(f"{local.ollama_url}/api/tags").json()["models"]
+    details = {t["name"]: t["details"] for t in tags}
+    assert list(details) == ["gpt-oss:20b", "llama3.2", "qwen3-coder:480b-cloud"]
+    assert (details["gpt-oss:20b"]["family"], details["gpt-oss:20b"]["parameter_size"]) == ("gptoss", "20B")
+    assert (details["llama3.2"]["family"], details["llama3.2"]["parameter_size"]) == ("llama", "3.2B")
+    assert details["llama3.2"]["format"] == "gguf" and details["llama3.2"]["quantization_level"]
+    stub = next(t for t in tags if t["name"] == "qwen3-coder:480b-cloud")
+    assert stub["remote_model"] == "qwen3-coder:480b" and stub["size"] < 1000
+
+
+def test_local_ollama_liveness_and_version(client: httpx.Client) -> None:
+    with FakeProvider(models={"llama3.2"}, require_auth=False) as local:
+        r = client.get(local.ollama_url)
+        assert (r.status_code, r.text) == (200, "Ollama is running")
+        assert client.head(local.ollama_url).status_code == 200
+        r = client.get(f"{local.ollama_url}/api/version")
+        assert (r.status_code, r.json()) == (200, {"version": "0.12.0"})
+        local.script(None, error(500, {"error": "starting"}), reply(delay=0.2), path="/api/version")
+        local.script(None, drop_connection(), path="/")
+        assert client.get(f"{local.ollama_url}/api/version", headers=auth("whatever")).status_code == 500
+        start = time.monotonic()
+        assert client.get(f"{local.ollama_url}/api/version").json() == {"version": "0.12.0"}
+        assert time.monotonic() - start >= 0.2
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get(local.ollama_url)
+        assert [r.method for r in local.requests_to("/")] == ["GET", "HEAD", "GET"]
+    assert local.errors == []

@@ -52,9 +52,12 @@ def main_options(
 
 def _complete_model(incomplete: str) -> list[str]:
     from llmroute.aliases import BUILTIN_ALIASES
+    from llmroute.catalog import cached_model_specs
+    from llmroute.config import default_home
 
     names = sorted({*BUILTIN_ALIASES, "ollama:", "openrouter:", "local:"})
-    return [n for n in names if n.startswith(incomplete)]
+    cached = [s for s in cached_model_specs(default_home(os.environ)[1]) if s not in names]
+    return [n for n in (*names, *cached) if n.startswith(incomplete)]
 
 
 @app.command()

@@ -120,7 +120,7 @@ class _TextOut:
 
 def result_document(result: ChatResult) -> dict[str, object]:
     document = asdict(result)
-    document["usage"] = _usage(result.usage.input_tokens, result.usage.output_tokens, result.usage.cost_micros)
+    document["usage"] = _usage(document["usage"])
     document["attempts"] = [_attempt(a) for a in document["attempts"]]
     return document
 
@@ -135,19 +135,15 @@ def error_document(error: LlmrouteError) -> dict[str, object]:
     }
 
 
-def _usage(tokens_in: int | None, tokens_out: int | None, cost_micros: int | None) -> dict[str, object]:
-    return {
-        "input_tokens": tokens_in,
-        "output_tokens": tokens_out,
-        "cost_micros": cost_micros,
-        "cost_usd": cost_micros / 1_000_000 if cost_micros is not None else None,
-    }
+def _usage(usage: dict[str, object]) -> dict[str, object]:
+    cost = usage["cost_micros"]
+    return {**usage, "cost_usd": cost / 1_000_000 if isinstance(cost, int) else None}
 
 
 def _attempt(attempt: dict[str, object]) -> dict[str, object]:
     usage = attempt.pop("usage")
     assert isinstance(usage, dict)
-    attempt["usage"] = _usage(usage["input_tokens"], usage["output_tokens"], usage["cost_micros"])
+    attempt["usage"] = _usage(usage)
     return attempt
 
 

@@ -41,16 +41,16 @@ class ProviderAdapter(ABC):
         each read (a stall), in seconds.
         """
 
+    @abstractmethod
     async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
         """The provider's model catalogue; raise ``ProviderError`` on failure."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def probe_key(self, key: ApiKey | None, *, timeout: float) -> KeyInfo:
         """The cheapest call that proves the key (not just the network); raise a classified ``ProviderError``.
 
         Returns what the key reports about itself, where the provider tells it.
         """
-        raise NotImplementedError
 
 
 class HttpChatAdapter(ProviderAdapter):

@@ -24,13 +24,15 @@ from llmroute.providers.classify import (
     kind_for_status,
     load_json,
     parse_retry_after,
+    transport_error,
 )
 from llmroute.providers.framing import ndjson_objects
-from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, TextDelta, Usage
+from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, StreamEvent, TextDelta, Usage
 
 if TYPE_CHECKING:
     import httpx
 
+    from llmroute.keys import ApiKey
     from llmroute.providers.http import ClientPool
 
 _SESSION_SECONDS = 5 * 3600
@@ -84,6 +86,63 @@ class OllamaAdapter(HttpChatAdapter):
             raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no message", provider=self.name)
         text = _content(data)
         return [TextDelta(text), _end(data, candidate)] if text else [_end(data, candidate)]
+
+    async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
+        """``GET /api/tags``: names only. Context lengths need one ``/api/show`` per model, so none are asked."""
+        rows = (self._json(await self._send("GET", "/api/tags", key, timeout), key)).get("models")
+        if not isinstance(rows, list):
+            raise ProviderError(ErrorKind.BAD_RESPONSE, "the model list has no models", provider=self.name)
+        return [info for row in rows if (info := self._model_info(row)) is not None]
+
+    async def probe_key(self, key: ApiKey | None, *, timeout: float) -> KeyInfo:
+        """Local: ``GET /api/version``. Cloud: an empty chat request, since every listing endpoint is public.
+
+        Ollama Cloud checks the key before the body: 401 means a bad key, 400
+        (the empty body refused) means the key passed (reference §2.2).
+        """
+        if self.local:
+            version = (self._json(await self._send("GET", "/api/version", None, timeout), None)).get("version")
+            return KeyInfo(detail=f"Ollama {version}" if isinstance(version, str) and version else "Ollama")
+        response = await self._send("POST", "/v1/chat/completions", key, timeout, body={})
+        if response.status_code == 400 or response.is_success:
+            return KeyInfo()
+        raise self.http_error(response, response.content, _secrets(key))
+
+    async def _send(
+        self, method: str, path: str, key: ApiKey | None, timeout: float, body: object = None
+    ) -> httpx.Response:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {key.secret}"} if key is not None else {}
+        client = self._clients.client(self.base_url)
+        try:
+            return await client.request(
+                method, f"{self.base_url}{path}", headers=headers, json=body, timeout=httpx.Timeout(timeout)
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.name) from exc
+
+    def _json(self, response: httpx.Response, key: ApiKey | None) -> dict[str, Any]:
+        """The JSON object of a successful answer; any other answer is a classified failure."""
+        if not response.is_success:
+            raise self.http_error(response, response.content, _secrets(key))
+        data = load_json(response.content)
+        if not isinstance(data, dict):
+            excerpt = body_excerpt(response.status_code, response.content, _secrets(key))
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE, f"response is not a JSON object ({excerpt})", status=200, provider=self.name
+            )
+        self._raise_if_error(data, _secrets(key))
+        return data
+
+    def _model_info(self, row: object) -> ModelInfo | None:
+        """A tags row; a local daemon's cloud stub (``remote_host``) runs on the cloud account, so is not free."""
+        if not isinstance(row, dict):
+            return None
+        name = row.get("name") or row.get("model")
+        if not isinstance(name, str) or not name.strip():
+            return None
+        return ModelInfo(provider=self.name, model=name.strip(), free=self.local and not row.get("remote_host"))
 
     def _raise_if_error(self, data: Mapping[str, Any], secrets: tuple[str, ...]) -> None:
         """A 200 body or stream line holding ``error`` is a failure (HTTP status stays 200 mid-stream)."""
@@ -141,6 +200,10 @@ def usage_limit_reset(message: str, now: float) -> float | None:
 
 def _next_multiple(now: float, period: int) -> float:
     return float((int(now // period) + 1) * period)
+
+
+def _secrets(key: ApiKey | None) -> tuple[str, ...]:
+    return (key.secret,) if key is not None else ()
 
 
 def _error_text(value: object) -> str | None:

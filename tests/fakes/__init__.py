@@ -7,6 +7,12 @@
         ...  # point the client at fake.openrouter_url / fake.ollama_url
         assert len(fake.chat_requests) == 2
 
+Any endpoint can be scripted (``fake.script(secret, or_401(), path="/api/v1/key")``) and its
+requests listed (``fake.requests_to("/api/v1/key")``).  Endpoints: OpenRouter ``/api/v1/chat/completions``,
+``/models``, ``/key`` (and ``/auth/key``), ``/credits``; Ollama ``/api/chat``, ``/api/tags``,
+``/api/show``, ``/api/version``, ``GET /``, and the OpenAI-compatible ``/v1/chat/completions`` and
+``/v1/models``.
+
 Wire formats follow /work/shared/reference/providers.md §1 (OpenRouter) and §2-3 (Ollama).
 """
 
@@ -30,6 +36,7 @@ from .errors import (
     oll_503_busy,
     oll_usage_limit,
     ollama_error,
+    ollama_openai_error,
     openrouter_error,
     or_200_error_only,
     or_400_input_required,
@@ -45,13 +52,15 @@ from .errors import (
     or_upstream_429,
 )
 from .plan import tokenize
-from .records import RecordedRequest
-from .server import DEFAULT_COST, DEFAULT_MODELS, DEFAULT_TEXT, FakeProvider
+from .records import OLLAMA_OPENAI_CHAT_PATH, RecordedRequest
+from .server import DEFAULT_COST, DEFAULT_MODELS, DEFAULT_TEXT, OLLAMA_VERSION, FakeProvider
 
 __all__ = [
     "DEFAULT_COST",
     "DEFAULT_MODELS",
     "DEFAULT_TEXT",
+    "OLLAMA_OPENAI_CHAT_PATH",
+    "OLLAMA_VERSION",
     "Behaviour",
     "DropConnection",
     "ErrorResponse",
@@ -67,6 +76,7 @@ __all__ = [
     "oll_503_busy",
     "oll_usage_limit",
     "ollama_error",
+    "ollama_openai_error",
     "openrouter_error",
     "or_200_error_only",
     "or_400_input_required",

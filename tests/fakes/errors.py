@@ -253,3 +253,41 @@ def oll_404(model: str) -> ErrorResponse:
 def oll_503_busy() -> ErrorResponse:
     """503 queue full (``OLLAMA_MAX_QUEUE`` exceeded; note the double space, as in the source)."""
     return ollama_error(503, "server busy, please try again.  maximum pending requests exceeded")
+
+
+# --------------------------------------------------------------------------- Ollama, OpenAI-compatible /v1
+
+_OPENAI_ERROR_TYPES = {400: "invalid_request_error", 404: "not_found_error"}
+
+
+def ollama_openai_error(
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    delay: float = 0.0,
+    wrapped: bool = False,
+) -> ErrorResponse:
+    """Ollama ``/v1`` error: ``{"error":{"message":...,"type":...,"param":null,"code":null}}`` (ref §3.3).
+
+    ``type`` is ``invalid_request_error`` for 400, ``not_found_error`` for 404, ``api_error`` otherwise
+    (``openai.NewError``).  ``wrapped=False`` is the request-validation form (gin's
+    ``AbortWithStatusJSON``: ``application/json; charset=utf-8``, no trailing newline);
+    ``wrapped=True`` a native error re-encoded by the ``/v1`` writer (``application/json`` and a
+    trailing newline, as Go's ``json.Encoder`` writes), e.g. an unknown model or a runner failure.
+    """
+    body = {
+        "error": {
+            "message": message,
+            "type": _OPENAI_ERROR_TYPES.get(status, "api_error"),
+            "param": None,
+            "code": None,
+        }
+    }
+    return ErrorResponse(
+        status=status,
+        body=compact_json(body) + (b"\n" if wrapped else b""),
+        content_type="application/json" if wrapped else OLLAMA_JSON,
+        headers=tuple((k, v) for k, v in (headers or {}).items()),
+        delay=delay,
+    )

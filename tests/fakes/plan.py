@@ -1,6 +1,6 @@
 """Format-independent pieces: tokenising, the per-request context, and the response *plan*.
 
-Renderers (:mod:`.openrouter_wire`, :mod:`.ollama_wire`) turn a :class:`~.behaviours.Reply` into a
+Renderers (:mod:`.openrouter_wire`, :mod:`.ollama_wire`, :mod:`.openai_wire`) turn a :class:`~.behaviours.Reply` into a
 :class:`Plan` — pure data: status, headers and a list of body steps.  The server executes the plan
 on the socket.  Keeping rendering pure makes the wire formats easy to read and to test.
 """
@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from .behaviours import Reply
 
-Wire = Literal["openrouter", "ollama"]
+Wire = Literal["openrouter", "ollama", "openai"]
+"""``"openai"`` = Ollama's OpenAI-compatible ``/v1/chat/completions``."""
 
 _TOKEN_RE = re.compile(r"\s*\S+")
 
@@ -107,6 +108,8 @@ class ChatContext:
     generation_id: str
     created: int
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    include_usage: bool = False
+    """``/v1`` streams: ``stream_options.include_usage`` was true (adds the usage chunk)."""
 
 
 @dataclass(frozen=True)
@@ -175,14 +178,13 @@ def stream_events(reply: Reply, tokens: tuple[str, ...], per_chunk: int) -> Iter
     :class:`Interrupt`.
     """
     per_chunk = max(1, per_chunk)
+    candidates: tuple[tuple[int | None, Literal["drop", "stall", "error"]], ...] = (
+        (reply.drop_after_tokens, "drop"),
+        (reply.stall_after_tokens, "stall"),
+        (reply.error_after_tokens, "error"),
+    )
     thresholds: list[tuple[int, Literal["drop", "stall", "error"]]] = [
-        (n, kind)
-        for n, kind in (
-            (reply.drop_after_tokens, "drop"),
-            (reply.stall_after_tokens, "stall"),
-            (reply.error_after_tokens, "error"),
-        )
-        if n is not None
+        (n, kind) for n, kind in candidates if n is not None
     ]
     thresholds.sort(key=lambda t: t[0])  # stable: on ties drop, then stall, then error
 

@@ -9,7 +9,11 @@ from typing import Any
 
 OPENROUTER_CHAT_PATH = "/api/v1/chat/completions"
 OLLAMA_CHAT_PATH = "/api/chat"
+OLLAMA_OPENAI_CHAT_PATH = "/v1/chat/completions"
+"""Ollama's OpenAI-compatible chat (ref §2.6/§3.3); also the Ollama Cloud key probe (ref §2.2)."""
 CHAT_PATHS = frozenset({OPENROUTER_CHAT_PATH, OLLAMA_CHAT_PATH})
+"""The native chat endpoints: what :attr:`RecordedRequest.is_chat` and ``FakeProvider.chat_requests`` count.
+``/v1/chat/completions`` is not among them (``requests_to`` finds it)."""
 
 
 @dataclass(frozen=True)
@@ -33,21 +37,26 @@ class RecordedRequest:
 
     @property
     def is_chat(self) -> bool:
+        """A POST to a native chat endpoint (not Ollama's ``/v1/chat/completions``)."""
         return self.method == "POST" and self.path in CHAT_PATHS
 
     @property
     def wire(self) -> str | None:
-        """``"openrouter"`` or ``"ollama"`` by path prefix (``None`` for ``GET /``)."""
+        """``"openrouter"`` or ``"ollama"`` by path prefix (``/api/v1/``; ``/api/`` or ``/v1/``);
+        ``None`` for ``GET /``."""
         if self.path.startswith("/api/v1/"):
             return "openrouter"
-        if self.path.startswith("/api/"):
+        if self.path.startswith(("/api/", "/v1/")):
             return "ollama"
         return None
 
     @property
     def stream(self) -> bool | None:
-        """Whether a chat request asked to stream, applying each API's default; ``None`` otherwise."""
-        if not self.is_chat or not isinstance(self.body, dict):
+        """Whether a chat request (``/v1/chat/completions`` included) asked to stream, applying each
+        API's default; ``None`` otherwise."""
+        if self.method != "POST" or self.path not in (*CHAT_PATHS, OLLAMA_OPENAI_CHAT_PATH):
+            return None
+        if not isinstance(self.body, dict):
             return None
         value = self.body.get("stream")
         if self.path == OLLAMA_CHAT_PATH:

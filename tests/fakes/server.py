@@ -4,17 +4,32 @@ Runs a stdlib ``ThreadingHTTPServer`` in a daemon thread of the test process.  E
 gets its own handler thread; responses are written by hand (not via ``send_response``) so that
 byte budgets (``drop_connection``), pauses, stalls and chunked framing are exact.
 
-Order of processing for a chat request: record -> provider auth -> pop the next scripted
-behaviour for the bearer -> answer.  Every chat request that passes auth consumes one behaviour
-(requests rejected by auth consume nothing; non-chat endpoints never do).  ``error``, ``hang``
-and the byte budget of ``drop_connection`` apply whatever the body says, so a scripted error is
-used up even by a request the fake would reject itself.  A ``reply`` (also the default when the
-queue is empty) needs a valid body: otherwise the provider's real validation error is sent and
-the reply is used up.
+Order of processing for a chat request (``POST /api/v1/chat/completions``, ``/api/chat``,
+``/v1/chat/completions``): record -> provider auth -> pop the next scripted behaviour for the
+path and bearer -> answer.  Every chat request that passes auth consumes one behaviour (requests
+rejected by auth consume nothing).  ``error``, ``hang`` and the byte budget of
+``drop_connection`` apply whatever the body says, so a scripted error is used up even by a
+request the fake would reject itself.  A ``reply`` (also the default when the queue is empty)
+needs a valid body: otherwise the provider's real validation error is sent (after the reply's
+``delay``) and the reply is used up.
+
+Any other request: record -> pop the next behaviour scripted for its path (``script(...,
+path=...)``) -> answer.  There the behaviour comes *before* any auth check and replaces the whole
+response: ``error(...)`` is sent as is, ``hang``/``drop_connection`` act on the normal answer,
+and a ``reply`` means "answer normally" (after its ``delay``; its other fields are ignored).
+
+Queues are looked up by (path, bearer).  The ``None`` bearer queue serves requests without a
+bearer, and also any request to an endpoint that ignores keys: the public catalogues
+(``/api/v1/models``, Ollama's ``/api/tags``, ``/api/show``, ``/v1/models``, ``/``,
+``/api/version``) and every Ollama endpoint when ``require_auth=False``.  ``script`` without a
+``path`` fills the shared queue of the two native chat endpoints, used after any queue scripted
+for the exact chat path.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import socket
 import struct
@@ -31,14 +46,24 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import ollama_wire, openrouter_wire
+from . import ollama_wire, openai_wire, openrouter_wire
 from .behaviours import Behaviour, DropConnection, ErrorResponse, Hang, Reply, compact_json
-from .catalog import ROUTER_IDS, ollama_show, ollama_tags, openrouter_key, openrouter_models
+from .catalog import (
+    ROUTER_IDS,
+    PriceOverride,
+    is_openrouter_id,
+    ollama_openai_models,
+    ollama_show,
+    ollama_tags,
+    openrouter_key,
+    openrouter_models,
+)
 from .errors import (
     OLLAMA_JSON,
     oll_401,
     oll_404,
     ollama_error,
+    ollama_openai_error,
     openrouter_error,
     or_400_input_required,
     or_400_invalid_model,
@@ -58,18 +83,43 @@ from .plan import (
 )
 from .records import (
     OLLAMA_CHAT_PATH,
+    OLLAMA_OPENAI_CHAT_PATH,
     OPENROUTER_CHAT_PATH,
     RecordedRequest,
     lower_headers,
     parse_bearer,
     parse_json_body,
 )
-import contextlib
 
 DEFAULT_TEXT = "Hello from the fake provider."
 DEFAULT_COST = 0.000042
 DEFAULT_MODELS = frozenset({"openai/gpt-4o-mini", "meta-llama/llama-3.3-70b-instruct:free", "gpt-oss:120b"})
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+OLLAMA_VERSION = "0.12.0"
+OLLAMA_AUTH_PATHS = frozenset(
+    {
+        OLLAMA_CHAT_PATH,
+        OLLAMA_OPENAI_CHAT_PATH,
+        "/api/generate",
+        "/api/embed",
+        "/api/usage",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+        "/v1/messages",
+    }
+)
+"""Ollama Cloud endpoints that need a key; every other Ollama path is public (ref §2.2)."""
+
+QueueKey = tuple[str | None, str | None]
+"""(path, bearer); path ``None`` = the shared queue of the native chat endpoints."""
+
+
+def normalise_path(path: str) -> str:
+    """``"/api/v1/key?x=1"`` -> ``"/api/v1/key"``; anything not starting with ``/`` is a mistake."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"path must be an absolute request path like '/api/v1/key', not {path!r}")
+    return urlsplit(path).path
 
 
 class _Abort(Exception):
@@ -84,8 +134,16 @@ class FakeProvider:
     """A fake OpenRouter + Ollama (cloud or local) server on ``127.0.0.1``.
 
     ``keys`` maps valid bearer secrets to a name (a plain iterable of secrets also works).
-    ``models`` are served on both wire formats.  ``require_auth`` applies to the Ollama endpoints
-    (``False`` = a local daemon); OpenRouter endpoints always require a key, like the real service.
+    ``models`` are served on both wire formats (chat accepts any served id); the catalogues list
+    ``author/slug`` ids on OpenRouter (``/api/v1/models``) and ids without ``/`` on Ollama
+    (``/api/tags``, ``/v1/models``).  ``require_auth`` applies to the Ollama endpoints (``False`` =
+    a local daemon); OpenRouter endpoints always require a key, like the real service.
+
+    ``key_info`` overrides fields of a key's ``GET /api/v1/key`` document (see
+    :func:`~.catalog.openrouter_key`).  ``prices`` overrides catalogue prices per id
+    (``{"openai/gpt-4o-mini": ("0.00000015", "0.0000006")}`` or a mapping of pricing fields);
+    ``expiring`` sets ``expiration_date`` per id (``{"vendor/model:free": "2026-12-01"}``).  Both
+    accept only ids the catalogue lists.
     """
 
     def __init__(
@@ -100,6 +158,8 @@ class FakeProvider:
         provider_name: str = "Fake",
         context_length: int = 131_072,
         key_info: Mapping[str, Mapping[str, Any]] | None = None,
+        prices: Mapping[str, PriceOverride] | None = None,
+        expiring: Mapping[str, str] | None = None,
     ) -> None:
         if keys is None:
             self.keys: dict[str, str] = {}
@@ -115,12 +175,20 @@ class FakeProvider:
         self.provider_name = provider_name
         self.context_length = context_length
         self.key_info: dict[str, Mapping[str, Any]] = dict(key_info or {})
+        listed = {m for m in self.models if is_openrouter_id(m)} | set(ROUTER_IDS)
+        for option, ids in (("prices", prices), ("expiring", expiring)):
+            unknown = sorted(set(ids or {}) - listed)
+            if unknown:
+                raise ValueError(f"{option}: {unknown} not in the OpenRouter catalogue (served ids with '/')")
+        self.prices: dict[str, PriceOverride] = dict(prices or {})
+        self.expiring: dict[str, str] = dict(expiring or {})
+        openrouter_models(self.models, self.context_length, prices=self.prices)  # bad prices fail here
         self.errors: list[BaseException] = []
         """Unexpected exceptions inside the fake itself (a bug in the double, not the client)."""
 
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._queues: dict[str | None, deque[Behaviour]] = {}
+        self._queues: dict[QueueKey, deque[Behaviour]] = {}
         self._usage: dict[str, float] = {}
         self._generation = 0
         self._stopping = threading.Event()
@@ -139,7 +207,7 @@ class FakeProvider:
         server.provider = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-provider", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-provider", daemon=True
         )
         self._thread.start()
         return self
@@ -199,23 +267,28 @@ class FakeProvider:
 
     # ------------------------------------------------------------------ scripting and records
 
-    def script(self, secret: str | None, *behaviours: Behaviour) -> None:
-        """Append behaviours to the queue for chat requests made with ``secret`` (``None`` = no key).
+    def script(self, secret: str | None, *behaviours: Behaviour, path: str | None = None) -> None:
+        """Append behaviours to the queue of ``path`` for requests made with ``secret``.
 
-        Each chat request that passes auth takes the next one (see the module docstring).  On an
-        Ollama endpoint with ``require_auth=False``, a request whose bearer has no queue uses the
-        ``None`` queue, since a local daemon ignores keys.
+        ``path=None`` (default): the chat requests of both native chat endpoints, as before.  Any
+        other ``path`` (query ignored), e.g. ``"/api/v1/key"``, ``"/v1/chat/completions"``,
+        ``"/api/tags"``: requests to exactly that path.  ``secret=None`` = requests without a
+        bearer, and on endpoints that ignore keys (public catalogues; Ollama with
+        ``require_auth=False``) any request whose bearer has no queue.  See the module docstring
+        for when a behaviour is taken.
         """
+        key = (None if path is None else normalise_path(path), secret)
         for behaviour in behaviours:
             if not isinstance(behaviour, (Reply, ErrorResponse, Hang, DropConnection)):
                 raise TypeError(f"not a behaviour: {behaviour!r}")
         with self._lock:
-            self._queues.setdefault(secret, deque()).extend(behaviours)
+            self._queues.setdefault(key, deque()).extend(behaviours)
 
-    def remaining(self, secret: str | None) -> int:
-        """How many scripted behaviours for ``secret`` have not been used yet."""
+    def remaining(self, secret: str | None, path: str | None = None) -> int:
+        """How many behaviours scripted for ``secret`` (on ``path``, as in :meth:`script`) are unused."""
+        key = (None if path is None else normalise_path(path), secret)
         with self._lock:
-            return len(self._queues.get(secret, ()))
+            return len(self._queues.get(key, ()))
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -225,8 +298,14 @@ class FakeProvider:
     def requests_for(self, secret: str | None) -> list[RecordedRequest]:
         return [r for r in self.requests if r.bearer == secret]
 
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """Requests to ``path`` (compared without the query string), any method, in arrival order."""
+        wanted = normalise_path(path)
+        return [r for r in self.requests if r.path == wanted]
+
     @property
     def chat_requests(self) -> list[RecordedRequest]:
+        """POSTs to the native chat endpoints (not ``/v1/chat/completions``: see ``requests_to``)."""
         return [r for r in self.requests if r.is_chat]
 
     def usage_of(self, secret: str) -> float:
@@ -240,22 +319,31 @@ class FakeProvider:
         with self._lock:
             self._requests.append(request)
 
-    def _next_behaviour(self, bearer: str | None, fallback_to_none: bool) -> Behaviour | None:
+    def _next_behaviour(self, keys: Iterable[QueueKey]) -> Behaviour | None:
+        """Pop from the first non-empty queue of ``keys``."""
         with self._lock:
-            queue = self._queues.get(bearer)
-            if not queue and fallback_to_none:
-                queue = self._queues.get(None)
-            return queue.popleft() if queue else None
+            for key in keys:
+                queue = self._queues.get(key)
+                if queue:
+                    return queue.popleft()
+            return None
 
     def _add_usage(self, secret: str, cost: float) -> None:
         with self._lock:
             self._usage[secret] = self._usage.get(secret, 0.0) + cost
 
-    def _generation_id(self, created: int) -> str:
-        """``gen-<epoch>-<20 chars>``, unique per request and deterministic per port."""
+    def _next_generation(self) -> int:
         with self._lock:
             self._generation += 1
-            n = self._generation
+            return self._generation
+
+    def _chatcmpl_id(self) -> str:
+        """Ollama ``/v1``: ``chatcmpl-<n>`` with ``n < 999`` (not unique, like the real one)."""
+        return f"chatcmpl-{self._next_generation() % 999}"
+
+    def _generation_id(self, created: int) -> str:
+        """``gen-<epoch>-<20 chars>``, unique per request and deterministic per port."""
+        n = self._next_generation()
         number = int.from_bytes(hashlib.sha256(f"{self.port}-{n}".encode()).digest()[:16], "big")
         suffix = ""
         for _ in range(20):
@@ -460,40 +548,63 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, req: RecordedRequest) -> None:
         method, path = req.method, req.path
+        if method == "POST" and path == OPENROUTER_CHAT_PATH:
+            self._openrouter_chat(req)
+        elif method == "POST" and path == OLLAMA_CHAT_PATH:
+            self._ollama_chat(req)
+        elif method == "POST" and path == OLLAMA_OPENAI_CHAT_PATH:
+            self._openai_chat(req)
+        else:
+            reply = self._take_behaviour(req, shared=False, keys_ignored=self._keys_ignored(req))
+            if reply is None:
+                return
+            if reply.delay > 0:
+                self._step(Pause(reply.delay))
+            self._route_other(req)
+
+    def _keys_ignored(self, req: RecordedRequest) -> bool:
+        """Whether the endpoint answers the same whatever the bearer (so ``None`` queues apply to all)."""
+        path = req.path
+        if path.startswith("/api/v1/"):
+            return path == "/api/v1/models" or path.startswith("/api/v1/models/")
+        return not self.provider.require_auth or path not in OLLAMA_AUTH_PATHS
+
+    def _route_other(self, req: RecordedRequest) -> None:
+        method, path = req.method, req.path
+        provider = self.provider
         if path == "/" and method in ("GET", "HEAD"):
             self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
         elif path.startswith("/api/v1/"):
             self._route_openrouter(req)
-        elif path == OLLAMA_CHAT_PATH and method == "POST":
-            self._ollama_chat(req)
         elif path == "/api/tags" and method in ("GET", "HEAD"):
-            self._send_json(200, ollama_tags(self.provider.models, cloud=self.provider.require_auth), OLLAMA_JSON)
+            self._send_json(200, ollama_tags(provider.models, cloud=provider.require_auth), OLLAMA_JSON)
         elif path == "/api/show" and method == "POST":
             self._ollama_show(req)
         elif path == "/api/version" and method in ("GET", "HEAD"):
-            self._send_json(200, {"version": "0.12.6"}, OLLAMA_JSON)
+            self._send_json(200, {"version": OLLAMA_VERSION}, OLLAMA_JSON)
+        elif path == "/v1/models" and method == "GET":
+            self._send(200, compact_json(ollama_openai_models(provider.models)) + b"\n", "application/json")
         else:
             self._send(404, b"404 page not found", "text/plain")
 
     def _route_openrouter(self, req: RecordedRequest) -> None:
         method, path = req.method, req.path
-        if path == OPENROUTER_CHAT_PATH:
-            if method == "POST":
-                self._openrouter_chat(req)
-            else:
-                self._send_error(openrouter_error(405, "Method Not Allowed", user_id=None))
-        elif path == "/api/v1/models" and method == "GET":
-            self._send_json(200, openrouter_models(self.provider.models, self.provider.context_length))
+        provider = self.provider
+        if path == OPENROUTER_CHAT_PATH:  # only non-POST methods get here
+            self._send_error(openrouter_error(405, "Method Not Allowed", user_id=None))
+        elif path == "/api/v1/models" and method in ("GET", "HEAD"):
+            doc = openrouter_models(
+                provider.models, provider.context_length, prices=provider.prices, expiring=provider.expiring
+            )
+            self._send_json(200, doc)
         elif path in ("/api/v1/key", "/api/v1/auth/key") and method == "GET":
             if self._openrouter_auth(req):
                 assert req.bearer is not None
-                doc = openrouter_key(
-                    req.bearer, self.provider.usage_of(req.bearer), self.provider.key_info.get(req.bearer)
-                )
+                doc = openrouter_key(req.bearer, provider.usage_of(req.bearer), provider.key_info.get(req.bearer))
                 self._send_json(200, doc)
         elif path == "/api/v1/credits" and method == "GET":
             if self._openrouter_auth(req):
-                total_usage = sum(self.provider.usage_of(k) for k in self.provider.keys)
+                total_usage = sum(provider.usage_of(k) for k in provider.keys)
                 self._send_json(200, {"data": {"total_credits": 100.0, "total_usage": total_usage}})
         else:
             self._send_error(openrouter_error(404, "Not Found", user_id=None))
@@ -536,66 +647,105 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._openrouter_auth(req):
             return
         assert req.bearer is not None
-        reply = self._take_behaviour(req.bearer, fallback_to_none=False)
+        reply = self._take_behaviour(req, shared=True, keys_ignored=False)
         if reply is None:
             return
         body = req.body
         if req.raw_body.strip() and not isinstance(body, dict):
-            self._send_error(openrouter_error(400, "Invalid JSON in request body"))
+            self._reject(reply, openrouter_error(400, "Invalid JSON in request body"))
             return
         body = body if isinstance(body, dict) else {}
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            self._send_error(or_400_input_required())
+            self._reject(reply, or_400_input_required())
             return
         model, problem = self._openrouter_model(body)
         if problem is not None or model is None:
-            self._send_error(problem or or_400_input_required())
+            self._reject(reply, problem or or_400_input_required())
             return
-        limits = [
-            v
-            for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
-            if isinstance(v, int) and not isinstance(v, bool) and v >= 0
-        ]
-        ctx = self._context("openrouter", body.get("stream") is True, model, min(limits) if limits else None, messages)
+        ctx = self._context("openrouter", body.get("stream") is True, model, _max_tokens(body), messages)
         self._answer(reply, ctx, req.bearer)
 
     # ------------------------------------------------------------------ Ollama
 
-    def _ollama_chat(self, req: RecordedRequest) -> None:
+    def _ollama_authorised(self, req: RecordedRequest) -> bool:
         provider = self.provider
         if provider.require_auth and (req.bearer is None or req.bearer not in provider.keys):
             self._send_error(oll_401())
+            return False
+        return True
+
+    def _ollama_chat(self, req: RecordedRequest) -> None:
+        provider = self.provider
+        if not self._ollama_authorised(req):
             return
-        reply = self._take_behaviour(req.bearer, fallback_to_none=not provider.require_auth)
+        reply = self._take_behaviour(req, shared=True, keys_ignored=not provider.require_auth)
         if reply is None:
             return
         if not req.raw_body.strip():
-            self._send_error(ollama_error(400, "missing request body"))
+            self._reject(reply, ollama_error(400, "missing request body"))
             return
         body = req.body
         if not isinstance(body, dict):
-            self._send_error(ollama_error(400, "invalid character looking for beginning of value"))
+            self._reject(reply, ollama_error(400, "invalid character looking for beginning of value"))
             return
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            self._send_error(ollama_error(400, "model is required"))
+            self._reject(reply, ollama_error(400, "model is required"))
             return
         if model not in provider.models:
-            self._send_error(oll_404(model))
+            self._reject(reply, oll_404(model))
             return
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             # Ollama treats a chat without messages as "load the model" (done_reason "load").
             self._send_json(200, ollama_wire.load_object(model), OLLAMA_JSON)
             return
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
-        num_predict = options.get("num_predict")
+        options = body.get("options")
+        num_predict = options.get("num_predict") if isinstance(options, dict) else None
         max_tokens = num_predict if isinstance(num_predict, int) and not isinstance(num_predict, bool) else None
         if max_tokens is not None and max_tokens < 0:  # -1 = unlimited, -2 = fill context
             max_tokens = None
         ctx = self._context("ollama", body.get("stream") is not False, model, max_tokens, messages)
         self._answer(reply, ctx, None)
+
+    def _openai_chat(self, req: RecordedRequest) -> None:
+        """``POST /v1/chat/completions``: the key is checked before the body (ref §2.2), so an
+        empty body answers 401 for a bad key and 400 for a good one."""
+        provider = self.provider
+        if not self._ollama_authorised(req):
+            return
+        reply = self._take_behaviour(req, shared=False, keys_ignored=not provider.require_auth)
+        if reply is None:
+            return
+        raw = req.raw_body.strip()
+        body = req.body if raw != b"null" else {}
+        if not raw:
+            self._reject(reply, ollama_openai_error(400, "EOF"))
+            return
+        if body is None:
+            self._reject(reply, ollama_openai_error(400, "invalid character looking for beginning of value"))
+            return
+        if not isinstance(body, dict):
+            kind = {list: "array", str: "string", bool: "bool"}.get(type(body), "number")
+            message = f"json: cannot unmarshal {kind} into Go value of type openai.ChatCompletionRequest"
+            self._reject(reply, ollama_openai_error(400, message))
+            return
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            self._reject(reply, ollama_openai_error(400, "[] is too short - 'messages'"))
+            return
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            self._reject(reply, ollama_openai_error(400, "model is required", wrapped=True))
+            return
+        if model not in provider.models:
+            self._reject(reply, ollama_openai_error(404, f"model '{model}' not found", wrapped=True))
+            return
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        ctx = self._context("openai", body.get("stream") is True, model, _max_tokens(body), messages)
+        self._answer(reply, dataclasses.replace(ctx, include_usage=include_usage), None)
 
     def _ollama_show(self, req: RecordedRequest) -> None:
         body = req.body if isinstance(req.body, dict) else {}
@@ -613,7 +763,7 @@ class _Handler(BaseHTTPRequestHandler):
         provider = self.provider
         created = int(time.time())
         return ChatContext(
-            wire="openrouter" if wire == "openrouter" else "ollama",
+            wire="openrouter" if wire == "openrouter" else "openai" if wire == "openai" else "ollama",
             stream=stream,
             model=model,
             max_tokens=max_tokens,
@@ -622,17 +772,25 @@ class _Handler(BaseHTTPRequestHandler):
             tokens_per_chunk=provider.tokens_per_chunk,
             default_cost=provider.default_cost,
             provider_name=provider.provider_name,
-            generation_id=provider._generation_id(created),
+            generation_id=provider._chatcmpl_id() if wire == "openai" else provider._generation_id(created),
             created=created,
         )
 
-    def _take_behaviour(self, bearer: str | None, fallback_to_none: bool) -> Reply | None:
+    def _take_behaviour(self, req: RecordedRequest, shared: bool, keys_ignored: bool) -> Reply | None:
         """Pop the next behaviour and carry out the parts that don't depend on the request body.
 
+        Queues tried, first non-empty wins: (path, bearer), then (path, None) if ``keys_ignored``;
+        with ``shared`` (native chat endpoints) then the shared chat queues in the same order.
         Returns the :class:`Reply` still to render once the request is validated, or ``None`` when
         the behaviour has already been answered (a scripted error response).
         """
-        behaviour = self.provider._next_behaviour(bearer, fallback_to_none)
+        paths: list[str | None] = [req.path, None] if shared else [req.path]
+        keys: list[QueueKey] = []
+        for path in paths:
+            keys.append((path, req.bearer))
+            if keys_ignored and req.bearer is not None:
+                keys.append((path, None))
+        behaviour = self.provider._next_behaviour(keys)
         if behaviour is None:
             return Reply()
         if isinstance(behaviour, ErrorResponse):
@@ -647,6 +805,12 @@ class _Handler(BaseHTTPRequestHandler):
             return behaviour.reply
         return behaviour
 
+    def _reject(self, reply: Reply, response: ErrorResponse) -> None:
+        """Send the provider's own validation error, after the scripted reply's ``delay``."""
+        if reply.delay > response.delay:
+            response = dataclasses.replace(response, delay=reply.delay)
+        self._send_error(response)
+
     def _answer(self, behaviour: Reply, ctx: ChatContext, billed_key: str | None) -> None:
         if ctx.wire == "openrouter":
             plan = openrouter_wire.render(behaviour, ctx)
@@ -659,6 +823,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
             if billed_key is not None and not failing:
                 self.provider._add_usage(billed_key, resolve_answer(behaviour, ctx).cost)
+        elif ctx.wire == "openai":
+            plan = openai_wire.render(behaviour, ctx)
         else:
             plan = ollama_wire.render(behaviour, ctx)
         self._execute(plan)
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    """The smaller of ``max_tokens`` / ``max_completion_tokens`` (non-negative ints only)."""
+    limits = [
+        v
+        for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    ]
+    return min(limits) if limits else None

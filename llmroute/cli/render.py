@@ -1,0 +1,78 @@
+"""Rich rendering shared by the table commands. Rich is imported only when a table is drawn.
+
+On a terminal: colour (unless ``NO_COLOR``) and boxes. Otherwise: plain aligned
+columns, no colour or control codes, and a width that never truncates a cell.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import IO, TYPE_CHECKING
+
+from llmroute.cli.environment import Environment
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+PIPE_WIDTH = 400
+DASH = "—"
+
+
+def console(environment: Environment, stream: IO[str]) -> Console:
+    from rich.console import Console
+
+    if environment.color(stream) or _isatty(stream):
+        return Console(file=stream, no_color=not environment.color(stream), highlight=False)
+    return Console(file=stream, no_color=True, force_terminal=False, width=PIPE_WIDTH, highlight=False)
+
+
+def table(environment: Environment, stream: IO[str], *columns: str, title: str | None = None) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    fancy = _isatty(stream)
+    result = Table(
+        title=title,
+        box=box.SIMPLE_HEAD if fancy else None,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold" if fancy else "",
+        title_justify="left",
+    )
+    for column in columns:
+        result.add_column(column, overflow="fold" if fancy else "ignore", no_wrap=not fancy)
+    return result
+
+
+def money(value: float | None, digits: int = 2) -> str:
+    return DASH if value is None else f"${value:,.{digits}f}"
+
+
+def number(value: float | int | None, unit: str = "") -> str:
+    if value is None:
+        return DASH
+    return f"{value:,.0f}{unit}" if isinstance(value, float) else f"{value:,}{unit}"
+
+
+def clock_time(epoch: float | None) -> str:
+    """Local HH:MM:SS today, else the date too."""
+    if epoch is None:
+        return DASH
+    if epoch == float("inf"):
+        return "never"
+    same_day = time.strftime("%Y-%m-%d", time.localtime(epoch)) == time.strftime("%Y-%m-%d")
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None or epoch == float("inf"):
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -1,0 +1,235 @@
+"""``llmroute test-keys``: every key's verdict, latency and credit; the required-model grid."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from llmroute.cli import render
+from llmroute.cli.environment import Environment
+from llmroute.cli.failures import ExitStatus, UsageProblem
+from llmroute.config import Settings
+from llmroute.diagnostics import Diagnosis, KeyReport, ModelReach, Verdict, diagnose
+from llmroute.store import Store
+
+DASH = render.DASH
+
+
+@dataclass(frozen=True)
+class TestKeysOptions:
+    __test__ = False  # not a pytest test class, despite the name
+
+    provider: str | None = None
+    labels: tuple[str, ...] = ()
+    probes: int = 1
+    inference: bool = False
+    required: tuple[str, ...] = ()
+    min_ok: int | None = None
+    timeout: float = 15.0
+    json: bool = False
+
+
+def required_models(options: TestKeysOptions, settings: Settings, environment: Environment) -> tuple[str, ...]:
+    """``--require-model``, else ``LLMROUTE_REQUIRED_MODELS`` (comma-separated)."""
+    if options.required:
+        return options.required
+    listed = environment.env.get("LLMROUTE_REQUIRED_MODELS", "")
+    return tuple(m.strip() for m in listed.split(",") if m.strip())
+
+
+def run(options: TestKeysOptions, settings: Settings, environment: Environment) -> ExitStatus:
+    if options.provider and settings.provider(options.provider) is None:
+        names = ", ".join(p.name for p in settings.providers)
+        raise UsageProblem(f"unknown provider {options.provider!r} (known: {names})")
+    required = required_models(options, settings, environment)
+    store = Store.open(settings.state_path)
+    progress = _Progress(environment)
+    started = time.monotonic()
+    try:
+        diagnosis = asyncio.run(
+            diagnose(
+                settings,
+                store,
+                provider=options.provider,
+                labels=options.labels,
+                probes=options.probes,
+                inference=options.inference,
+                required=required,
+                timeout=options.timeout,
+                on_report=progress.done,
+            )
+        )
+    finally:
+        progress.stop()
+        store.close()
+    elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    passed = diagnosis.passed(options.min_ok)
+    status = ExitStatus.OK if passed else ExitStatus.CHECKS_FAILED
+    for provider, reason in diagnosis.catalog_errors.items():
+        environment.warn(f"could not read the {provider} model catalogue: {reason}")
+    if options.json:
+        environment.stdout.write(
+            environment.redact(json.dumps(document(diagnosis, options, status, elapsed_ms))) + "\n"
+        )
+    else:
+        _print_tables(diagnosis, options, environment)
+        _print_summary(diagnosis, options, passed, environment)
+    environment.stdout.flush()
+    return status
+
+
+class _Progress:
+    """A spinner on a terminal's stderr; otherwise one line per finished key (for CI logs)."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.status = None
+        self.finished = 0
+        if render._isatty(environment.stderr):
+            self.status = render.console(environment, environment.stderr).status("checking keys…")
+            self.status.start()
+
+    def done(self, report: KeyReport) -> None:
+        self.finished += 1
+        if self.status is not None:
+            self.status.update(f"checking keys… {self.finished} done, last {report.label}: {report.verdict.value}")
+            return
+        latency = f", {report.latency_ms:.0f} ms" if report.latency_ms is not None else ""
+        line = f"checked {report.provider} {report.label} ({report.mask}): {_verdict_text(report)}{latency}\n"
+        self.environment.stderr.write(self.environment.redact(line))
+        self.environment.stderr.flush()
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+def _verdict_text(report: KeyReport) -> str:
+    text = report.verdict.value
+    if report.verdict is Verdict.RATE_LIMITED and report.retry_at:
+        text += f" until {render.clock_time(report.retry_at)}"
+    if report.inference is not None and not report.inference.ok:
+        text += f"; inference failed: {report.inference.message}"
+    return text
+
+
+def _print_tables(diagnosis: Diagnosis, options: TestKeysOptions, environment: Environment) -> None:
+    out = render.console(environment, environment.stdout)
+    columns = [
+        "provider",
+        "key",
+        "mask",
+        "verdict",
+        "latency",
+        "credit left",
+        "used today",
+        "used month",
+        "free req/day",
+        "models",
+    ]
+    if options.inference:
+        columns += ["first token", "total"]
+    keys = render.table(environment, environment.stdout, *columns)
+    for report in diagnosis.keys:
+        keys.add_row(*_key_row(report, options.inference, environment))
+    out.print(keys)
+    if diagnosis.models:
+        out.print()
+        out.print(_grid(diagnosis, environment))
+
+
+def _key_row(report: KeyReport, inference: bool, environment: Environment) -> list[str]:
+    info = report.info
+    verdict = _verdict_text(report)
+    if environment.color(environment.stdout):
+        verdict = f"[green]{verdict}[/]" if report.ok else f"[red]{verdict}[/]"
+    credit = DASH
+    if info and (info.credit_remaining is not None or info.credit_limit is not None):
+        credit = f"{render.money(info.credit_remaining)} / {render.money(info.credit_limit)}"
+    elif info and info.credit_limit is None and report.provider == "openrouter":
+        credit = "no limit"
+    free = DASH
+    if info and info.free_requests_limit is not None:
+        free = f"{info.free_requests_used or 0}/{info.free_requests_limit}"
+    row = [
+        report.provider,
+        report.label,
+        report.mask,
+        verdict,
+        render.number(report.latency_ms, " ms"),
+        credit,
+        render.money(info.usage_today if info else None),
+        render.money(info.usage_month if info else None),
+        free,
+        render.number(report.models),
+    ]
+    if inference:
+        check = report.inference
+        row += [
+            render.number(check.ttft_ms if check else None, " ms"),
+            render.number(check.total_ms if check else None, " ms"),
+        ]
+    return row
+
+
+def _grid(diagnosis: Diagnosis, environment: Environment):  # type: ignore[no-untyped-def]
+    labels = [r.label for r in diagnosis.keys]
+    grid = render.table(environment, environment.stdout, "required model", "status", *labels)
+    for reach in diagnosis.models:
+        providers = {t.split(":", 1)[0] for t in reach.targets}
+        cells = ["yes" if r.label in reach.via else ("no" if r.provider in providers else "·") for r in diagnosis.keys]
+        grid.add_row(reach.spec, _reach_status(reach), *cells)
+    return grid
+
+
+def _reach_status(reach: ModelReach) -> str:
+    if reach.retired:
+        return f"retired → {reach.successor}" if reach.successor else "retired"
+    if not reach.via:
+        return "unreachable"
+    return "ok (unverified)" if reach.unverified else "ok"
+
+
+def _print_summary(diagnosis: Diagnosis, options: TestKeysOptions, passed: bool, environment: Environment) -> None:
+    working = sum(r.ok for r in diagnosis.keys)
+    parts = [f"{working} of {len(diagnosis.keys)} keys work"]
+    missing = [m.spec for m in diagnosis.models if not m.reachable]
+    if missing:
+        parts.append(f"unreachable: {', '.join(missing)}")
+    if options.min_ok is not None:
+        parts.append(f"--min-ok {options.min_ok}")
+    verdict = "passed" if passed else "FAILED"
+    environment.stderr.write(f"{verdict}: {'; '.join(parts)}\n")
+
+
+def document(
+    diagnosis: Diagnosis, options: TestKeysOptions, status: ExitStatus, elapsed_ms: float
+) -> dict[str, object]:
+    keys = []
+    for report in diagnosis.keys:
+        item = asdict(report)
+        item["verdict"] = report.verdict.value
+        item["ok"] = report.ok
+        item["retry_at"] = render.iso(report.retry_at)
+        keys.append(item)
+    models = [
+        {**asdict(reach), "targets": list(reach.targets), "via": list(reach.via), "reachable": reach.reachable}
+        for reach in diagnosis.models
+    ]
+    working = sum(r.ok for r in diagnosis.keys)
+    return {
+        "keys": keys,
+        "required_models": models,
+        "catalog_errors": diagnosis.catalog_errors,
+        "summary": {
+            "checked": len(diagnosis.keys),
+            "ok": working,
+            "failed": len(diagnosis.keys) - working,
+            "min_ok": options.min_ok,
+            "passed": status is ExitStatus.OK,
+            "exit_code": int(status),
+            "elapsed_ms": elapsed_ms,
+        },
+    }

@@ -1,0 +1,374 @@
+"""Key diagnostics behind ``llmroute test-keys``: prove every key, concurrently.
+
+A check proves the key, not just the network: each adapter's ``probe_key`` makes
+the cheapest *authenticated* call its provider documents. Verdicts are recorded
+in the state file and feed the same cooldown/disable state the router reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from llmroute import aliases, health
+from llmroute.config import ProviderSettings, Settings
+from llmroute.errors import ErrorKind, NoKeysError, ProviderError
+from llmroute.keys import ApiKey
+from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
+from llmroute.store import AttemptRow, CheckRow, Store
+from llmroute.types import Candidate, ChatRequest, KeyInfo, StreamEnd, Target, TextDelta
+
+INFERENCE_PROMPT = "Reply with the single word OK."
+INFERENCE_MAX_TOKENS = 16
+"""Small, but not below the minimum of 16 some OpenRouter upstreams enforce."""
+
+#: The model a key's tiny real prompt goes to when neither a required model nor the default reaches it.
+INFERENCE_FALLBACK = {"openrouter": "openrouter/free", "ollama": "gpt-oss:20b"}
+
+
+class Verdict(StrEnum):
+    OK = "ok"
+    INVALID = "invalid key"
+    RATE_LIMITED = "rate limited"
+    OUT_OF_CREDIT = "out of credit"
+    UNREACHABLE = "unreachable"
+    TIMED_OUT = "timed out"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class InferenceCheck:
+    model: str
+    ok: bool
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyReport:
+    provider: str
+    label: str
+    mask: str
+    verdict: Verdict
+    latency_ms: float | None = None
+    """Median over the probes that answered."""
+    retry_at: float | None = None
+    message: str | None = None
+    info: KeyInfo | None = None
+    models: int | None = None
+    """How many catalogue models the key reaches (None when the catalogue is unknown)."""
+    inference: InferenceCheck | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.OK and (self.inference is None or self.inference.ok)
+
+
+@dataclass(frozen=True)
+class ModelReach:
+    """Whether a required model is reachable, and through which working keys."""
+
+    spec: str
+    targets: tuple[str, ...]
+    via: tuple[str, ...]
+    retired: bool = False
+    successor: str | None = None
+    unverified: bool = False
+    """True when no catalogue could be read, so reachability assumes the model exists."""
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.via) and not self.retired
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    keys: tuple[KeyReport, ...]
+    models: tuple[ModelReach, ...]
+    catalog_errors: dict[str, str]
+
+    def passed(self, min_ok: int | None = None) -> bool:
+        working = sum(report.ok for report in self.keys)
+        keys_pass = working >= min_ok if min_ok is not None else working == len(self.keys)
+        return keys_pass and all(model.reachable for model in self.models)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    provider: ProviderSettings
+    key: ApiKey | None
+
+    @property
+    def label(self) -> str:
+        return self.key.label if self.key else self.provider.name
+
+
+def select_slots(settings: Settings, provider: str | None, labels: Sequence[str]) -> list[_Slot]:
+    """Every key of every usable provider (the local Ollama counts as one keyless slot), narrowed."""
+    slots = []
+    for p in settings.providers:
+        if not p.enabled or (provider and p.name != provider):
+            continue
+        if p.key_variable is None:
+            slots.append(_Slot(p, None))
+        slots.extend(_Slot(p, key) for key in p.keys)
+    if labels:
+        slots = [s for s in slots if s.label in labels]
+    if not slots:
+        raise NoKeysError(_no_keys_message(settings, provider, labels))
+    return slots
+
+
+def _no_keys_message(settings: Settings, provider: str | None, labels: Sequence[str]) -> str:
+    if labels:
+        return f"no configured key is named {', '.join(labels)}"
+    variables = [
+        f"{p.key_variable} (or {p.key_variable}_1, _2, ...)"
+        for p in settings.providers
+        if p.key_variable and (provider is None or p.name == provider)
+    ]
+    where = f" for {provider}" if provider else ""
+    hint = "; or set OLLAMA_HOST for a local Ollama" if provider in (None, "local") else ""
+    return f"no API keys configured{where}: set {' or '.join(variables)}{hint}"
+
+
+async def diagnose(
+    settings: Settings,
+    store: Store,
+    *,
+    provider: str | None = None,
+    labels: Sequence[str] = (),
+    probes: int = 1,
+    inference: bool = False,
+    required: Sequence[str] = (),
+    timeout: float = 15.0,
+    on_report: Callable[[KeyReport], None] | None = None,
+) -> Diagnosis:
+    """Check the selected keys concurrently; wall time is that of the slowest key, not the sum."""
+    from llmroute.catalog import RETIRED, load_catalog
+
+    slots = select_slots(settings, provider, labels)
+    clients = ClientPool("llmroute")
+    adapters = {s.provider.name: build_adapter(s.provider, clients) for s in slots}
+    check = _Checker(settings, store, probes, timeout, inference, required, on_report)
+    catalog_load = load_catalog(
+        settings, store, refresh=False, ttl=24 * 3600, now=time.time(), providers={s.provider.name for s in slots}
+    )
+    try:
+        reports, catalog = await asyncio.gather(
+            asyncio.gather(*(check.one(slot, adapters[slot.provider.name]) for slot in slots)), catalog_load
+        )
+    finally:
+        await clients.aclose()
+    store.record_checks([_check_row(r, s) for r, s in zip(reports, slots, strict=True)])
+    models: dict[str, set[str]] = {}
+    retired = dict(RETIRED)
+    for entry in catalog.entries:
+        models.setdefault(entry.info.provider, set()).add(entry.info.model)
+        if entry.retired:
+            retired[(entry.info.provider, entry.info.model)] = (entry.successor, entry.info.expires or "")
+    reports = [_with_model_count(r, models) for r in reports]
+    reach = tuple(_reach(spec, settings, reports, models, retired) for spec in required)
+    return Diagnosis(tuple(reports), reach, dict(catalog.errors))
+
+
+class _Checker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        probes: int,
+        timeout: float,
+        inference: bool,
+        required: Sequence[str],
+        on_report: Callable[[KeyReport], None] | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.probes = probes
+        self.timeout = timeout
+        self.inference = inference
+        self.required = required
+        self.on_report = on_report
+
+    async def one(self, slot: _Slot, adapter: ProviderAdapter) -> KeyReport:
+        report = await self._probe(slot, adapter)
+        if self.inference and report.verdict is Verdict.OK:
+            report = _replace(report, inference=await self._infer(slot, adapter))
+        if self.on_report:
+            self.on_report(report)
+        return report
+
+    async def _probe(self, slot: _Slot, adapter: ProviderAdapter) -> KeyReport:
+        latencies: list[float] = []
+        info = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                for _ in range(self.probes):
+                    started = time.monotonic()
+                    info = await adapter.probe_key(slot.key, timeout=self.timeout)
+                    latencies.append((time.monotonic() - started) * 1000)
+        except ProviderError as error:
+            health.record_failure(self.store, slot.provider.name, slot.key, error)
+            return _report(slot, _verdict(error), latencies, retry_at=error.retry_at, message=error.message)
+        except TimeoutError:
+            return _report(slot, Verdict.TIMED_OUT, latencies, message=f"no answer within {self.timeout:g}s")
+        health.record_success(self.store, slot.provider.name, slot.key)
+        return _report(slot, Verdict.OK, latencies, info=info)
+
+    async def _infer(self, slot: _Slot, adapter: ProviderAdapter) -> InferenceCheck:
+        target = self._inference_target(slot.provider.name)
+        if target is None:
+            return InferenceCheck(model="-", ok=False, message="no model to try on this provider")
+        candidate = Candidate(target, slot.key)
+        request = ChatRequest.from_prompt(INFERENCE_PROMPT, model=str(target), max_tokens=INFERENCE_MAX_TOKENS)
+        started = time.monotonic()
+        ttft = None
+        end = StreamEnd(model=target.model)
+        try:
+            async with asyncio.timeout(self.timeout):
+                async for event in adapter.chat(candidate, request, timeout=self.timeout):
+                    if isinstance(event, TextDelta) and ttft is None and event.text:
+                        ttft = (time.monotonic() - started) * 1000
+                    elif isinstance(event, StreamEnd):
+                        end = event
+        except (ProviderError, TimeoutError) as exc:
+            message = exc.message if isinstance(exc, ProviderError) else f"no answer within {self.timeout:g}s"
+            self._ledger(candidate, started, ok=False, error=exc if isinstance(exc, ProviderError) else None)
+            return InferenceCheck(model=target.model, ok=False, message=message)
+        self._ledger(candidate, started, ok=True, end=end, ttft=ttft)
+        total = (time.monotonic() - started) * 1000
+        return InferenceCheck(model=end.model, ok=True, ttft_ms=_round(ttft), total_ms=_round(total))
+
+    def _inference_target(self, provider: str) -> Target | None:
+        names = [p.name for p in self.settings.providers]
+        for spec in (*self.required, self.settings.default_model):
+            for target in aliases.resolve(spec, self.settings.aliases, names):
+                if target.provider == provider:
+                    return target
+        fallback = INFERENCE_FALLBACK.get(provider)
+        return Target(provider, fallback) if fallback else None
+
+    def _ledger(
+        self,
+        candidate: Candidate,
+        started: float,
+        *,
+        ok: bool,
+        error: ProviderError | None = None,
+        end: StreamEnd | None = None,
+        ttft: float | None = None,
+    ) -> None:
+        """A tiny real prompt costs tokens: it is an attempt like any other in the ledger."""
+        usage = end.usage if end else None
+        self.store.record_attempt(
+            AttemptRow(
+                ts=time.time(),
+                request_id=f"test-keys-{uuid.uuid4().hex[:8]}",
+                provider=candidate.provider,
+                key_label=candidate.key_label,
+                key_fingerprint=candidate.key.fingerprint if candidate.key else None,
+                model=candidate.model,
+                outcome="ok" if ok else "failed",
+                error_kind=error.kind.value if error else None,
+                http_status=error.status if error else None,
+                message=error.message if error else None,
+                latency_ms=round((time.monotonic() - started) * 1000, 1),
+                ttft_ms=_round(ttft),
+                tokens_in=usage.input_tokens if usage else None,
+                tokens_out=usage.output_tokens if usage else None,
+                cost_micros=usage.cost_micros if usage else None,
+            )
+        )
+
+
+def _verdict(error: ProviderError) -> Verdict:
+    if error.kind is ErrorKind.QUOTA:
+        return Verdict.OUT_OF_CREDIT if error.status == 402 else Verdict.RATE_LIMITED
+    return {
+        ErrorKind.AUTH: Verdict.INVALID,
+        ErrorKind.RATE_LIMITED: Verdict.RATE_LIMITED,
+        ErrorKind.CONNECTION: Verdict.UNREACHABLE,
+        ErrorKind.TIMEOUT: Verdict.TIMED_OUT,
+    }.get(error.kind, Verdict.ERROR)
+
+
+def _report(slot: _Slot, verdict: Verdict, latencies: list[float], **fields: object) -> KeyReport:
+    return KeyReport(
+        provider=slot.provider.name,
+        label=slot.label,
+        mask=slot.key.mask() if slot.key else "(no key)",
+        verdict=verdict,
+        latency_ms=_round(statistics.median(latencies)) if latencies else None,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _replace(report: KeyReport, **changes: object) -> KeyReport:
+    from dataclasses import replace
+
+    return replace(report, **changes)  # type: ignore[arg-type]
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def _with_model_count(report: KeyReport, models: dict[str, set[str]]) -> KeyReport:
+    if report.verdict is not Verdict.OK or report.provider not in models:
+        return report
+    return _replace(report, models=len(models[report.provider]))
+
+
+def _reach(
+    spec: str,
+    settings: Settings,
+    reports: Sequence[KeyReport],
+    models: dict[str, set[str]],
+    retirements: dict[tuple[str, str], tuple[str | None, str]],
+) -> ModelReach:
+    """A required model is reachable through every working key of a provider whose catalogue lists it."""
+    names = [p.name for p in settings.providers]
+    targets = aliases.resolve(spec, settings.aliases, names)
+    working = [r for r in reports if r.verdict is Verdict.OK]
+    via: list[str] = []
+    retired: list[tuple[Target, str | None]] = []
+    unverified = False
+    for target in targets:
+        gone = retirements.get((target.provider, target.model))
+        if gone is not None:
+            retired.append((target, gone[0]))
+            continue
+        known = models.get(target.provider)
+        if known is None:
+            unverified = True
+        elif target.model not in known:
+            continue
+        via.extend(r.label for r in working if r.provider == target.provider and r.label not in via)
+    successor = next((s for _, s in retired if s), None)
+    return ModelReach(
+        spec=spec,
+        targets=tuple(str(t) for t in targets),
+        via=tuple(via),
+        retired=bool(retired) and not via,
+        successor=successor,
+        unverified=unverified and bool(via),
+    )
+
+
+def _check_row(report: KeyReport, slot: _Slot) -> CheckRow:
+    return CheckRow(
+        ts=time.time(),
+        key_id=health.key_id(slot.provider.name, slot.key),
+        provider=report.provider,
+        label=report.label,
+        verdict=report.verdict.value,
+        latency_ms=report.latency_ms,
+        message=report.message,
+    )

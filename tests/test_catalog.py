@@ -1,0 +1,353 @@
+"""The merged catalogue: TTL and refresh, stale fallback, retirements, prices, filters and the completion reader."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock
+
+from llmroute import health
+from llmroute.catalog import (
+    CATALOG_TTL,
+    RETIRED,
+    CatalogEntry,
+    cached_model_specs,
+    filter_and_sort,
+    load_catalog,
+    price_of,
+    usable_providers,
+)
+from llmroute.config import Settings, load_settings
+from llmroute.store import Store
+from llmroute.types import ModelInfo
+
+OR_MODELS = "https://openrouter.ai/api/v1/models"
+OLL_TAGS = "https://ollama.com/api/tags"
+LOCAL_TAGS = "http://127.0.0.1:11434/api/tags"
+OR_SECRETS = ("sk-or-v1-" + "a" * 64, "sk-or-v1-" + "b" * 64)
+OLL_SECRET = "c" * 32 + ".Zx9Qw7Er5Ty3Ui1OpLk"
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC).timestamp()
+
+OR_DOC = {
+    "data": [
+        {"id": "openai/gpt-4o-mini", "name": "GPT-4o mini", "context_length": 128000,
+         "pricing": {"prompt": "0.00000015", "completion": "0.0000006"}},
+        {"id": "meta-llama/llama-3.3-70b-instruct:free", "name": "Llama 3.3 70B (free)", "context_length": 65536,
+         "pricing": {"prompt": "0", "completion": "0"}},
+        {"id": "openrouter/auto", "name": "Auto Router", "context_length": 2000000,
+         "pricing": {"prompt": "-1", "completion": "-1"}},
+        {"id": "old/promo:free", "name": "Promo", "pricing": {"prompt": "0", "completion": "0"},
+         "expiration_date": "2026-10-01"},
+    ]
+}  # fmt: skip
+OLL_DOC = {"models": [{"name": "gpt-oss:120b", "details": {}}, {"name": "kimi-k2.5", "details": {}}]}
+
+
+def settings_for(home: Path, **env: str) -> Settings:
+    return load_settings({"LLMROUTE_HOME": str(home), **env})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store.open(tmp_path / "state.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Settings:
+    return settings_for(
+        tmp_path, OPENROUTER_API_KEY=OR_SECRETS[0], OPENROUTER_API_KEY_2=OR_SECRETS[1], OLLAMA_API_KEY=OLL_SECRET
+    )
+
+
+def serve_both(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=OR_MODELS, json=OR_DOC)
+    httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
+
+
+def load(settings: Settings, store: Store, now: float = NOW, **options: object):
+    return asyncio.run(load_catalog(settings, store, now=now, **options))  # type: ignore[arg-type]
+
+
+def entry(model: str, provider: str = "openrouter", **fields: object) -> CatalogEntry:
+    return CatalogEntry(ModelInfo(provider=provider, model=model, **fields), ("KEY",))  # type: ignore[arg-type]
+
+
+# --- what is fetched, and when ------------------------------------------------------------------------
+
+
+def test_first_load_fetches_every_provider_with_a_key_and_caches_it(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    serve_both(httpx_mock)
+    result = load(both, store)
+    assert sorted(result.fetched) == ["ollama", "openrouter"] and not result.stale and not result.errors
+    assert {e.spec for e in result.entries} >= {"ollama:gpt-oss:120b", "openrouter:openai/gpt-4o-mini"}
+    assert result.fetched_at == {"ollama": NOW, "openrouter": NOW}
+    assert {name: len(c.models) for name, c in store.catalogs().items()} == {"ollama": 2, "openrouter": 4}
+
+
+def test_every_key_of_an_account_wide_catalogue_reaches_its_models(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    serve_both(httpx_mock)
+    keys = {e.info.provider: e.keys for e in load(both, store).entries}
+    assert keys == {"openrouter": ("OPENROUTER_API_KEY", "OPENROUTER_API_KEY_2"), "ollama": ("OLLAMA_API_KEY",)}
+
+
+def test_within_the_ttl_the_cache_answers_without_a_request(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    serve_both(httpx_mock)
+    load(both, store)
+    result = load(both, store, now=NOW + CATALOG_TTL - 1, ttl=CATALOG_TTL)
+    assert result.fetched == () and len(httpx_mock.get_requests()) == 2
+    assert result.fetched_at["openrouter"] == NOW and len(result.entries) == 6
+
+
+def test_after_the_ttl_only_the_expired_provider_is_fetched(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    serve_both(httpx_mock)
+    load(both, store)
+    store.replace_catalog("ollama", store.catalogs(["ollama"])["ollama"].models, NOW + 500)
+    httpx_mock.add_response(url=OR_MODELS, json=OR_DOC)
+    result = load(both, store, now=NOW + 1000, ttl=600)
+    assert result.fetched == ("openrouter",)
+    assert result.fetched_at == {"ollama": NOW + 500, "openrouter": NOW + 1000}
+
+
+def test_refresh_fetches_even_a_fresh_catalogue(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
+    serve_both(httpx_mock)
+    load(both, store)
+    serve_both(httpx_mock)
+    assert sorted(load(both, store, now=NOW + 1, refresh=True).fetched) == ["ollama", "openrouter"]
+
+
+def test_fetches_run_concurrently(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
+    started: set[str] = set()
+    everyone = asyncio.Event()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        started.add(request.url.host)
+        if len(started) == 2:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), timeout=2)  # a sequential fetch never gets past this
+        return httpx.Response(200, json=OR_DOC if "openrouter" in request.url.host else OLL_DOC)
+
+    httpx_mock.add_callback(answer, is_reusable=True)
+    assert sorted(load(both, store).fetched) == ["ollama", "openrouter"]
+
+
+def test_one_key_fetches_for_all_and_a_disabled_key_is_passed_over(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    first = both.provider("openrouter").keys[0]  # type: ignore[union-attr]
+    store.record_failure(
+        key_id=health.key_id("openrouter", first), provider="openrouter", label=first.label, now=NOW,
+        error_kind="auth", reason="User not found.", disable=True, deadline=None,
+    )  # fmt: skip
+    serve_both(httpx_mock)
+    load(both, store)
+    request = httpx_mock.get_request(url=OR_MODELS)
+    assert request is not None and request.headers["Authorization"] == f"Bearer {OR_SECRETS[1]}"
+
+
+def test_providers_without_keys_or_disabled_are_not_fetched(
+    tmp_path: Path, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    settings = settings_for(tmp_path, OPENROUTER_API_KEY=OR_SECRETS[0])
+    httpx_mock.add_response(url=OR_MODELS, json=OR_DOC)
+    assert load(settings, store).fetched == ("openrouter",)
+    assert [p.name for p in usable_providers(settings)] == ["openrouter"]
+
+
+def test_a_local_daemon_is_fetched_without_a_key_and_its_models_are_free(
+    tmp_path: Path, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    settings = settings_for(tmp_path, OLLAMA_HOST="127.0.0.1")
+    httpx_mock.add_response(url=LOCAL_TAGS, json={"models": [{"name": "llama3.2:latest"}]})
+    (local,) = load(settings, store).entries
+    assert (local.spec, local.keys, local.info.free) == ("local:llama3.2:latest", ("local",), True)
+    assert "authorization" not in httpx_mock.get_request().headers  # type: ignore[union-attr]
+
+
+def test_only_the_providers_asked_for(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
+    result = load(both, store, providers={"ollama"})
+    assert result.fetched == ("ollama",) and {e.info.provider for e in result.entries} == {"ollama"}
+
+
+# --- failures -----------------------------------------------------------------------------------------
+
+
+def test_a_failed_refresh_keeps_the_old_catalogue_and_says_so(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    serve_both(httpx_mock)
+    load(both, store)
+    httpx_mock.add_response(url=OR_MODELS, status_code=500, json={"error": {"code": 500, "message": "Internal"}})
+    httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
+    result = load(both, store, now=NOW + 10, refresh=True)
+    assert result.stale == ("openrouter",) and result.errors == {"openrouter": "HTTP 500: Internal"}
+    assert result.fetched == ("ollama",) and result.fetched_at["openrouter"] == NOW
+    assert len([e for e in result.entries if e.info.provider == "openrouter"]) == 4
+    assert store.catalogs(["openrouter"])["openrouter"].fetched_at == NOW
+
+
+def test_a_failed_first_fetch_has_nothing_to_show(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=OR_MODELS)
+    httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
+    result = load(both, store)
+    assert result.stale == () and result.errors["openrouter"].startswith("could not connect")
+    assert {e.info.provider for e in result.entries} == {"ollama"} and "openrouter" not in store.catalogs()
+
+
+# --- retirements and expiry ---------------------------------------------------------------------------
+
+
+def test_the_retirements_table_follows_the_reference() -> None:
+    assert RETIRED[("ollama", "kimi-k2.5")] == ("kimi-k2.6", "2026-07-31")
+    assert RETIRED[("ollama", "minimax-m2.5")] == ("minimax-m2.7", "2026-07-31")
+    assert {m for (_, m), (_, date) in RETIRED.items() if date == "2026-06-16"} == {
+        "kimi-k2:1t",
+        "kimi-k2-thinking",
+        "glm-4.6",
+    }
+
+
+@pytest.mark.parametrize(("today", "retired"), [("2026-07-30", False), ("2026-07-31", True), ("2026-11-21", True)])
+def test_a_model_past_its_retirement_date_is_retired_with_its_successor(
+    both: Settings, store: Store, httpx_mock: HTTPXMock, today: str, retired: bool
+) -> None:
+    serve_both(httpx_mock)
+    now = datetime.fromisoformat(today).replace(hour=12, tzinfo=UTC).timestamp()
+    kimi = next(e for e in load(both, store, now=now).entries if e.spec == "ollama:kimi-k2.5")
+    assert (kimi.retired, kimi.successor, kimi.info.expires) == (retired, "kimi-k2.6", "2026-07-31")
+
+
+def test_an_openrouter_model_past_its_expiration_date_is_retired(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    serve_both(httpx_mock)
+    retired = {e.spec for e in load(both, store).entries if e.retired}
+    assert retired == {"openrouter:old/promo:free", "ollama:kimi-k2.5"}
+
+
+# --- prices for costing a call ------------------------------------------------------------------------
+
+
+def test_price_of_reads_the_cache_only(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
+    assert price_of(store, "openrouter", "openai/gpt-4o-mini") is None
+    serve_both(httpx_mock)
+    load(both, store)
+    assert price_of(store, "openrouter", "openai/gpt-4o-mini") == (0.15, 0.6)
+    assert price_of(store, "openrouter", "meta-llama/llama-3.3-70b-instruct:free") == (0.0, 0.0)
+    assert price_of(store, "openrouter", "openrouter/auto") is None, "variable price"
+    assert price_of(store, "openrouter", "nobody/knows") is None
+    assert price_of(store, "ollama", "gpt-oss:120b") is None, "Ollama Cloud publishes no prices"
+
+
+def test_a_local_model_costs_nothing(store: Store) -> None:
+    store.replace_catalog("local", [ModelInfo("local", "llama3.2", free=True)], NOW)
+    assert price_of(store, "local", "llama3.2") == (0.0, 0.0)
+
+
+# --- filters and sorts --------------------------------------------------------------------------------
+
+CHEAP = entry("a/cheap", name="Cheap Model", prompt_price=0.1, completion_price=0.4, context_length=8000)
+DEAR = entry("b/dear", name="Dear", prompt_price=3.0, completion_price=15.0, context_length=200000)
+FREE = entry("c/gratis:free", name="Free One", prompt_price=0.0, completion_price=0.0, free=True)
+AUTO = entry("openrouter/auto", name="Auto Router", variable_price=True, context_length=2000000)
+CLOUD = entry("gpt-oss:120b", provider="ollama")
+LOCAL = entry("llama3.2", provider="local", free=True, context_length=4096)
+ALL = [DEAR, CLOUD, AUTO, FREE, LOCAL, CHEAP]
+
+
+def models(entries: list[CatalogEntry]) -> list[str]:
+    return [e.info.model for e in entries]
+
+
+def test_default_sort_is_provider_then_id() -> None:
+    assert models(filter_and_sort(ALL)) == [
+        "llama3.2",
+        "gpt-oss:120b",
+        "a/cheap",
+        "b/dear",
+        "c/gratis:free",
+        AUTO.info.model,
+    ]
+
+
+def test_price_sort_puts_unknown_and_variable_prices_last() -> None:
+    assert models(filter_and_sort(ALL, sort="price")) == [
+        "llama3.2", "c/gratis:free", "a/cheap", "b/dear", "gpt-oss:120b", "openrouter/auto",
+    ]  # fmt: skip
+
+
+def test_context_sort_is_largest_first_unknown_last() -> None:
+    assert models(filter_and_sort(ALL, sort="context")) == [
+        "openrouter/auto", "b/dear", "a/cheap", "llama3.2", "gpt-oss:120b", "c/gratis:free",
+    ]  # fmt: skip
+
+
+def test_search_is_case_insensitive_on_id_and_name() -> None:
+    assert models(filter_and_sort(ALL, search="CHEAP")) == ["a/cheap"]
+    assert models(filter_and_sort(ALL, search="router")) == ["openrouter/auto"]
+    assert models(filter_and_sort(ALL, search="free one")) == ["c/gratis:free"]
+
+
+def test_free_and_provider_filters() -> None:
+    assert models(filter_and_sort(ALL, free=True)) == ["llama3.2", "c/gratis:free"]
+    assert models(filter_and_sort(ALL, provider="ollama")) == ["gpt-oss:120b"]
+
+
+def test_max_price_needs_both_prices_known_and_within() -> None:
+    assert models(filter_and_sort(ALL, max_price=0.5)) == ["llama3.2", "a/cheap", "c/gratis:free"]
+    assert models(filter_and_sort(ALL, max_price=0.3)) == ["llama3.2", "c/gratis:free"]
+    assert models(filter_and_sort(ALL, max_price=100)) == ["llama3.2", "a/cheap", "b/dear", "c/gratis:free"]
+
+
+def test_an_unknown_sort_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="price"):
+        filter_and_sort(ALL, sort="popularity")
+
+
+# --- the completion reader ----------------------------------------------------------------------------
+
+
+def test_cached_specs_never_create_the_state_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "state.db"
+    assert cached_model_specs(path) == []
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_cached_specs_list_every_cached_model(tmp_path: Path, store: Store) -> None:
+    store.replace_catalog("openrouter", [ModelInfo("openrouter", "b/two"), ModelInfo("openrouter", "a/one")], NOW)
+    store.replace_catalog("local", [ModelInfo("local", "llama3.2")], NOW)
+    assert cached_model_specs(tmp_path / "state.db") == ["local:llama3.2", "openrouter:a/one", "openrouter:b/two"]
+
+
+def test_cached_specs_of_a_file_without_a_catalogue_or_not_a_database(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    assert cached_model_specs(empty) == [] and cached_model_specs(garbage) == []
+    assert garbage.read_bytes() == b"not a database at all" * 100
+
+
+def test_cached_specs_work_with_an_odd_path(tmp_path: Path) -> None:
+    home = tmp_path / "a dir?#%"
+    home.mkdir()
+    store = Store.open(home / "state.db")
+    store.replace_catalog("ollama", [ModelInfo("ollama", "gpt-oss:120b")], NOW)
+    store.close()
+    assert cached_model_specs(home / "state.db") == ["ollama:gpt-oss:120b"]
