@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -199,8 +198,7 @@ def price_of(store: Store, provider: str, model: str) -> tuple[float | None, flo
     A free model without published prices (a local daemon's) costs 0. Reads
     only the cache: costing a call must never wait on the network.
     """
-    catalog = store.catalogs([provider]).get(provider)
-    info = next((m for m in catalog.models if m.model == model), None) if catalog else None
+    info = store.catalog_model(provider, model)
     if info is None or info.variable_price:
         return None
     if info.prompt_price is None and info.completion_price is None:
@@ -266,20 +264,7 @@ _SORT_KEYS = {"name": _by_name, "price": _by_price, "context": _by_context}
 
 
 def cached_model_specs(state_path: Path) -> list[str]:
-    """``provider:model`` of every cached model, for shell completion.
+    """``provider:model`` of every cached model, for shell completion (read-only, never the network)."""
+    from llmroute.store.catalog import cached_specs
 
-    Opens the state file read-only: never creates it, never migrates it, never
-    touches the network; any problem gives an empty list.
-    """
-    path = Path(state_path)
-    if not path.is_file():
-        return []
-    try:
-        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=1.0)
-        try:
-            rows = conn.execute("SELECT provider, model FROM catalog ORDER BY provider, model").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return []
-    return [f"{provider}:{model}" for provider, model in rows]
+    return cached_specs(Path(state_path))

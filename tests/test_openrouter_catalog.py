@@ -11,7 +11,7 @@ from pytest_httpx import HTTPXMock
 from llmroute.errors import ErrorKind, ProviderError
 from llmroute.keys import ApiKey
 from llmroute.providers import ClientPool, OpenRouterAdapter
-from llmroute.providers.openrouter import VARIABLE_PRICE, key_info, model_info, per_million
+from llmroute.providers.openrouter_catalog import VARIABLE_PRICE, key_info, model_info, per_million
 from llmroute.types import KeyInfo, ModelInfo
 
 BASE = "https://openrouter.ai/api/v1"

@@ -57,7 +57,14 @@ def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
     Store.open(tmp_path / "state.db").close()
     Store.open(tmp_path / "state.db").close()
     names = [r[0] for r in sqlite3.connect(tmp_path / "state.db").execute("SELECT name FROM _migrations")]
-    assert names == ["m001_attempts", "m002_key_state", "m003_cursors", "m004_catalog", "m005_key_checks", "m006_estimated_cost"]
+    assert names == [
+        "m001_attempts",
+        "m002_key_state",
+        "m003_cursors",
+        "m004_catalog",
+        "m005_key_checks",
+        "m006_estimated_cost",
+    ]
 
 
 def test_attempt_rows_round_trip_with_integer_money(tmp_path: Path) -> None:

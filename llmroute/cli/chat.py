@@ -9,7 +9,7 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass
 
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus, UsageProblem
+from llmroute.cli.failures import ExitStatus, UsageProblem, require_provider
 from llmroute.config import Settings
 from llmroute.errors import ConfigError, LlmrouteError, RouteError
 from llmroute.router import Router
@@ -59,9 +59,7 @@ def make_request(options: ChatOptions, prompt: str, settings: Settings) -> ChatR
         privacy_level = Privacy(privacy)
     except ValueError:
         raise ConfigError(f"privacy must be 'normal' or 'critical', not {privacy!r}") from None
-    if options.provider and settings.provider(options.provider) is None:
-        names = ", ".join(p.name for p in settings.providers)
-        raise UsageProblem(f"unknown provider {options.provider!r} (known: {names})")
+    require_provider(settings, options.provider)
     return ChatRequest.from_prompt(
         prompt,
         system=options.system,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from llmroute import errors
+
+if TYPE_CHECKING:
+    from llmroute.config import Settings
 
 
 class ExitStatus(IntEnum):
@@ -34,6 +38,13 @@ class ExitStatus(IntEnum):
 
 class UsageProblem(Exception):
     """Bad command-line input found after parsing: reported like a usage error (exit 2)."""
+
+
+def require_provider(settings: Settings, name: str | None) -> None:
+    """``--provider NAME`` must name a configured provider."""
+    if name and settings.provider(name) is None:
+        known = ", ".join(p.name for p in settings.providers)
+        raise UsageProblem(f"unknown provider {name!r} (known: {known})")
 
 
 _STATUS_BY_ERROR: tuple[tuple[type[errors.LlmrouteError], ExitStatus], ...] = (

@@ -21,7 +21,7 @@ from llmroute.catalog import (
 )
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus, UsageProblem
+from llmroute.cli.failures import ExitStatus, UsageProblem, require_provider
 from llmroute.config import Settings
 from llmroute.errors import AllCandidatesFailed, ConfigError, NoKeysError
 from llmroute.store import Store
@@ -90,9 +90,7 @@ def catalog_ttl(env: Mapping[str, str]) -> float:
 def _validate(options: ModelsOptions, settings: Settings) -> None:
     if options.sort not in SORTS:
         raise UsageProblem(f"--sort must be one of {', '.join(SORTS)}, not {options.sort!r}")
-    if options.provider and settings.provider(options.provider) is None:
-        names = ", ".join(p.name for p in settings.providers)
-        raise UsageProblem(f"unknown provider {options.provider!r} (known: {names})")
+    require_provider(settings, options.provider)
 
 
 def _raise_if_nothing_to_show(result: CatalogResult, settings: Settings, provider: str | None) -> None:

@@ -27,7 +27,9 @@ def console(environment: Environment, stream: IO[str]) -> Console:
     return Console(file=stream, no_color=True, force_terminal=False, width=PIPE_WIDTH, highlight=False)
 
 
-def table(environment: Environment, stream: IO[str], *columns: str, title: str | None = None) -> Table:
+def table(
+    environment: Environment, stream: IO[str], *columns: str, title: str | None = None, wrap: bool = True
+) -> Table:
     from rich import box
     from rich.table import Table
 
@@ -41,7 +43,7 @@ def table(environment: Environment, stream: IO[str], *columns: str, title: str |
         title_justify="left",
     )
     for column in columns:
-        result.add_column(column, overflow="fold" if fancy else "ignore", no_wrap=not fancy)
+        result.add_column(column, overflow="fold" if fancy else "ignore", no_wrap=not (fancy and wrap))
     return result
 
 

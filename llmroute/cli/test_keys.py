@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus, UsageProblem
+from llmroute.cli.failures import ExitStatus, require_provider
 from llmroute.config import Settings
 from llmroute.diagnostics import Diagnosis, KeyReport, ModelReach, Verdict, diagnose
 from llmroute.store import Store
@@ -40,9 +40,7 @@ def required_models(options: TestKeysOptions, settings: Settings, environment: E
 
 
 def run(options: TestKeysOptions, settings: Settings, environment: Environment) -> ExitStatus:
-    if options.provider and settings.provider(options.provider) is None:
-        names = ", ".join(p.name for p in settings.providers)
-        raise UsageProblem(f"unknown provider {options.provider!r} (known: {names})")
+    require_provider(settings, options.provider)
     required = required_models(options, settings, environment)
     store = Store.open(settings.state_path)
     progress = _Progress(environment)
@@ -175,13 +173,18 @@ def _key_row(report: KeyReport, inference: bool, environment: Environment) -> li
 
 
 def _grid(diagnosis: Diagnosis, environment: Environment):  # type: ignore[no-untyped-def]
-    labels = [r.label for r in diagnosis.keys]
-    grid = render.table(environment, environment.stdout, "required model", "status", *labels)
-    for reach in diagnosis.models:
-        providers = {t.split(":", 1)[0] for t in reach.targets}
-        cells = ["yes" if r.label in reach.via else ("no" if r.provider in providers else "·") for r in diagnosis.keys]
-        grid.add_row(reach.spec, _reach_status(reach), *cells)
+    """A row per key, a column per required model: yes / no / · (the key's provider is not a target)."""
+    grid = render.table(environment, environment.stdout, "key", *(m.spec for m in diagnosis.models))
+    for report in diagnosis.keys:
+        grid.add_row(report.label, *(_cell(report, reach) for reach in diagnosis.models))
+    grid.add_row("reachable", *(_reach_status(reach) for reach in diagnosis.models), end_section=True)
     return grid
+
+
+def _cell(report: KeyReport, reach: ModelReach) -> str:
+    if report.label in reach.via:
+        return "yes"
+    return "no" if report.provider in {t.split(":", 1)[0] for t in reach.targets} else "·"
 
 
 def _reach_status(reach: ModelReach) -> str:

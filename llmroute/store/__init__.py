@@ -91,6 +91,9 @@ class Store:
     def replace_catalog(self, provider: str, models: Iterable[ModelInfo], now: float) -> None:
         catalog.replace(self._conn, provider, models, now)
 
+    def catalog_model(self, provider: str, model: str) -> ModelInfo | None:
+        return catalog.load_model(self._conn, provider, model)
+
     def catalogs(self, providers: Iterable[str] | None = None) -> dict[str, CachedCatalog]:
         return catalog.load(self._conn, providers)
 

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from llmroute.store.connection import write_transaction
 from llmroute.types import ModelInfo
@@ -47,3 +48,27 @@ def load(conn: sqlite3.Connection, providers: Iterable[str] | None = None) -> di
 
 def _model(data: dict[str, object]) -> ModelInfo:
     return ModelInfo(**{k: v for k, v in data.items() if k in _MODEL_FIELDS})  # type: ignore[arg-type]
+
+
+def load_model(conn: sqlite3.Connection, provider: str, model: str) -> ModelInfo | None:
+    """One cached model, by primary key (what costing a call needs, without the whole catalogue)."""
+    row = conn.execute("SELECT data FROM catalog WHERE provider = ? AND model = ?", (provider, model)).fetchone()
+    return _model(json.loads(row[0])) if row else None
+
+
+def cached_specs(path: Path) -> list[str]:
+    """``provider:model`` of every cached model, for shell completion.
+
+    Opens the file read-only: never creates or migrates it; any problem gives an empty list.
+    """
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=1.0)
+        try:
+            rows = conn.execute("SELECT provider, model FROM catalog ORDER BY provider, model").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    return [f"{provider}:{model}" for provider, model in rows]
