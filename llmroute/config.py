@@ -44,6 +44,8 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout: float = DEFAULT_TIMEOUT
     privacy: str = "normal"
+    required_models: tuple[str, ...] = ()
+    """Models ``test-keys`` must find reachable (``LLMROUTE_REQUIRED_MODELS`` or the file's list)."""
     state_path: Path = Path("state.db")
     config_path: Path | None = None
 
@@ -166,6 +168,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         or DEFAULT_MAX_ATTEMPTS,
         timeout=_positive_float(env, "LLMROUTE_TIMEOUT") or file.get_float("routing", "timeout") or DEFAULT_TIMEOUT,
         privacy=env.get("LLMROUTE_PRIVACY") or file.get_str("routing", "privacy") or "normal",
+        required_models=_required_models(file, env),
         state_path=state_path,
         config_path=config_path,
     )
@@ -216,6 +219,13 @@ def _provider_order(file: _ConfigFile, env: Mapping[str, str], providers: list[P
         order.remove("openrouter")
         order.insert(order.index("ollama"), "openrouter")
     return tuple(order + [n for n in names if n not in order])
+
+
+def _required_models(file: _ConfigFile, env: Mapping[str, str]) -> tuple[str, ...]:
+    listed = env.get("LLMROUTE_REQUIRED_MODELS")
+    if listed is not None:
+        return tuple(m.strip() for m in listed.split(",") if m.strip())
+    return tuple(file.get_list("required_models") or ())
 
 
 def _key_selection(file: _ConfigFile, env: Mapping[str, str]) -> str:

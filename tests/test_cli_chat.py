@@ -355,3 +355,12 @@ def test_a_stream_that_stalls_after_the_first_token_ends_at_the_deadline(cli: Cl
     result = cli("chat", "--timeout", "1.5", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=2))
     assert result.code == ExitStatus.STREAM_BROKEN and result.stdout.startswith("Hello")
     assert time.monotonic() - started < 10 and len(cloud.chat_requests) == 1
+
+
+def test_a_local_call_is_costed_from_the_catalogue_as_a_free_estimate(cli: Cli, local: FakeProvider) -> None:
+    env = {"OLLAMA_HOST": local.ollama_url}
+    assert cli("models", "--provider", "local", **env).code == 0
+    result = cli("chat", "--json", "-m", "local:llama3.2", "hi", **env)
+    usage = json.loads(result.stdout)["usage"]
+    assert (usage["cost_micros"], usage["cost_estimated"]) == (0, True)
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0

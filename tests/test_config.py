@@ -93,3 +93,9 @@ def test_dotenv_fills_in_but_the_environment_wins(tmp_path: Path, monkeypatch: p
 def test_bad_numeric_variable_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="LLMROUTE_TIMEOUT must be a number"):
         settings_for(tmp_path, LLMROUTE_TIMEOUT="soon")
+
+
+def test_required_models_come_from_the_file_unless_the_environment_lists_them(tmp_path: Path) -> None:
+    toml = 'required_models = ["kimi-k2.5", "glm-4.7"]\n'
+    assert settings_for(tmp_path, toml).required_models == ("kimi-k2.5", "glm-4.7")
+    assert settings_for(tmp_path, toml, LLMROUTE_REQUIRED_MODELS="a, b").required_models == ("a", "b")

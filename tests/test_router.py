@@ -1089,3 +1089,32 @@ async def test_privacy_critical_refuses_rather_than_fall_back_to_the_cloud(
     with pytest.raises(PrivacyRefused):
         await router.complete(ask("gpt-oss:120b", privacy=Privacy.CRITICAL))
     assert [str(r.url) for r in httpx_mock.get_requests()] == [LOCAL_URL]
+
+
+# --- costing -------------------------------------------------------------------------------------------
+
+
+async def test_a_call_without_a_reported_cost_is_costed_from_the_cached_catalogue(
+    router: Router, httpx_mock: HTTPXMock
+) -> None:
+    from llmroute.types import ModelInfo
+
+    router.store.replace_catalog(
+        "openrouter",
+        [ModelInfo("openrouter", "openai/gpt-4o-mini", prompt_price=0.15, completion_price=0.6)],
+        time.time(),
+    )
+    no_cost = {k: v for k, v in USAGE.items() if k != "cost"}
+    body = [or_chunk("Paris."), or_chunk("", "stop", usage=no_cost), b"data: [DONE]\n\n"]
+    stream_body(httpx_mock, OR_KEY_1, body)
+    result = await router.complete(ask())
+    expected = round(14 * 0.15 + 7 * 0.6)
+    assert (result.usage.cost_micros, result.usage.cost_estimated) == (expected, True)
+    (row,) = router.store.attempts()
+    assert (row.cost_micros, bool(row.cost_estimated)) == (expected, True)
+
+
+async def test_a_reported_cost_is_kept_and_not_marked_as_an_estimate(router: Router, httpx_mock: HTTPXMock) -> None:
+    answer(httpx_mock, OR_KEY_1, "Paris.")
+    result = await router.complete(ask())
+    assert (result.usage.cost_micros, result.usage.cost_estimated) == (42, False)

@@ -31,17 +31,14 @@ class TestKeysOptions:
     json: bool = False
 
 
-def required_models(options: TestKeysOptions, settings: Settings, environment: Environment) -> tuple[str, ...]:
-    """``--require-model``, else ``LLMROUTE_REQUIRED_MODELS`` (comma-separated)."""
-    if options.required:
-        return options.required
-    listed = environment.env.get("LLMROUTE_REQUIRED_MODELS", "")
-    return tuple(m.strip() for m in listed.split(",") if m.strip())
+def required_models(options: TestKeysOptions, settings: Settings) -> tuple[str, ...]:
+    """``--require-model``, else ``LLMROUTE_REQUIRED_MODELS``, else the config file's ``required_models``."""
+    return options.required or settings.required_models
 
 
 def run(options: TestKeysOptions, settings: Settings, environment: Environment) -> ExitStatus:
     require_provider(settings, options.provider)
-    required = required_models(options, settings, environment)
+    required = required_models(options, settings)
     store = Store.open(settings.state_path)
     progress = _Progress(environment)
     started = time.monotonic()
