@@ -15,6 +15,7 @@ from typing import Any
 
 from llmroute.errors import ConfigError
 from llmroute.keys import ApiKey, discover_keys
+from llmroute.limits import Limits
 
 DEFAULT_MODEL = "gpt-oss:120b"
 DEFAULT_TIMEOUT = 120.0
@@ -46,6 +47,7 @@ class Settings:
     privacy: str = "normal"
     required_models: tuple[str, ...] = ()
     """Models ``test-keys`` must find reachable (``LLMROUTE_REQUIRED_MODELS`` or the file's list)."""
+    limits: Limits = field(default_factory=Limits)
     state_path: Path = Path("state.db")
     config_path: Path | None = None
 

@@ -64,6 +64,7 @@ def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
         "m004_catalog",
         "m005_key_checks",
         "m006_estimated_cost",
+        "m007_admission_and_breakers",
     ]
 
 

@@ -10,16 +10,30 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from llmroute.store import catalog, checks, key_state, ledger
+from llmroute.limits import BreakerSettings, Scope
+from llmroute.store import admission, breakers, catalog, checks, key_state, ledger, spend
+from llmroute.store.admission import Refusal, Ticket
+from llmroute.store.breakers import BreakerState
 from llmroute.store.catalog import CachedCatalog
 from llmroute.store.checks import CheckRow
 from llmroute.store.connection import connect, write_transaction
 from llmroute.store.key_state import KeyState
+from llmroute.store.spend import Spend
 from llmroute.store.ledger import AttemptRow
 from llmroute.store.migrations import migrate
 from llmroute.types import ModelInfo
 
-__all__ = ["AttemptRow", "CachedCatalog", "CheckRow", "KeyState", "Store"]
+__all__ = [
+    "AttemptRow",
+    "BreakerState",
+    "CachedCatalog",
+    "CheckRow",
+    "KeyState",
+    "Refusal",
+    "Spend",
+    "Store",
+    "Ticket",
+]
 
 
 class Store:
@@ -102,3 +116,39 @@ class Store:
 
     def latest_checks(self) -> dict[str, CheckRow]:
         return checks.latest(self._conn)
+
+    def admit(self, ticket: Ticket, now: float) -> int | Refusal:
+        """Reserve a slot for one attempt (a pending ledger row), or say why it may not be sent."""
+        return admission.admit(self._conn, ticket, now)
+
+    def settle(self, attempt_id: int, row: AttemptRow) -> None:
+        admission.settle(self._conn, attempt_id, row)
+
+    def spend(self, scope: Scope, start: float, end: float, *, now: float, reservation_timeout: float) -> Spend:
+        return spend.spend(self._conn, scope, start, end, now=now, reservation_timeout=reservation_timeout)
+
+    def calls(self, scope: Scope, since: float) -> list[float]:
+        return spend.calls(self._conn, scope, since)
+
+    def note_budget_alert(self, scope: str, period: str, level: int, now: float) -> bool:
+        """Remember that an alert was shown; False when it already was in this period."""
+        with write_transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO budget_alerts (scope, period, level, ts) VALUES (?, ?, ?, ?)",
+                (scope, period, level, now),
+            )
+        return cursor.rowcount == 1
+
+    def breaker_acquire(self, provider: str, now: float, trial_timeout: float) -> float | None:
+        return breakers.acquire(self._conn, provider, now, trial_timeout)
+
+    def breaker_record(
+        self, provider: str, now: float, *, error_kind: str | None, reason: str | None, settings: BreakerSettings
+    ) -> BreakerState:
+        return breakers.record(self._conn, provider, now, error_kind=error_kind, reason=reason, settings=settings)
+
+    def breaker_states(self) -> list[BreakerState]:
+        return breakers.load_all(self._conn)
+
+    def reset_breakers(self, providers: Iterable[str] | None = None) -> list[BreakerState]:
+        return breakers.reset(self._conn, providers)

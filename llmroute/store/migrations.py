@@ -99,6 +99,32 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE attempts ADD COLUMN cost_estimated INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        "m007_admission_and_breakers",
+        """
+        ALTER TABLE attempts ADD COLUMN reserved_micros INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN free_model INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX attempts_provider ON attempts (provider, ts);
+        CREATE INDEX attempts_pending ON attempts (outcome) WHERE outcome = 'pending';
+        CREATE TABLE provider_state (
+            provider TEXT PRIMARY KEY,
+            state TEXT NOT NULL DEFAULT 'closed',
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            opened_at REAL,
+            open_until REAL,
+            trial_started_at REAL,
+            reason TEXT,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE budget_alerts (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            PRIMARY KEY (scope, period, level)
+        );
+        """,
+    ),
 )
 
 

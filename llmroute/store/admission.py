@@ -1,0 +1,137 @@
+"""Admission: the check-and-reserve that makes rate limits and budgets hold across processes.
+
+Before each HTTP attempt, one short ``BEGIN IMMEDIATE`` transaction counts the
+scope's calls in each window and its committed spend (settled cost plus live
+reservations), and either inserts a *pending* attempt row holding the
+worst-case cost, or refuses with the time the first slot or budget frees.
+Because the count and the insert happen under the write lock, sixteen processes
+racing for a ten-per-minute key send exactly ten requests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from llmroute import windows
+from llmroute.limits import Budget, FreeModelLimit, RateLimit, Scope
+from llmroute.store.connection import write_transaction
+from llmroute.store.ledger import AttemptRow
+from llmroute.store.spend import calls, spend
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One attempt asking to be dispatched, with every limit and budget that applies to it."""
+
+    request_id: str
+    provider: str
+    model: str
+    key_label: str
+    key_fingerprint: str | None
+    free_model: bool
+    rate_limits: tuple[tuple[Scope, RateLimit], ...] = ()
+    free_limit: tuple[Scope, FreeModelLimit] | None = None
+    budgets: tuple[tuple[Scope, Budget], ...] = ()
+    reserve_micros: int = 0
+    reservation_timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    scope: Scope
+    reason: str
+    """e.g. ``10 calls per minute`` or ``daily budget $5.00``."""
+    until: float | None
+    """When the first slot or the budget frees (None: not before the configuration changes)."""
+    budget: bool = False
+
+
+def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal:
+    """Insert the pending attempt and return its id, or return why it may not be sent."""
+    with write_transaction(conn):
+        refusal = _rate_refusal(conn, ticket, now) or _budget_refusal(conn, ticket, now)
+        if refusal is not None:
+            return refusal
+        cursor = conn.execute(
+            """
+            INSERT INTO attempts (ts, request_id, provider, key_label, key_fingerprint, model, outcome,
+                                  latency_ms, reserved_micros, free_model)
+            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+            """,
+            (
+                now,
+                ticket.request_id,
+                ticket.provider,
+                ticket.key_label,
+                ticket.key_fingerprint,
+                ticket.model,
+                ticket.reserve_micros,
+                int(ticket.free_model),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+
+def settle(conn: sqlite3.Connection, attempt_id: int, row: AttemptRow) -> None:
+    """Replace a pending attempt's reservation with what really happened."""
+    with write_transaction(conn):
+        conn.execute(
+            """
+            UPDATE attempts SET outcome = ?, error_kind = ?, http_status = ?, message = ?, latency_ms = ?,
+                ttft_ms = ?, tokens_in = ?, tokens_out = ?, cost_micros = ?, cost_estimated = ?
+            WHERE id = ?
+            """,
+            (
+                row.outcome,
+                row.error_kind,
+                row.http_status,
+                row.message,
+                row.latency_ms,
+                row.ttft_ms,
+                row.tokens_in,
+                row.tokens_out,
+                row.cost_micros,
+                int(row.cost_estimated),
+                attempt_id,
+            ),
+        )
+
+
+def _rate_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Refusal | None:
+    for scope, limit in ticket.rate_limits:
+        for seconds, allowed in limit.windows():
+            recent = calls(conn, scope, now - seconds)
+            if len(recent) >= allowed:
+                frees = recent[len(recent) - allowed] + seconds
+                return Refusal(scope, f"{allowed} calls per {_window_name(seconds)}", frees)
+    if ticket.free_model and ticket.free_limit is not None:
+        scope, free = ticket.free_limit
+        if free.per_minute is not None:
+            recent = calls(conn, scope, now - 60, free_only=True)
+            if len(recent) >= free.per_minute:
+                frees = recent[len(recent) - free.per_minute] + 60
+                return Refusal(scope, f"{free.per_minute} free-model calls per minute", frees)
+        if free.per_utc_day is not None:
+            today = windows.day(now)
+            if len(calls(conn, scope, today.start, free_only=True)) >= free.per_utc_day:
+                return Refusal(scope, f"{free.per_utc_day} free-model calls per UTC day", today.end)
+    return None
+
+
+def _budget_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Refusal | None:
+    for scope, budget in ticket.budgets:
+        for kind, limit in (("day", budget.daily), ("month", budget.monthly)):
+            if limit is None:
+                continue
+            period = windows.period(kind, now)
+            used = spend(conn, scope, period.start, period.end, now=now, reservation_timeout=ticket.reservation_timeout)
+            limit_micros = round(limit * 1_000_000)
+            if used.committed_micros >= limit_micros or used.committed_micros + ticket.reserve_micros > limit_micros:
+                name = "daily" if kind == "day" else "monthly"
+                return Refusal(scope, f"{name} budget ${limit:,.2f}", period.end, budget=True)
+    return None
+
+
+def _window_name(seconds: float) -> str:
+    return {60.0: "minute", 3600.0: "hour", 86400.0: "24 hours"}.get(seconds, f"{seconds:g}s")

@@ -1,0 +1,44 @@
+"""Budget periods in UTC: the calendar day and the calendar month that contain a moment.
+
+Budgets reset at 00:00 UTC each day and on the first of each month, like the
+providers' own daily caps. Rate limits use sliding windows instead (``limits``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    """``day`` or ``month``."""
+    start: float
+    end: float
+    """Exclusive: the moment the next period begins (when a budget resets)."""
+    key: str
+    """``2026-11-21`` or ``2026-11``: names the period, e.g. to warn once per period."""
+
+
+def day(now: float) -> Period:
+    moment = datetime.fromtimestamp(now, UTC)
+    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return Period("day", start.timestamp(), (start + timedelta(days=1)).timestamp(), start.strftime("%Y-%m-%d"))
+
+
+def month(now: float) -> Period:
+    moment = datetime.fromtimestamp(now, UTC)
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (
+        start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    )
+    return Period("month", start.timestamp(), following.timestamp(), start.strftime("%Y-%m"))
+
+
+def period(kind: str, now: float) -> Period:
+    if kind == "day":
+        return day(now)
+    if kind == "month":
+        return month(now)
+    raise ValueError(f"unknown period {kind!r}")
