@@ -111,3 +111,10 @@ class Scope:
 
     def __str__(self) -> str:
         return "total" if self.kind == "total" else f"{self.kind} {self.label or self.name}"
+
+
+def usd(amount: float) -> str:
+    """``$5.00``, or enough decimals that a small amount does not read as zero (``$0.000042``)."""
+    if amount == 0 or abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount:.6f}".rstrip("0").rstrip(".") if abs(amount) < 0.01 else f"${amount:.4f}"

@@ -29,7 +29,8 @@ from llmroute.errors import (
 )
 from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, action_for
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
-from llmroute.store import AttemptRow, Store
+from llmroute.gatekeeper import Admitted, Gatekeeper
+from llmroute.store import AttemptRow, Refusal, Store
 from llmroute.types import (
     Attempt,
     Candidate,
@@ -61,6 +62,7 @@ class _Run:
     blocked: list[tuple[Candidate, float]] = field(default_factory=list)
     skipped_providers: set[str] = field(default_factory=set)
     limit_until: list[float] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
     deadline_hit: bool = False
 
     def remaining(self) -> float:
@@ -75,6 +77,7 @@ class _Progress:
     ttft_ms: float | None = None
     parts: list[str] = field(default_factory=list)
     end: StreamEnd | None = None
+    admitted: Admitted | None = None
 
     @property
     def emitted(self) -> bool:
@@ -98,6 +101,7 @@ class Router:
         self.store = store
         self._clients = ClientPool(user_agent)
         self._adapters: dict[str, ProviderAdapter] = {}
+        self._gate = Gatekeeper(settings, store)
 
     async def __aenter__(self) -> Router:
         return self
@@ -153,6 +157,20 @@ class Router:
         log.info("skip %s %s (%s): %s", candidate.provider, candidate.key_label, candidate.model, why)
         return True
 
+    def _refused(self, candidate: Candidate, refusal: Refusal, run: _Run) -> None:
+        """Skip without a round trip; a provider-wide refusal skips that provider's other keys too."""
+        run.refusals.append(refusal)
+        if refusal.until is not None:
+            run.blocked.append((candidate, refusal.until))
+        if refusal.scope.kind == "provider":
+            run.skipped_providers.add(candidate.provider)
+        if refusal.scope.kind == "total":
+            run.skipped_providers.update(p.name for p in self.settings.providers)
+        frees = f"; frees at {time.strftime('%H:%M:%S', time.localtime(refusal.until))}" if refusal.until else ""
+        log.info(
+            "skip %s %s: %s at %s%s", candidate.provider, candidate.key_label, refusal.scope, refusal.reason, frees
+        )
+
     async def _try(
         self, candidate: Candidate, request: ChatRequest, run: _Run
     ) -> AsyncIterator[TextDelta | ChatResult]:
@@ -161,8 +179,12 @@ class Router:
             if run.remaining() <= 0:
                 run.deadline_hit = True
                 return
+            admitted = self._gate.admit(candidate, request, run.request_id)
+            if isinstance(admitted, Refusal):
+                self._refused(candidate, admitted, run)
+                return
             log.info("try %s %s %s (%s)", candidate.provider, candidate.key_label, candidate.key_mask, candidate.model)
-            progress = _Progress()
+            progress = _Progress(admitted=admitted)
             error: ProviderError | None = None
             try:
                 async with aclosing(self._attempt(candidate, request, run, progress)) as deltas:
@@ -260,13 +282,7 @@ class Router:
         )
 
     def _costed(self, candidate: Candidate, end: StreamEnd) -> StreamEnd:
-        """The provider's own cost, else tokens x the cached catalogue's prices (marked as an estimate)."""
-        if end.usage.cost_micros is not None:
-            return end
-        from llmroute.catalog import price_of
-
-        prices = price_of(self.store, candidate.provider, candidate.model)
-        return replace(end, usage=end.usage.priced(*prices)) if prices else end
+        return replace(end, usage=self._gate.costed(candidate, end.usage))
 
     def _record(
         self,
@@ -293,26 +309,28 @@ class Router:
         run.attempts.append(attempt)
         if error:
             log.info("failed %s %s: %s (%s)", candidate.provider, candidate.key_label, error.kind, error.message)
-        self.store.record_attempt(
-            AttemptRow(
-                ts=time.time(),
-                request_id=run.request_id,
-                provider=candidate.provider,
-                key_label=candidate.key_label,
-                key_fingerprint=candidate.key.fingerprint if candidate.key else None,
-                model=candidate.model,
-                outcome=outcome.value,
-                error_kind=attempt.error_kind.value if attempt.error_kind else None,
-                http_status=attempt.status,
-                message=attempt.message,
-                latency_ms=attempt.latency_ms,
-                ttft_ms=attempt.ttft_ms,
-                tokens_in=usage.input_tokens,
-                tokens_out=usage.output_tokens,
-                cost_micros=usage.cost_micros,
-                cost_estimated=usage.cost_estimated,
-            )
+        row = AttemptRow(
+            ts=time.time(),
+            request_id=run.request_id,
+            provider=candidate.provider,
+            key_label=candidate.key_label,
+            key_fingerprint=candidate.key.fingerprint if candidate.key else None,
+            model=candidate.model,
+            outcome=outcome.value,
+            error_kind=attempt.error_kind.value if attempt.error_kind else None,
+            http_status=attempt.status,
+            message=attempt.message,
+            latency_ms=attempt.latency_ms,
+            ttft_ms=attempt.ttft_ms,
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            cost_micros=usage.cost_micros,
+            cost_estimated=usage.cost_estimated,
         )
+        # The caller's deadline or a cancellation says nothing about the provider's health.
+        counts = outcome is not Outcome.CANCELLED and not run.deadline_hit
+        assert progress.admitted is not None
+        self._gate.settle(progress.admitted, row, breaker_kind=row.error_kind, count_for_breaker=counts)
         return attempt
 
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
@@ -351,8 +369,13 @@ class Router:
 
 
 def _limited_message(run: _Run, retry_at: float | None) -> str:
+    budget = next((r for r in run.refusals if r.budget), None)
+    if budget is not None:
+        resets = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(budget.until)) if budget.until else "never"
+        return f"the {budget.reason} of {budget.scope} is spent; it resets {resets}"
     disabled = sum(1 for _, until in run.blocked if until == float("inf"))
-    parts = ["every candidate key is rate-limited, out of quota or cooling down"]
+    parts = ["every candidate key is rate-limited, out of quota, cooling down or at a configured limit"]
+    parts += [f"{r.scope} at {r.reason}" for r in run.refusals[:2]]
     if disabled:
         parts.append(f"{disabled} disabled")
     if retry_at is not None:

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from llmroute import windows
-from llmroute.limits import Budget, FreeModelLimit, RateLimit, Scope
+from llmroute.limits import Budget, FreeModelLimit, RateLimit, Scope, usd
 from llmroute.store.connection import write_transaction
 from llmroute.store.ledger import AttemptRow
 from llmroute.store.spend import calls, spend
@@ -129,7 +129,7 @@ def _budget_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Ref
             limit_micros = round(limit * 1_000_000)
             if used.committed_micros >= limit_micros or used.committed_micros + ticket.reserve_micros > limit_micros:
                 name = "daily" if kind == "day" else "monthly"
-                return Refusal(scope, f"{name} budget ${limit:,.2f}", period.end, budget=True)
+                return Refusal(scope, f"{name} budget {usd(limit)}", period.end, budget=True)
     return None
 
 

@@ -47,6 +47,8 @@ def acquire(conn: sqlite3.Connection, provider: str, now: float, trial_timeout: 
 
     Otherwise the time the circuit may next let a trial through.
     """
+    if load(conn, provider).state == "closed":
+        return None
     with write_transaction(conn):
         state = load(conn, provider)
         if state.state == "closed":
