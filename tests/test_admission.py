@@ -119,6 +119,7 @@ def test_a_crashed_processs_reservation_is_released_after_its_timeout_and_is_nev
     day = windows.day(now)
     used = s.spend(KEY, day.start, day.end, now=now, reservation_timeout=60)
     assert (used.settled_micros, used.reserved_micros) == (0, 900)
+    assert [r.outcome for r in s.attempts()] == ["abandoned", "pending"]
 
 
 def test_spend_tells_estimated_from_reported_costs(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ class Refusal:
 def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal:
     """Insert the pending attempt and return its id, or return why it may not be sent."""
     with write_transaction(conn):
+        _abandon_stale(conn, now - ticket.reservation_timeout)
         refusal = _rate_refusal(conn, ticket, now) or _budget_refusal(conn, ticket, now)
         if refusal is not None:
             return refusal
@@ -96,6 +97,15 @@ def settle(conn: sqlite3.Connection, attempt_id: int, row: AttemptRow) -> None:
                 attempt_id,
             ),
         )
+
+
+def _abandon_stale(conn: sqlite3.Connection, before: float) -> None:
+    """A pending attempt older than the reservation timeout belongs to a process that died: say so."""
+    conn.execute(
+        "UPDATE attempts SET outcome = 'abandoned', message = 'the process ended before the attempt was settled' "
+        "WHERE outcome = 'pending' AND ts < ?",
+        (before,),
+    )
 
 
 def _rate_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Refusal | None:
