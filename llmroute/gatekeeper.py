@@ -72,7 +72,8 @@ class Gatekeeper:
             free_limit=(provider_scope, free) if free else None,
             budgets=tuple((s, b) for s, b in budgets if b),
             reserve_micros=self.worst_case_micros(candidate, request),
-            reservation_timeout=self.limits.reservation_timeout,
+            # A live request keeps its reservation for as long as its own deadline allows.
+            reservation_timeout=max(self.limits.reservation_timeout, (request.timeout or self.settings.timeout) + 60),
         )
 
     @staticmethod
