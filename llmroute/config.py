@@ -1,26 +1,63 @@
 """Effective settings: defaults < config.toml < environment (and ./.env) < flags.
 
-Flags are applied by the caller (the CLI) on top of :func:`load_settings`.
-The config file never needs to hold a secret; keys come from the environment.
+Flags are applied by the caller (the CLI) on top of :func:`load_settings`, with
+:meth:`Settings.with_overrides`. The config file never needs to hold a secret;
+keys come from the environment. Every scalar setting is resolved through one
+:class:`~llmroute.config_limits.Resolver`, which records where its value came from.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from llmroute.config_limits import (
+    ALIAS,
+    BOOLEAN,
+    DEFAULT,
+    FLAG,
+    LIMIT_SCHEMA,
+    POSITIVE_INT,
+    POSITIVE_NUMBER,
+    PROVIDER_SCHEMA,
+    STRING,
+    STRINGS,
+    URL,
+    Resolver,
+    one_of,
+    parse_limits,
+    secret_like,
+    unknown_keys,
+)
 from llmroute.errors import ConfigError
 from llmroute.keys import ApiKey, discover_keys
 from llmroute.limits import Limits
 
+log = logging.getLogger("llmroute")
+
 DEFAULT_MODEL = "gpt-oss:120b"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_ORDER = ("ollama", "openrouter", "local")
 KEY_SELECTIONS = ("ordered", "round-robin")
+PRIVACY_LEVELS = ("normal", "critical")
+
+#: The :class:`Settings` fields a command-line flag may override, by their setting name.
+FLAG_SETTINGS = {
+    "default_model": "default_model",
+    "provider_order": "routing.provider_order",
+    "key_selection": "routing.key_selection",
+    "max_attempts": "routing.max_attempts",
+    "timeout": "routing.timeout",
+    "privacy": "routing.privacy",
+    "required_models": "required_models",
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +87,10 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     state_path: Path = Path("state.db")
     config_path: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Setting name (the file's dotted key) -> ``default``, ``file``, ``env VARIABLE`` or ``flag``."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Setting name -> its effective value: the flat view ``llmroute config`` prints."""
 
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
@@ -59,34 +100,25 @@ class Settings:
         return tuple(k for p in self.providers for k in p.keys)
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """The settings with the flags that were given (``None`` = not given), recorded as source ``flag``."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        flagged = {FLAG_SETTINGS[k]: v for k, v in given.items() if k in FLAG_SETTINGS}
+        return replace(
+            self,
+            **given,
+            sources={**self.sources, **dict.fromkeys(flagged, FLAG)},
+            values={**self.values, **flagged},
+        )
 
 
-def _builtin_providers(env: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": "ollama",
-            "protocol": "ollama",
-            "base_url": env.get("OLLAMA_BASE_URL") or "https://ollama.com",
-            "key_variable": "OLLAMA_API_KEY",
-        },
-        {
-            "name": "openrouter",
-            "protocol": "openrouter",
-            "base_url": env.get("OPENROUTER_BASE_URL") or "https://openrouter.ai/api/v1",
-            "key_variable": "OPENROUTER_API_KEY",
-        },
-        {
-            "name": "local",
-            "protocol": "ollama",
-            "base_url": normalize_ollama_host(env.get("OLLAMA_HOST") or "http://localhost:11434"),
-            "key_variable": None,
-            "local": True,
-            # Contacting localhost costs a round trip per request when nothing
-            # listens, so local Ollama is opt-in (or implied by privacy critical).
-            "enabled": bool(env.get("OLLAMA_HOST")),
-        },
-    ]
+#: The built-in providers with their defaults; ``local`` is opt-in (``OLLAMA_HOST`` or the file) because
+#: contacting localhost costs a round trip per request when nothing listens.
+BUILTIN_PROVIDERS = (
+    ProviderSettings("ollama", "ollama", "https://ollama.com", "OLLAMA_API_KEY"),
+    ProviderSettings("openrouter", "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    ProviderSettings("local", "ollama", "http://localhost:11434", None, local=True, enabled=False),
+)
+URL_VARIABLES = {"ollama": "OLLAMA_BASE_URL", "openrouter": "OPENROUTER_BASE_URL", "local": "OLLAMA_HOST"}
 
 
 def normalize_ollama_host(value: str) -> str:
@@ -101,6 +133,9 @@ def normalize_ollama_host(value: str) -> str:
     return value.replace("://0.0.0.0", "://127.0.0.1", 1)
 
 
+HOST = replace(URL, from_text=normalize_ollama_host)
+
+
 def default_home(env: Mapping[str, str]) -> tuple[Path, Path]:
     """The config file and state file locations (``LLMROUTE_HOME`` moves both)."""
     home = env.get("LLMROUTE_HOME")
@@ -112,6 +147,12 @@ def default_home(env: Mapping[str, str]) -> tuple[Path, Path]:
         Path(platformdirs.user_config_dir("llmroute")) / "config.toml",
         Path(platformdirs.user_data_dir("llmroute")) / "state.db",
     )
+
+
+def config_paths(env: Mapping[str, str]) -> tuple[Path, Path]:
+    """The config file (``LLMROUTE_CONFIG`` names another) and the state file."""
+    default_config, state_path = default_home(env)
+    return (Path(env["LLMROUTE_CONFIG"]) if env.get("LLMROUTE_CONFIG") else default_config), state_path
 
 
 def load_environment(cwd: Path | None = None) -> dict[str, str]:
@@ -139,7 +180,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path.name} {_toml_position(exc)}") from None
+        raise ConfigError(f"{path.name} {_toml_position(exc)} (in {path})") from None
 
 
 def _toml_position(exc: tomllib.TOMLDecodeError) -> str:
@@ -153,153 +194,102 @@ def _toml_position(exc: tomllib.TOMLDecodeError) -> str:
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
-    default_config, state_path = default_home(env)
-    config_path = Path(env["LLMROUTE_CONFIG"]) if env.get("LLMROUTE_CONFIG") else default_config
+    config_path, state_path = config_paths(env)
     data = read_config_file(config_path)
-    file = _ConfigFile(data, config_path.name)
-    providers = _providers(file, env)
-    order = _provider_order(file, env, providers)
+    check_config_file(config_path, data)
+    r = Resolver(data, config_path.name, env)
+    providers = tuple(_provider(r, spec) for spec in BUILTIN_PROVIDERS)
+    names = [p.name for p in providers]
     return Settings(
-        providers=tuple(providers),
-        provider_order=order,
-        default_model=env.get("LLMROUTE_MODEL") or file.get_str("default_model") or DEFAULT_MODEL,
-        key_selection=_key_selection(file, env),
-        aliases=file.aliases(),
-        max_attempts=_positive_int(env, "LLMROUTE_MAX_ATTEMPTS")
-        or file.get_int("routing", "max_attempts")
-        or DEFAULT_MAX_ATTEMPTS,
-        timeout=_positive_float(env, "LLMROUTE_TIMEOUT") or file.get_float("routing", "timeout") or DEFAULT_TIMEOUT,
-        privacy=env.get("LLMROUTE_PRIVACY") or file.get_str("routing", "privacy") or "normal",
-        required_models=_required_models(file, env),
+        providers=providers,
+        provider_order=_provider_order(r, names),
+        default_model=r.get("default_model", kind=STRING, env="LLMROUTE_MODEL", default=DEFAULT_MODEL),
+        key_selection=r.get(
+            "routing", "key_selection", kind=one_of(*KEY_SELECTIONS), env="LLMROUTE_KEY_SELECTION", default="ordered"
+        ),
+        aliases={name: r.get("aliases", name, kind=ALIAS) for name in r.section("aliases")},
+        max_attempts=r.get(
+            "routing", "max_attempts", kind=POSITIVE_INT, env="LLMROUTE_MAX_ATTEMPTS", default=DEFAULT_MAX_ATTEMPTS
+        ),
+        timeout=r.get("routing", "timeout", kind=POSITIVE_NUMBER, env="LLMROUTE_TIMEOUT", default=DEFAULT_TIMEOUT),
+        privacy=r.get("routing", "privacy", kind=one_of(*PRIVACY_LEVELS), env="LLMROUTE_PRIVACY", default="normal"),
+        required_models=r.get("required_models", kind=STRINGS, env="LLMROUTE_REQUIRED_MODELS", default=()),
+        limits=parse_limits(r, names),
         state_path=state_path,
         config_path=config_path,
+        sources=r.sources,
+        values=r.values,
     )
 
 
-def _providers(file: _ConfigFile, env: Mapping[str, str]) -> list[ProviderSettings]:
-    providers = []
-    for spec in _builtin_providers(env):
-        section = file.section("providers", spec["name"])
-        base_url = _env_first(env, spec["name"]) or section.get("base_url") or spec["base_url"]
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{file.name}: providers.{spec['name']}.base_url must be an http(s) URL")
-        enabled = section.get("enabled", spec.get("enabled", True))
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"{file.name}: providers.{spec['name']}.enabled must be true or false")
-        variable = section.get("key_variable", spec["key_variable"])
-        keys = discover_keys(spec["name"], variable, env) if variable else ()
-        providers.append(
-            ProviderSettings(
-                name=spec["name"],
-                protocol=spec["protocol"],
-                base_url=base_url.rstrip("/"),
-                key_variable=variable,
-                local=spec.get("local", False),
-                enabled=enabled,
-                keys=keys,
-            )
-        )
-    return providers
+def _provider(r: Resolver, spec: ProviderSettings) -> ProviderSettings:
+    name, variable = spec.name, URL_VARIABLES[spec.name]
+    base_url = r.get(
+        "providers", name, "base_url", kind=HOST if spec.local else URL, env=variable, default=spec.base_url
+    )
+    # OLLAMA_HOST only implies the local provider is wanted, so the file's ``enabled`` outranks it.
+    implied = spec.local and bool(r.env.get(variable, "").strip())
+    enabled = r.get(
+        "providers",
+        name,
+        "enabled",
+        kind=BOOLEAN,
+        default=spec.enabled or implied,
+        default_source=f"env {variable}" if implied else DEFAULT,
+    )
+    key_variable = r.get("providers", name, "key_variable", kind=STRING, default=spec.key_variable)
+    keys = discover_keys(name, key_variable, r.env) if key_variable else ()
+    return replace(spec, base_url=base_url, enabled=enabled, key_variable=key_variable, keys=keys)
 
 
-def _env_first(env: Mapping[str, str], provider: str) -> str | None:
-    """Base-URL variables outrank the file; ``OLLAMA_HOST`` was applied to the default already."""
-    variable = {"ollama": "OLLAMA_BASE_URL", "openrouter": "OPENROUTER_BASE_URL"}.get(provider)
-    if provider == "local" and env.get("OLLAMA_HOST"):
-        return normalize_ollama_host(env["OLLAMA_HOST"])
-    return env.get(variable) if variable else None
-
-
-def _provider_order(file: _ConfigFile, env: Mapping[str, str], providers: list[ProviderSettings]) -> tuple[str, ...]:
-    names = [p.name for p in providers]
-    order = file.get_list("routing", "provider_order") or ["ollama", "openrouter", "local"]
+def _provider_order(r: Resolver, names: Sequence[str]) -> tuple[str, ...]:
+    setting = "routing.provider_order"
+    order = list(r.get("routing", "provider_order", kind=STRINGS, default=DEFAULT_ORDER))
     unknown = [n for n in order if n not in names]
     if unknown:
-        raise ConfigError(f"{file.name}: routing.provider_order names unknown provider {unknown[0]!r}")
-    prefer = env.get("PREFER_OLLAMA", "").strip().lower()
+        raise ConfigError(f"{r.file_name}: {setting} names unknown provider {unknown[0]!r}")
+    source = r.sources[setting]
+    prefer = r.env.get("PREFER_OLLAMA", "").strip().lower()
     if prefer in ("0", "false", "no", "off") and "openrouter" in order and "ollama" in order:
+        if order.index("openrouter") > order.index("ollama"):
+            source = "env PREFER_OLLAMA"
         order.remove("openrouter")
         order.insert(order.index("ollama"), "openrouter")
-    return tuple(order + [n for n in names if n not in order])
+    return r.record(setting, tuple(order + [n for n in names if n not in order]), source)
 
 
-def _required_models(file: _ConfigFile, env: Mapping[str, str]) -> tuple[str, ...]:
-    listed = env.get("LLMROUTE_REQUIRED_MODELS")
-    if listed is not None:
-        return tuple(m.strip() for m in listed.split(",") if m.strip())
-    return tuple(file.get_list("required_models") or ())
+# --- warnings about the file ----------------------------------------------------------------------------------
 
 
-def _key_selection(file: _ConfigFile, env: Mapping[str, str]) -> str:
-    value = env.get("LLMROUTE_KEY_SELECTION") or file.get_str("routing", "key_selection") or "ordered"
-    if value not in KEY_SELECTIONS:
-        raise ConfigError(f"key selection must be one of {', '.join(KEY_SELECTIONS)}, not {value!r}")
-    return value
+def check_config_file(path: Path, data: Mapping[str, Any]) -> None:
+    """Warn (never fail) about unknown keys, what looks like a secret, and a file others can read."""
+    for name in unknown_keys(data, _schema()):
+        log.warning("%s: unknown key %s (ignored)", path.name, name)
+    for where in dict.fromkeys(secret_like(data)):
+        log.warning("%s holds what looks like an API key at %s; keep keys in the environment", path.name, where)
+    mode = _mode(path)
+    if mode is not None and mode & 0o077:
+        log.warning("%s is readable or writable by other users (mode %04o); run: chmod 600 %s", path.name, mode, path)
 
 
-def _positive_int(env: Mapping[str, str], name: str) -> int | None:
-    value = _positive_float(env, name)
-    return int(value) if value is not None else None
+def _schema() -> dict[str, Any]:
+    provider = {"base_url": None, "enabled": None, "key_variable": None, **PROVIDER_SCHEMA}
+    routing = ("provider_order", "key_selection", "max_attempts", "timeout", "privacy")
+    return {
+        "default_model": None,
+        "required_models": None,
+        "routing": dict.fromkeys(routing),
+        "aliases": {"*": None},
+        "providers": {spec.name: provider for spec in BUILTIN_PROVIDERS},
+        **LIMIT_SCHEMA,
+    }
 
 
-def _positive_float(env: Mapping[str, str], name: str) -> float | None:
-    raw = env.get(name)
-    if not raw:
+def _mode(path: Path) -> int | None:
+    """The file's permission bits on POSIX; None when it is missing or permissions mean nothing here."""
+    if os.name != "posix":
         return None
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {raw!r}")
-    return value
-
-
-class _ConfigFile:
-    """Typed access to the parsed TOML, with errors that name the offending key."""
-
-    def __init__(self, data: dict[str, Any], name: str) -> None:
-        self.data = data
-        self.name = name
-
-    def section(self, *path: str) -> dict[str, Any]:
-        node: Any = self.data
-        for part in path:
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        if not isinstance(node, dict):
-            raise ConfigError(f"{self.name}: {'.'.join(path)} must be a table")
-        return node
-
-    def _value(self, path: tuple[str, ...], kind: type | tuple[type, ...], what: str) -> Any:
-        value = self.section(*path[:-1]).get(path[-1])
-        if value is None:
-            return None
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{self.name}: {'.'.join(path)} must be {what}")
-        return value
-
-    def get_str(self, *path: str) -> str | None:
-        return self._value(path, str, "a string")
-
-    def get_int(self, *path: str) -> int | None:
-        return self._value(path, int, "an integer")
-
-    def get_float(self, *path: str) -> float | None:
-        value = self._value(path, (int, float), "a number")
-        return float(value) if value is not None else None
-
-    def get_list(self, *path: str) -> list[str] | None:
-        value = self._value(path, list, "a list of strings")
-        if value is not None and not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{self.name}: {'.'.join(path)} must be a list of strings")
-        return list(value) if value is not None else None
-
-    def aliases(self) -> dict[str, tuple[str, ...]]:
-        aliases = {}
-        for name, targets in self.section("aliases").items():
-            if isinstance(targets, str):
-                targets = [targets]
-            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-                raise ConfigError(f"{self.name}: aliases.{name} must be a string or a list of strings")
-            aliases[name] = tuple(targets)
-        return aliases
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None

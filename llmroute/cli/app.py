@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
 
 from llmroute._version import __version__
+from llmroute.cli.config_cmd import config_app
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus
 
@@ -26,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+app.add_typer(config_app, name="config")
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_LLMROUTE_COMPLETE"
@@ -178,6 +181,64 @@ def test_keys(
 
 
 @app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """One screen: every key's state, calls, tokens, cost and latency today; breakers and budgets.
+
+    Reads only the state file: no network.
+    """
+    from llmroute.cli import status as status_command
+
+    options = status_command.StatusOptions(json=as_json)
+    _run(ctx, False, lambda environment, settings: status_command.run(options, settings, environment))
+
+
+@app.command()
+def costs(
+    ctx: typer.Context,
+    by: Annotated[
+        str, typer.Option(help="Group by key, provider, model or UTC day.", metavar="key|provider|model|day")
+    ] = "key",
+    today: Annotated[bool, typer.Option("--today", help="This UTC day (the default).")] = False,
+    month: Annotated[bool, typer.Option("--month", help="This UTC calendar month.")] = False,
+    days: Annotated[int | None, typer.Option(min=1, help="The last N UTC days, today included.", metavar="N")] = None,
+    since: Annotated[str | None, typer.Option(help="From this UTC date to now.", metavar="YYYY-MM-DD")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
+) -> None:
+    """Calls, tokens and cost (reported and estimated apart) over a period, with budget use.
+
+    Sums are exact (integer micro-dollars). Reads only the state file.
+    """
+    from llmroute.cli import costs as costs_command
+
+    options = costs_command.CostsOptions(
+        by=by, today=today, month=month, days=days, since=since, json=as_json, csv=as_csv
+    )
+    _run(ctx, False, lambda environment, settings: costs_command.run(options, settings, environment))
+
+
+@app.command("reset-limits")
+def reset_limits(
+    ctx: typer.Context,
+    key: Annotated[
+        list[str] | None, typer.Option(help="Only this key (its variable name); repeatable.", metavar="LABEL")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider's keys and circuit breaker.")] = None,
+) -> None:
+    """Clear cooldowns, disabled flags and open circuit breakers, and say what was cleared.
+
+    The ledger and the spend it records are kept.
+    """
+    from llmroute.cli import reset_limits as reset_command
+
+    options = reset_command.ResetLimitsOptions(labels=tuple(key or ()), provider=provider)
+    _run(ctx, False, lambda environment, settings: reset_command.run(options, settings, environment))
+
+
+@app.command()
 def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", metavar="SHELL")]) -> None:
     """Print the shell completion script (the same as completions/ in the source tree)."""
     from llmroute.cli.completion import completion_script
@@ -187,8 +248,18 @@ def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", m
     typer.echo(completion_script(shell), nl=False)
 
 
-def _run(ctx: typer.Context, verbose: bool, command: Callable[[Environment, object], ExitStatus]) -> None:
-    """Load the settings, run the command, and turn every failure into one line and an exit code."""
+def _run(
+    ctx: typer.Context,
+    verbose: bool,
+    command: Callable[[Environment, Any], ExitStatus],
+    *,
+    needs_settings: bool = True,
+) -> None:
+    """Load the settings, run the command, and turn every failure into one line and an exit code.
+
+    A command that must work even when the configuration is broken (``config path``)
+    gets the merged environment instead of the settings.
+    """
     from llmroute.cli.failures import UsageProblem, exit_status, message
     from llmroute.config import load_environment, load_settings
     from llmroute.errors import LlmrouteError
@@ -197,9 +268,12 @@ def _run(ctx: typer.Context, verbose: bool, command: Callable[[Environment, obje
     environment.configure_logging(verbose)
     try:
         env = {**load_environment(), **environment.env}
-        settings = load_settings(env)
-        environment.remember_secrets(k.secret for k in settings.keys)
-        status = command(environment, settings)
+        if not needs_settings:
+            status = command(environment, env)
+        else:
+            settings = load_settings(env)
+            environment.remember_secrets(k.secret for k in settings.keys)
+            status = command(environment, settings)
     except UsageProblem as exc:
         environment.error(str(exc))
         status = ExitStatus.USAGE

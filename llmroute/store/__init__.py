@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from llmroute.limits import BreakerSettings, Scope
-from llmroute.store import admission, breakers, catalog, checks, key_state, ledger, spend
+from llmroute.store import admission, breakers, catalog, checks, key_state, ledger, reports, spend
 from llmroute.store.admission import Refusal, Ticket
 from llmroute.store.breakers import BreakerState
 from llmroute.store.catalog import CachedCatalog
@@ -21,6 +21,7 @@ from llmroute.store.key_state import KeyState
 from llmroute.store.spend import Spend
 from llmroute.store.ledger import AttemptRow
 from llmroute.store.migrations import migrate
+from llmroute.store.reports import Group, Totals
 from llmroute.types import ModelInfo
 
 __all__ = [
@@ -28,11 +29,13 @@ __all__ = [
     "BreakerState",
     "CachedCatalog",
     "CheckRow",
+    "Group",
     "KeyState",
     "Refusal",
     "Spend",
     "Store",
     "Ticket",
+    "Totals",
 ]
 
 
@@ -152,3 +155,17 @@ class Store:
 
     def reset_breakers(self, providers: Iterable[str] | None = None) -> list[BreakerState]:
         return breakers.reset(self._conn, providers)
+
+    def totals_by_key(self, start: float, end: float) -> dict[str, Totals]:
+        """Key id -> calls, tokens and settled cost of its attempts with ``start <= ts < end``."""
+        return reports.totals_by_key(self._conn, start, end)
+
+    def grouped_totals(self, by: str, start: float, end: float) -> list[Group]:
+        """Totals per key, provider, model or UTC day (``by``) of the attempts with ``start <= ts < end``."""
+        return reports.grouped(self._conn, by, start, end)
+
+    def last_latencies(self, key_ids: Iterable[str]) -> dict[str, float]:
+        return reports.last_latencies(self._conn, key_ids)
+
+    def latencies_since(self, since: float) -> dict[str, list[float]]:
+        return reports.latencies_since(self._conn, since)

@@ -1,0 +1,265 @@
+"""``llmroute status``: every key's state and usage today, breakers and budgets; from the state file alone.
+
+Also the renderers ``costs`` shares: money, totals and budgets as text and as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from llmroute.cli import render
+from llmroute.cli.environment import Environment
+from llmroute.cli.failures import ExitStatus
+from llmroute.config import Settings
+from llmroute.reports import BudgetUse, KeyStatus, ProviderStatus, Status, build_status, usd
+from llmroute.store import Store, Totals
+
+DASH = render.DASH
+BAR_CELLS = 10
+KEY_COLUMNS = (
+    "provider",
+    "key",
+    "mask",
+    "state",
+    "calls",
+    "tokens in/out",
+    "cost today",
+    "latency",
+    "last check",
+)
+STATE_WORDS = {"rate_limited": "at rate limit", "over_budget": "over budget"}
+STATE_COLOURS = {"ready": "green", "disabled": "red"}
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    json: bool = False
+
+
+def run(options: StatusOptions, settings: Settings, environment: Environment) -> ExitStatus:
+    store = Store.open(settings.state_path)
+    try:
+        status = build_status(settings, store, time.time())
+    finally:
+        store.close()
+    if not status.keys:
+        environment.warn("no keys are configured (set OLLAMA_API_KEY, OPENROUTER_API_KEY or OLLAMA_HOST)")
+    if options.json:
+        environment.stdout.write(environment.redact(json.dumps(document(status), ensure_ascii=False)) + "\n")
+    else:
+        _print(status, environment)
+    environment.stdout.flush()
+    return ExitStatus.OK
+
+
+def _print(status: Status, environment: Environment) -> None:
+    out = render.console(environment, environment.stdout)
+    stream = environment.stdout
+    fancy = render._isatty(stream)
+    # On a terminal the reasons go below the table, where they may wrap; piped, each key stays one line.
+    keys = render.table(environment, stream, *KEY_COLUMNS, *([] if fancy else ["why"]), wrap=False)
+    for key in status.keys:
+        keys.add_row(*_key_row(key, environment, with_reason=not fancy))
+    out.print(keys)
+    reasons = [key for key in status.keys if key.reason]
+    if fancy and reasons:
+        why = render.table(environment, stream, "key", "why")
+        for key in reasons:
+            why.add_row(*cells(key.key.label, key.reason or ""))
+        out.print()
+        out.print(why)
+    out.print()
+    providers = render.table(environment, stream, "provider", "breaker")
+    for provider in status.providers:
+        providers.add_row(*cells(provider.name, breaker_text(provider)))
+    out.print(providers)
+    budgets = [
+        *status.budgets,
+        *(b for p in status.providers for b in p.budgets),
+        *(b for k in status.keys for b in k.budgets),
+    ]
+    if budgets:
+        out.print()
+        out.print(budget_table(budgets, environment))
+
+
+def _key_row(key: KeyStatus, environment: Environment, *, with_reason: bool) -> list[str]:
+    today = key.today
+    calls = f"{today.calls:,}" + (f" ({today.failed:,} failed)" if today.failed else "")
+    latency = DASH
+    if key.last_latency_ms is not None:
+        p50 = f"{key.p50_latency_ms:,.0f}" if key.p50_latency_ms is not None else DASH
+        latency = f"{key.last_latency_ms:,.0f}/{p50} ms"
+    check = key.last_check
+    row = cells(
+        key.key.provider,
+        key.key.label,
+        key.key.mask,
+        state_text(key),
+        calls,
+        f"{today.tokens_in:,} / {today.tokens_out:,}",
+        cost_text(today),
+        latency,
+        f"{check.verdict} {render.clock_time(check.ts)}" if check else DASH,
+        *([key.reason or ""] if with_reason else []),
+    )
+    if environment.color(environment.stdout):
+        row[3] = f"[{STATE_COLOURS.get(key.state, 'yellow')}]{row[3]}[/]"
+    return row
+
+
+def cells(*values: str) -> list[str]:
+    """Table cells shown as they are: a ``[`` in a provider's message is text, not Rich markup."""
+    from rich.markup import escape
+
+    return [escape(value) for value in values]
+
+
+def state_text(key: KeyStatus) -> str:
+    """``ready``, ``cooling until 14:03:11``, ``disabled``, ``at rate limit until ...``, ``over budget until ...``."""
+    text = STATE_WORDS.get(key.state, key.state)
+    return text + (f" until {render.clock_time(key.until)}" if key.until is not None else "")
+
+
+def breaker_text(provider: ProviderStatus) -> str:
+    breaker = provider.breaker
+    if breaker.state == "open":
+        text = f"open until {render.clock_time(breaker.open_until)}"
+    elif breaker.state == "half_open":
+        text = "half-open (one trial request let through)"
+    else:
+        text = "closed"
+    failures = breaker.consecutive_failures
+    details = [f"{failures} failure{'s' * (failures != 1)} in a row"] if failures else []
+    if breaker.state != "closed" and breaker.reason:
+        details.append(" ".join(breaker.reason.split()))
+    return text + (f" ({'; '.join(details)})" if details else "")
+
+
+def dollars(micros: int) -> str:
+    """``$1,234.50``, ``$0.000042``: exact, with at least two decimals and no trailing zeros beyond them."""
+    whole, _, part = usd(micros).partition(".")
+    part = part.rstrip("0").ljust(2, "0")
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}${int(whole.lstrip('-')):,}.{part}"
+
+
+def cost_text(totals: Totals) -> str:
+    """The cost; ``~`` marks one that is wholly or partly estimated from prices rather than reported."""
+    return ("~" if totals.estimated_micros else "") + dollars(totals.cost_micros)
+
+
+def bar(percent: float, fancy: bool) -> str:
+    """``████░░░░░░ 42%`` on a terminal, ``42%`` when piped."""
+    label = f"{int(percent)}%"
+    if not fancy:
+        return label
+    filled = min(BAR_CELLS, round(percent * BAR_CELLS / 100))
+    return "█" * filled + "░" * (BAR_CELLS - filled) + " " + label
+
+
+def budget_table(budgets: list[BudgetUse], environment: Environment):  # type: ignore[no-untyped-def]
+    stream = environment.stdout
+    fancy = render._isatty(stream)
+    table = render.table(environment, stream, "budget", "period", "used / limit", "use", "resets")
+    for use in budgets:
+        used = f"{dollars(use.used_micros)} / {dollars(use.limit_micros)}"
+        if use.estimated_micros:
+            used += f" (est. {dollars(use.estimated_micros)})"
+        if use.reserved_micros:
+            used += f" (+{dollars(use.reserved_micros)} in flight)"
+        period = "today" if use.period == "day" else "this month"
+        table.add_row(
+            *cells(
+                str(use.scope),
+                f"{period} ({use.period_key})",
+                used,
+                bar(use.percent, fancy),
+                render.clock_time(use.resets_at),
+            )
+        )
+    return table
+
+
+def totals_document(totals: Totals) -> dict[str, Any]:
+    return {
+        "calls": totals.calls,
+        "ok": totals.ok,
+        "failed": totals.failed,
+        "tokens_in": totals.tokens_in,
+        "tokens_out": totals.tokens_out,
+        "cost_micros": totals.cost_micros,
+        "reported_micros": totals.reported_micros,
+        "estimated_micros": totals.estimated_micros,
+        "unpriced_calls": totals.unpriced,
+        "cost_usd": usd(totals.cost_micros),
+        "reported_usd": usd(totals.reported_micros),
+        "estimated_usd": usd(totals.estimated_micros),
+    }
+
+
+def budget_document(use: BudgetUse) -> dict[str, Any]:
+    return {
+        "scope": use.scope.kind,
+        "name": use.scope.label or use.scope.name,
+        "period": use.period,
+        "period_key": use.period_key,
+        "limit_micros": use.limit_micros,
+        "used_micros": use.used_micros,
+        "estimated_micros": use.estimated_micros,
+        "reserved_micros": use.reserved_micros,
+        "limit_usd": usd(use.limit_micros),
+        "used_usd": usd(use.used_micros),
+        "percent": round(use.percent, 2),
+        "exhausted": use.exhausted,
+        "resets_at": render.iso(use.resets_at),
+    }
+
+
+def document(status: Status) -> dict[str, Any]:
+    return {
+        "now": render.iso(status.now),
+        "day": status.day.key,
+        "keys": [_key_document(key) for key in status.keys],
+        "providers": [
+            {
+                "name": p.name,
+                "breaker": {
+                    "state": p.breaker.state,
+                    "consecutive_failures": p.breaker.consecutive_failures,
+                    "open_until": render.iso(p.breaker.open_until),
+                    "reason": p.breaker.reason,
+                },
+                "budgets": [budget_document(b) for b in p.budgets],
+            }
+            for p in status.providers
+        ],
+        "budgets": [budget_document(b) for b in status.budgets],
+    }
+
+
+def _key_document(key: KeyStatus) -> dict[str, Any]:
+    check = key.last_check
+    return {
+        "provider": key.key.provider,
+        "label": key.key.label,
+        "mask": key.key.mask,
+        "state": key.state,
+        "until": render.iso(key.until),
+        "reason": key.reason,
+        "today": totals_document(key.today),
+        "last_latency_ms": key.last_latency_ms,
+        "p50_latency_ms": key.p50_latency_ms,
+        "last_check": {
+            "verdict": check.verdict,
+            "at": render.iso(check.ts),
+            "latency_ms": check.latency_ms,
+            "message": check.message,
+        }
+        if check
+        else None,
+        "budgets": [budget_document(b) for b in key.budgets],
+    }
