@@ -72,8 +72,8 @@ class Gatekeeper:
             free_limit=(provider_scope, free) if free else None,
             budgets=tuple((s, b) for s, b in budgets if b),
             reserve_micros=self.worst_case_micros(candidate, request),
-            # A live request keeps its reservation for as long as its own deadline allows.
-            reservation_timeout=max(self.limits.reservation_timeout, (request.timeout or self.settings.timeout) + 60),
+            # No live request outlasts its deadline, so its reservation need not either.
+            reservation_timeout=min(self.limits.reservation_timeout, (request.timeout or self.settings.timeout) + 5),
         )
 
     @staticmethod

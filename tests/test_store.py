@@ -65,6 +65,7 @@ def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
         "m005_key_checks",
         "m006_estimated_cost",
         "m007_admission_and_breakers",
+        "m008_reservation_expiry",
     ]
 
 

@@ -50,15 +50,15 @@ class Refusal:
 def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal:
     """Insert the pending attempt and return its id, or return why it may not be sent."""
     with write_transaction(conn):
-        _abandon_stale(conn, now - ticket.reservation_timeout)
+        _abandon_stale(conn, now, ticket.reservation_timeout)
         refusal = _rate_refusal(conn, ticket, now) or _budget_refusal(conn, ticket, now)
         if refusal is not None:
             return refusal
         cursor = conn.execute(
             """
             INSERT INTO attempts (ts, request_id, provider, key_label, key_fingerprint, model, outcome,
-                                  latency_ms, reserved_micros, free_model)
-            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                                  latency_ms, reserved_micros, reserved_until, free_model)
+            VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
             """,
             (
                 now,
@@ -68,6 +68,7 @@ def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal
                 ticket.key_fingerprint,
                 ticket.model,
                 ticket.reserve_micros,
+                now + ticket.reservation_timeout,
                 int(ticket.free_model),
             ),
         )
@@ -99,12 +100,12 @@ def settle(conn: sqlite3.Connection, attempt_id: int, row: AttemptRow) -> None:
         )
 
 
-def _abandon_stale(conn: sqlite3.Connection, before: float) -> None:
-    """A pending attempt older than the reservation timeout belongs to a process that died: say so."""
+def _abandon_stale(conn: sqlite3.Connection, now: float, default_timeout: float) -> None:
+    """A pending attempt past its reservation belongs to a process that died: say so."""
     conn.execute(
         "UPDATE attempts SET outcome = 'abandoned', message = 'the process ended before the attempt was settled' "
-        "WHERE outcome = 'pending' AND ts < ?",
-        (before,),
+        "WHERE outcome = 'pending' AND coalesce(reserved_until, ts + ?) < ?",
+        (default_timeout, now),
     )
 
 

@@ -125,6 +125,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "m008_reservation_expiry",
+        """
+        ALTER TABLE attempts ADD COLUMN reserved_until REAL;
+        """,
+    ),
 )
 
 

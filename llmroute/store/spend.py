@@ -1,7 +1,8 @@
 """Spend and call counts per scope, from the ledger: the numbers budgets and rate limits are held to.
 
 A pending attempt (dispatched, not yet settled) counts its reservation until
-the reservation times out; a settled attempt counts its cost. A crashed
+its own ``reserved_until`` (``reservation_timeout`` after it began, for rows
+written before that column existed); a settled attempt counts its cost. A crashed
 process's reservation therefore stops counting on its own and never becomes spend.
 """
 
@@ -49,10 +50,11 @@ def spend(
         SELECT
             coalesce(sum(CASE WHEN outcome != 'pending' THEN coalesce(cost_micros, 0) END), 0),
             coalesce(sum(CASE WHEN outcome != 'pending' AND cost_estimated THEN coalesce(cost_micros, 0) END), 0),
-            coalesce(sum(CASE WHEN outcome = 'pending' AND ts > ? THEN reserved_micros END), 0)
+            coalesce(sum(CASE WHEN outcome = 'pending' AND coalesce(reserved_until, ts + ?) > ?
+                              THEN reserved_micros END), 0)
         FROM attempts WHERE {where} AND ts >= ? AND ts < ?
         """,
-        (now - reservation_timeout, *params, start, end),
+        (reservation_timeout, now, *params, start, end),
     ).fetchone()
     return Spend(int(row[0]), int(row[1]), int(row[2]))
 
