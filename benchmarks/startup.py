@@ -40,12 +40,16 @@ def median_ms(command: list[str], env: dict[str, str] | None = None) -> float:
     return statistics.median(timings)
 
 
-def import_time_us(module: str) -> int:
-    stderr = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
-    ).stderr
-    line = next(line for line in stderr.splitlines() if line.rstrip().endswith(f"| {module}"))
-    return int(line.split("|")[1])
+def import_time_us(module: str, runs: int = 7) -> float:
+    """Median over several runs of the cumulative ``-X importtime`` figure (one run is noisy)."""
+    samples = []
+    for _ in range(runs):
+        stderr = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+        ).stderr
+        line = next(line for line in stderr.splitlines() if line.rstrip().endswith(f"| {module}"))
+        samples.append(int(line.split("|")[1]))
+    return statistics.median(samples)
 
 
 def main() -> None:
