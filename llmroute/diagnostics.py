@@ -21,7 +21,7 @@ from llmroute.errors import ErrorKind, NoKeysError, ProviderError
 from llmroute.keys import ApiKey
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.store import AttemptRow, CheckRow, Store
-from llmroute.types import Candidate, ChatRequest, KeyInfo, StreamEnd, Target, TextDelta
+from llmroute.types import Attempt, Candidate, ChatRequest, KeyInfo, Outcome, StreamEnd, Target, TextDelta, Usage
 
 INFERENCE_PROMPT = "Reply with the single word OK."
 INFERENCE_MAX_TOKENS = 16
@@ -266,26 +266,22 @@ class _Checker:
         ttft: float | None = None,
     ) -> None:
         """A tiny real prompt costs tokens: it is an attempt like any other in the ledger."""
-        usage = end.usage if end else None
-        self.store.record_attempt(
-            AttemptRow(
-                ts=time.time(),
-                request_id=f"test-keys-{uuid.uuid4().hex[:8]}",
-                provider=candidate.provider,
-                key_label=candidate.key_label,
-                key_fingerprint=candidate.key.fingerprint if candidate.key else None,
-                model=candidate.model,
-                outcome="ok" if ok else "failed",
-                error_kind=error.kind.value if error else None,
-                http_status=error.status if error else None,
-                message=error.message if error else None,
-                latency_ms=round((time.monotonic() - started) * 1000, 1),
-                ttft_ms=_round(ttft),
-                tokens_in=usage.input_tokens if usage else None,
-                tokens_out=usage.output_tokens if usage else None,
-                cost_micros=usage.cost_micros if usage else None,
-            )
+        attempt = Attempt(
+            provider=candidate.provider,
+            model=candidate.model,
+            key_label=candidate.key_label,
+            key_mask=candidate.key_mask,
+            outcome=Outcome.OK if ok else Outcome.FAILED,
+            error_kind=error.kind if error else None,
+            status=error.status if error else None,
+            message=error.message if error else None,
+            latency_ms=round((time.monotonic() - started) * 1000, 1),
+            ttft_ms=_round(ttft),
+            usage=end.usage if end else Usage(),
         )
+        fingerprint = candidate.key.fingerprint if candidate.key else None
+        request_id = f"test-keys-{uuid.uuid4().hex[:8]}"
+        self.store.record_attempt(AttemptRow.of(attempt, request_id=request_id, key_fingerprint=fingerprint))
 
 
 def _verdict(error: ProviderError) -> Verdict:

@@ -309,24 +309,8 @@ class Router:
         run.attempts.append(attempt)
         if error:
             log.info("failed %s %s: %s (%s)", candidate.provider, candidate.key_label, error.kind, error.message)
-        row = AttemptRow(
-            ts=time.time(),
-            request_id=run.request_id,
-            provider=candidate.provider,
-            key_label=candidate.key_label,
-            key_fingerprint=candidate.key.fingerprint if candidate.key else None,
-            model=candidate.model,
-            outcome=outcome.value,
-            error_kind=attempt.error_kind.value if attempt.error_kind else None,
-            http_status=attempt.status,
-            message=attempt.message,
-            latency_ms=attempt.latency_ms,
-            ttft_ms=attempt.ttft_ms,
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            cost_micros=usage.cost_micros,
-            cost_estimated=usage.cost_estimated,
-        )
+        key_fingerprint = candidate.key.fingerprint if candidate.key else None
+        row = AttemptRow.of(attempt, request_id=run.request_id, key_fingerprint=key_fingerprint)
         # The caller's deadline or a cancellation says nothing about the provider's health.
         counts = outcome is not Outcome.CANCELLED and not run.deadline_hit
         assert progress.admitted is not None

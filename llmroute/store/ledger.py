@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
+
+from llmroute.types import Attempt
 
 from llmroute.store.connection import write_transaction
 
@@ -29,6 +32,28 @@ class AttemptRow:
     cost_micros: int | None
     cost_estimated: bool = False
     """True when the cost was computed from catalogue prices, not reported by the provider."""
+
+    @classmethod
+    def of(cls, attempt: Attempt, *, request_id: str, key_fingerprint: str | None) -> AttemptRow:
+        """The ledger row of an attempt, stamped now."""
+        return cls(
+            ts=time.time(),
+            request_id=request_id,
+            provider=attempt.provider,
+            key_label=attempt.key_label,
+            key_fingerprint=key_fingerprint,
+            model=attempt.model,
+            outcome=attempt.outcome.value,
+            error_kind=attempt.error_kind.value if attempt.error_kind else None,
+            http_status=attempt.status,
+            message=attempt.message,
+            latency_ms=attempt.latency_ms,
+            ttft_ms=attempt.ttft_ms,
+            tokens_in=attempt.usage.input_tokens,
+            tokens_out=attempt.usage.output_tokens,
+            cost_micros=attempt.usage.cost_micros,
+            cost_estimated=attempt.usage.cost_estimated,
+        )
 
 
 _FIELDS = tuple(AttemptRow.__dataclass_fields__)
