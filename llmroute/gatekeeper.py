@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from llmroute import windows
+from llmroute import health, windows
 from llmroute.config import Settings
 from llmroute.limits import Budget, Price, Scope, usd
 from llmroute.store import AttemptRow, Refusal, Store, Ticket
@@ -78,8 +78,7 @@ class Gatekeeper:
 
     @staticmethod
     def key_scope(candidate: Candidate) -> Scope:
-        key_id = candidate.key.fingerprint if candidate.key else f"provider:{candidate.provider}"
-        return Scope("key", key_id, candidate.key_label)
+        return Scope("key", health.key_id(candidate.provider, candidate.key), candidate.key_label)
 
     def price(self, candidate: Candidate) -> Price | None:
         """A configured price wins (the user knows their contract); else the cached catalogue's."""
