@@ -30,13 +30,15 @@ from llmroute.config_limits import (
     STRINGS,
     URL,
     Resolver,
+    is_loopback,
     one_of,
     parse_limits,
     secret_like,
+    split_url,
     unknown_keys,
 )
 from llmroute.errors import ConfigError
-from llmroute.keys import ApiKey, discover_keys
+from llmroute.keys import ApiKey, discover_keys, redact
 from llmroute.limits import Limits
 
 log = logging.getLogger("llmroute")
@@ -91,6 +93,8 @@ class Settings:
     """Setting name (the file's dotted key) -> ``default``, ``file``, ``env VARIABLE`` or ``flag``."""
     values: Mapping[str, Any] = field(default_factory=dict)
     """Setting name -> its effective value: the flat view ``llmroute config`` prints."""
+    file_secrets: tuple[str, ...] = ()
+    """Strings in the config file that look like API keys: warned about, and masked wherever they are shown."""
 
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
@@ -119,6 +123,7 @@ BUILTIN_PROVIDERS = (
     ProviderSettings("local", "ollama", "http://localhost:11434", None, local=True, enabled=False),
 )
 URL_VARIABLES = {"ollama": "OLLAMA_BASE_URL", "openrouter": "OPENROUTER_BASE_URL", "local": "OLLAMA_HOST"}
+INSECURE_VARIABLE = "LLMROUTE_ALLOW_INSECURE_HTTP"
 
 
 def normalize_ollama_host(value: str) -> str:
@@ -181,6 +186,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name} {_toml_position(exc)} (in {path})") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: arrays or tables nested too deeply (in {path})") from None
 
 
 def _toml_position(exc: tomllib.TOMLDecodeError) -> str:
@@ -196,7 +203,7 @@ def _toml_position(exc: tomllib.TOMLDecodeError) -> str:
 def load_settings(env: Mapping[str, str]) -> Settings:
     config_path, state_path = config_paths(env)
     data = read_config_file(config_path)
-    check_config_file(config_path, data)
+    file_secrets = check_config_file(config_path, data)
     r = Resolver(data, config_path.name, env)
     providers = tuple(_provider(r, spec) for spec in BUILTIN_PROVIDERS)
     names = [p.name for p in providers]
@@ -219,6 +226,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         config_path=config_path,
         sources=r.sources,
         values=r.values,
+        file_secrets=file_secrets,
     )
 
 
@@ -239,7 +247,29 @@ def _provider(r: Resolver, spec: ProviderSettings) -> ProviderSettings:
     )
     key_variable = r.get("providers", name, "key_variable", kind=STRING, default=spec.key_variable)
     keys = discover_keys(name, key_variable, r.env) if key_variable else ()
+    if not spec.local:
+        _refuse_plain_http(r, name, base_url, enabled)
     return replace(spec, base_url=base_url, enabled=enabled, key_variable=key_variable, keys=keys)
+
+
+def _refuse_plain_http(r: Resolver, name: str, base_url: str, enabled: bool) -> None:
+    """A cloud provider gets the key and the prompt: plain http only to this machine, or when allowed.
+
+    The local provider is exempt (it is the user's own daemon, wherever it runs).
+    """
+    allowed = r.get("providers", name, "allow_insecure_http", kind=BOOLEAN, env=INSECURE_VARIABLE, default=False)
+    parts = split_url(base_url)
+    if not enabled or allowed or parts is None or parts.scheme != "http" or is_loopback(parts.hostname):
+        return
+    setting = f"providers.{name}.base_url"
+    source = r.sources[setting]
+    where = source.removeprefix("env ") if source.startswith("env ") else f"{r.file_name}: {setting}"
+    origin = f"http://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    raise ConfigError(
+        f"{where} is plain http ({origin}): {name} would get your API key and prompts unencrypted; "
+        f"use https://, or allow it with allow_insecure_http = true in [providers.{name}] "
+        f"or {INSECURE_VARIABLE}=1"
+    )
 
 
 def _provider_order(r: Resolver, names: Sequence[str]) -> tuple[str, ...]:
@@ -261,26 +291,38 @@ def _provider_order(r: Resolver, names: Sequence[str]) -> tuple[str, ...]:
 # --- warnings about the file ----------------------------------------------------------------------------------
 
 
-def check_config_file(path: Path, data: Mapping[str, Any]) -> None:
-    """Warn (never fail) about unknown keys, what looks like a secret, and a file others can read."""
+def check_config_file(path: Path, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """Warn (never fail) about unknown keys, what looks like a secret, and a file others can read.
+
+    Returns the strings that look like keys, so that callers mask them wherever they are shown;
+    the warnings themselves name where they sit, masked too when a table's name is the key.
+    """
+    found = list(secret_like(data))
+    secrets = tuple(dict.fromkeys(value for _, value in found))
     for name in unknown_keys(data, _schema()):
-        log.warning("%s: unknown key %s (ignored)", path.name, name)
-    for where in dict.fromkeys(secret_like(data)):
-        log.warning("%s holds what looks like an API key at %s; keep keys in the environment", path.name, where)
+        log.warning("%s: unknown key %s (ignored)", path.name, redact(name, secrets))
+    for where in dict.fromkeys(where for where, _ in found):
+        log.warning(
+            "%s holds what looks like an API key at %s; keep keys in the environment",
+            path.name,
+            redact(where, secrets),
+        )
     mode = _mode(path)
     if mode is not None and mode & 0o077:
         log.warning("%s is readable or writable by other users (mode %04o); run: chmod 600 %s", path.name, mode, path)
+    return secrets
 
 
 def _schema() -> dict[str, Any]:
-    provider = {"base_url": None, "enabled": None, "key_variable": None, **PROVIDER_SCHEMA}
+    local = {"base_url": None, "enabled": None, "key_variable": None, **PROVIDER_SCHEMA}
+    cloud = {**local, "allow_insecure_http": None}
     routing = ("provider_order", "key_selection", "max_attempts", "timeout", "privacy")
     return {
         "default_model": None,
         "required_models": None,
         "routing": dict.fromkeys(routing),
         "aliases": {"*": None},
-        "providers": {spec.name: provider for spec in BUILTIN_PROVIDERS},
+        "providers": {spec.name: local if spec.local else cloud for spec in BUILTIN_PROVIDERS},
         **LIMIT_SCHEMA,
     }
 

@@ -12,11 +12,13 @@ look like API keys (``config.py`` turns both into warnings).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from llmroute.errors import ConfigError
 from llmroute.limits import BreakerSettings, Budget, FreeModelLimit, Limits, Price, RateLimit
@@ -56,19 +58,57 @@ def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _switch(text: str) -> bool:
+    """A variable's ``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
+    word = text.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError(text)
+
+
+def split_url(value: object) -> SplitResult | None:
+    """An ``http(s)://host[:port][/path]`` URL taken apart; None for anything httpx could not send to.
+
+    Refused: another scheme, no host, a bad port, and whitespace or control characters anywhere.
+    """
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        return None
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return None
+    return parts if parts.hostname else None
+
+
+def is_loopback(host: str | None) -> bool:
+    """``localhost``, ``127.0.0.0/8`` or ``::1`` (also IPv4-mapped): traffic that never leaves the machine."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
 POSITIVE_INT = Kind("a positive integer", lambda v: _integer(v) and v > 0, int)
 POSITIVE_NUMBER = Kind("a positive number", lambda v: _number(v) and v > 0, float, float)
 AMOUNT = Kind("a number of US dollars, 0 or more", lambda v: _number(v) and v >= 0, float, float)
 RATE = Kind("a number over 0 and at most 1", lambda v: _number(v) and 0 < v <= 1, float, float)
 PERCENT = Kind("a number between 0 and 100", lambda v: _number(v) and 0 < v < 100, float, float)
 STRING = Kind("a non-empty string", lambda v: isinstance(v, str) and bool(v))
-BOOLEAN = Kind("true or false", lambda v: isinstance(v, bool))
-URL = Kind(
-    "an http(s) URL",
-    lambda v: isinstance(v, str) and v.startswith(("http://", "https://")),
-    str,
-    lambda v: v.rstrip("/"),
-)
+BOOLEAN = Kind("true or false", lambda v: isinstance(v, bool), _switch)
+URL = Kind("an http(s) URL", lambda v: split_url(v) is not None, str, lambda v: v.rstrip("/"))
 STRINGS = Kind("a list of strings", _strings, _comma_list, tuple)
 PRICE = Kind(
     "[prompt, completion] in USD per million tokens, each 0 or more",
@@ -142,7 +182,9 @@ class Resolver:
         except ValueError:
             value = None
         if value is None or not kind.valid(value):
-            raise ConfigError(f"{variable} must be {kind.what}, not {raw!r}")
+            # A value that looks like a key (a variable mixed up with another) is never echoed.
+            shown = "a value that looks like an API key" if looks_like_key(raw) else repr(raw)
+            raise ConfigError(f"{variable} must be {kind.what}, not {shown}")
         return kind.convert(value)
 
 
@@ -264,13 +306,23 @@ def looks_like_key(text: str) -> bool:
     return text.startswith("sk-") or any(_UNBROKEN.search(m.group()) for m in _KEYISH.finditer(text))
 
 
-def secret_like(node: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
-    """Where strings that look like keys sit (the dotted key, never the value)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from secret_like(value, (*path, key))
-    elif isinstance(node, list):
-        for item in node:
-            yield from secret_like(item, path)
-    elif isinstance(node, str) and looks_like_key(node):
-        yield dotted(path)
+def secret_like(node: Any) -> Iterator[tuple[str, str]]:
+    """``(where, value)`` of each string that looks like a key: the dotted key is for messages, the value only
+    for redaction (it is never shown). Table names count too. Iterative, with each path kept as a link to its
+    parent's, so that a file nesting tables thousands deep costs time in proportion to its size."""
+    stack: list[tuple[Any, tuple[str, Any] | None]] = [(node, None)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for key, value in reversed(item.items()):
+                stack.append((value, (key, path)))
+                if looks_like_key(key):
+                    stack.append((key, (key, path)))
+        elif isinstance(item, list):
+            stack.extend((value, path) for value in reversed(item))
+        elif isinstance(item, str) and looks_like_key(item):
+            parts: list[str] = []
+            while path is not None:
+                parts.append(path[0])
+                path = path[1]
+            yield dotted(reversed(parts)), item

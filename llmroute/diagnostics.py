@@ -18,7 +18,7 @@ from enum import StrEnum
 from llmroute import aliases, health
 from llmroute.config import ProviderSettings, Settings
 from llmroute.errors import ErrorKind, NoKeysError, ProviderError
-from llmroute.keys import ApiKey
+from llmroute.keys import ApiKey, redact
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.store import AttemptRow, CheckRow, Store
 from llmroute.types import Attempt, Candidate, ChatRequest, KeyInfo, Outcome, StreamEnd, Target, TextDelta, Usage
@@ -215,6 +215,7 @@ class _Checker:
                     info = await adapter.probe_key(slot.key, timeout=self.timeout)
                     latencies.append((time.monotonic() - started) * 1000)
         except ProviderError as error:
+            error.message = redact(error.message, (k.secret for k in self.settings.keys))
             health.record_failure(self.store, slot.provider.name, slot.key, error)
             return _report(slot, _verdict(error), latencies, retry_at=error.retry_at, message=error.message)
         except TimeoutError:
@@ -239,6 +240,8 @@ class _Checker:
                     elif isinstance(event, StreamEnd):
                         end = event
         except (ProviderError, TimeoutError) as exc:
+            if isinstance(exc, ProviderError):
+                exc.message = redact(exc.message, (k.secret for k in self.settings.keys))
             message = exc.message if isinstance(exc, ProviderError) else f"no answer within {self.timeout:g}s"
             self._ledger(candidate, started, ok=False, error=exc if isinstance(exc, ProviderError) else None)
             return InferenceCheck(model=target.model, ok=False, message=message)

@@ -60,6 +60,7 @@ class ProviderError(LlmrouteError):
         status: int | None = None,
         retry_at: float | None = None,
         provider: str | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -67,6 +68,8 @@ class ProviderError(LlmrouteError):
         self.status = status
         self.retry_at = retry_at
         self.provider = provider
+        self.unreachable = unreachable
+        """The host could not be reached at all (refused, unresolvable): its other keys would fail too."""
 
     def __repr__(self) -> str:
         return f"ProviderError({self.kind.value}, status={self.status}, {self.message!r})"

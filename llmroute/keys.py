@@ -7,14 +7,24 @@ fingerprint alone.
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
+import logging
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+log = logging.getLogger("llmroute")
 
 #: Key prefixes that identify a vendor and carry no secret; shown in masks.
 _PUBLIC_PREFIXES = ("sk-or-v1", "sk-ant", "sk-proj", "sk")
 _SHORT_KEY = 16
+#: Characters past the public prefix that identify a key cut short (32 bits of a hex key).
+_HEAD = 8
+#: What an HTTP header can carry: printable ASCII without spaces. Anything else is a copy-paste accident.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,9 @@ def discover_keys(provider: str, variable: str, env: Mapping[str, str]) -> tuple
     """Keys named ``VARIABLE``, ``VARIABLE_1``, ``VARIABLE_2``, … in that order.
 
     Empty values are ignored and a value that appears under two names is one key
-    (the first name wins).
+    (the first name wins). A value with a space, a control or a non-ASCII character
+    inside (a smart quote, a zero-width space, a line break pasted along) cannot
+    travel in a header: it is ignored with a warning that names the variable only.
     """
     pattern = re.compile(rf"^{re.escape(variable)}(?:_(\d+))?$")
     found: list[tuple[int, str]] = []
@@ -64,15 +76,64 @@ def discover_keys(provider: str, variable: str, env: Mapping[str, str]) -> tuple
     seen: set[str] = set()
     for _, name in sorted(found):
         secret = env[name].strip()
-        if secret and secret not in seen:
-            seen.add(secret)
-            keys.append(ApiKey(provider=provider, label=name, secret=secret))
+        if not secret or secret in seen:
+            continue
+        if not _HEADER_SAFE.fullmatch(secret):
+            log.warning(
+                "%s is ignored: its value holds a space, a control or a non-ASCII character "
+                "(often a copy-paste accident); set it again",
+                name,
+            )
+            continue
+        seen.add(secret)
+        keys.append(ApiKey(provider=provider, label=name, secret=secret))
     return tuple(keys)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a secret in ``text`` with its mask."""
+    """Replace every occurrence of a secret in ``text`` with its mask, in any of its :func:`encoded_forms`,
+    and the head of a secret that was cut short (a provider's message truncated in the middle of a key)."""
     for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, mask(secret))
+        if not secret:
+            continue
+        for form in encoded_forms(secret):
+            if form in text:
+                text = text.replace(form, mask(secret))
+        if len(secret) >= _SHORT_KEY:
+            text = _redact_heads(text, secret)
     return text
+
+
+def _redact_heads(text: str, secret: str) -> str:
+    """Mask each run of text that matches the secret from its start for its public prefix plus 8 characters."""
+    prefix = next((p for p in _PUBLIC_PREFIXES if secret.startswith(p)), "")
+    head = secret[: len(prefix) + _HEAD]
+    replacement = mask(secret)
+    start = text.find(head)
+    while start != -1:
+        end = start + len(head)
+        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+            end += 1
+        text = text[:start] + replacement + text[end:]
+        start = text.find(head, start + len(replacement))
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def encoded_forms(secret: str) -> tuple[str, ...]:
+    """The secret as text may carry it: itself, URL-encoded, hex, and base64 (standard and URL-safe).
+
+    Base64 of a longer value (``Bearer <key>``, ``user:key``) spells the key differently
+    depending on where it falls in a 3-byte group, so each of the three alignments gives
+    the run of characters that depends on the key's bytes alone. Encoded forms are kept
+    only for keys long enough that they cannot match ordinary text by chance.
+    """
+    forms = [secret]
+    if len(secret) >= _SHORT_KEY:
+        raw = secret.encode("utf-8", "surrogatepass")
+        forms += [urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret), raw.hex(), raw.hex().upper()]
+        for offset in range(3):
+            start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                forms.append(encode(bytes(offset) + raw).decode()[start:end])
+    return tuple(dict.fromkeys(forms))

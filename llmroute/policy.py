@@ -47,10 +47,10 @@ ACTIONS: dict[ErrorKind, Action] = {
     ErrorKind.TIMEOUT: Action(
         KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, retry_same=True, base_cooldown=30, max_cooldown=600
     ),
-    # Every key of a provider shares its host: when the host refuses
-    # connections, its other keys would only repeat the failure.
+    # A connection cut mid-answer is one key's bad luck; a host that cannot be reached at all
+    # (ProviderError.unreachable) makes the router skip the provider's other keys too.
     ErrorKind.CONNECTION: Action(
-        KeyEffect.COOL, RequestEffect.NEXT_PROVIDER, retry_same=True, base_cooldown=30, max_cooldown=600
+        KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, retry_same=True, base_cooldown=30, max_cooldown=600
     ),
     ErrorKind.SERVER: Action(KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, base_cooldown=30, max_cooldown=600),
     ErrorKind.OVERLOADED: Action(KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, base_cooldown=30, max_cooldown=600),

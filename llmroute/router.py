@@ -30,6 +30,7 @@ from llmroute.errors import (
 from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, action_for
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.gatekeeper import Admitted, Gatekeeper
+from llmroute.keys import redact
 from llmroute.store import AttemptRow, Refusal, Store
 from llmroute.types import (
     Attempt,
@@ -58,6 +59,7 @@ class _Run:
 
     request_id: str
     deadline: float
+    keep_text: bool = True
     attempts: list[Attempt] = field(default_factory=list)
     blocked: list[tuple[Candidate, float]] = field(default_factory=list)
     skipped_providers: set[str] = field(default_factory=set)
@@ -76,12 +78,11 @@ class _Progress:
     started: float = field(default_factory=time.monotonic)
     ttft_ms: float | None = None
     parts: list[str] = field(default_factory=list)
+    """The text so far, kept only when the caller wants it in the result."""
+    emitted: bool = False
+    """Whether any text reached the caller (after which no failover is possible)."""
     end: StreamEnd | None = None
     admitted: Admitted | None = None
-
-    @property
-    def emitted(self) -> bool:
-        return bool(self.parts)
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
@@ -102,6 +103,7 @@ class Router:
         self._clients = ClientPool(user_agent)
         self._adapters: dict[str, ProviderAdapter] = {}
         self._gate = Gatekeeper(settings, store)
+        self._secrets = tuple(k.secret for k in settings.keys)
 
     async def __aenter__(self) -> Router:
         return self
@@ -124,10 +126,14 @@ class Router:
         assert result is not None
         return result
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResult]:
-        """Yield text as it arrives, then one :class:`ChatResult`; raise a ``RouteError`` on failure."""
+    async def stream(self, request: ChatRequest, *, keep_text: bool = True) -> AsyncIterator[TextDelta | ChatResult]:
+        """Yield text as it arrives, then one :class:`ChatResult`; raise a ``RouteError`` on failure.
+
+        With ``keep_text=False`` the result's ``text`` is empty: a caller that has
+        already written every piece need not hold a long answer in memory twice.
+        """
         timeout = request.timeout or self.settings.timeout
-        run = _Run(request_id=uuid.uuid4().hex[:16], deadline=time.monotonic() + timeout)
+        run = _Run(request_id=uuid.uuid4().hex[:16], deadline=time.monotonic() + timeout, keep_text=keep_text)
         for candidate in self.plan(request):
             if candidate.provider in run.skipped_providers:
                 continue
@@ -191,7 +197,7 @@ class Router:
                     async for delta in deltas:
                         yield delta
             except ProviderError as exc:
-                error = exc
+                error = self._redacted(exc)
             except BaseException:
                 self._record(candidate, run, progress, Outcome.CANCELLED)
                 raise
@@ -215,7 +221,7 @@ class Router:
                 raise self._broken(candidate, error, run)
             if action.request is RequestEffect.STOP:
                 raise RequestRejected(f"{candidate.provider} rejected the request: {error.message}", run.attempts)
-            if action.request is RequestEffect.NEXT_PROVIDER:
+            if action.request is RequestEffect.NEXT_PROVIDER or error.unreachable:
                 run.skipped_providers.add(candidate.provider)
             return
 
@@ -245,7 +251,9 @@ class Router:
                 elif event.text:
                     if progress.ttft_ms is None:
                         progress.ttft_ms = progress.elapsed_ms()
-                    progress.parts.append(event.text)
+                    progress.emitted = True
+                    if run.keep_text:
+                        progress.parts.append(event.text)
                     yield event
         finally:
             await events.aclose()  # type: ignore[attr-defined]
@@ -253,6 +261,12 @@ class Router:
             raise ProviderError(
                 ErrorKind.BAD_RESPONSE, "the answer ended without completing", provider=candidate.provider
             )
+
+    def _redacted(self, error: ProviderError) -> ProviderError:
+        """A provider may quote any key back (one pasted in a prompt, say), not only the one it was sent."""
+        error.message = redact(error.message, self._secrets)
+        error.args = (error.message,)
+        return error
 
     @staticmethod
     def _broken(candidate: Candidate, error: ProviderError, run: _Run) -> StreamBroken:

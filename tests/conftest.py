@@ -1,13 +1,15 @@
 """Shared fixtures: a clean environment, the real CLI as a subprocess, and a leak scanner.
 
 Every CLI run's stdout and stderr, and every file under the test's
-``LLMROUTE_HOME`` at teardown, is searched for every test secret (raw, base64
-and URL-encoded): a leak fails the test that caused it.
+``LLMROUTE_HOME`` at teardown, is searched for every test secret in every form
+:func:`leaked_forms` knows (raw, URL-encoded, hex, base64 at any alignment, and
+pieces of a key cut short): a leak fails the test that caused it.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import secrets
 import shutil
@@ -29,16 +31,57 @@ OLLAMA_KEYS = [secrets.token_hex(16) + "." + secrets.token_urlsafe(18) for _ in 
 ALL_SECRETS = OR_KEYS + OLLAMA_KEYS
 
 
-def leaked_forms(secret: str) -> list[str]:
+#: A leaked piece of a secret at least ``2 * FRAGMENT - 1`` characters long is found (a key cut short by truncation).
+FRAGMENT = 12
+_PUBLIC_PREFIXES = ("sk-or-v1-",)
+
+
+def leaked_forms(secret: str) -> dict[str, str]:
+    """Every form a leak of ``secret`` may take in text, by a name that does not reveal it.
+
+    Raw, URL-encoded (``quote`` and ``quote_plus``), hex (both cases), base64 and URL-safe
+    base64 at each of the three alignments a key can have inside a longer encoded value
+    (``Bearer <key>``, ``user:key``): the run of characters that depends on the key alone.
+    And every aligned ``FRAGMENT`` of the key past its public vendor prefix.
+    """
     raw = secret.encode()
-    return [secret, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(), urllib.parse.quote(secret)]
+    forms = {
+        "raw": secret,
+        "url-encoded": urllib.parse.quote(secret, safe=""),
+        "url-encoded (plus)": urllib.parse.quote_plus(secret),
+        "hex": raw.hex(),
+        "hex (upper case)": raw.hex().upper(),
+    }
+    for offset in range(3):
+        start, end = (8 * offset + 5) // 6, 8 * (offset + len(raw)) // 6
+        forms[f"base64 (offset {offset})"] = base64.b64encode(bytes(offset) + raw).decode()[start:end]
+        forms[f"urlsafe base64 (offset {offset})"] = base64.urlsafe_b64encode(bytes(offset) + raw).decode()[start:end]
+    body = next((secret[len(p) :] for p in _PUBLIC_PREFIXES if secret.startswith(p)), secret)
+    for at in range(0, len(body) - FRAGMENT + 1, FRAGMENT):
+        forms[f"fragment at {at}"] = body[at : at + FRAGMENT]
+    return forms
+
+
+@functools.cache
+def _encoded_forms(secret: str) -> tuple[tuple[str, bytes], ...]:
+    return tuple((name, form.encode()) for name, form in leaked_forms(secret).items())
+
+
+def find_leaks(data: str | bytes, secrets: list[str] | None = None) -> list[str]:
+    """Which secret leaked in which form (``"ALL_SECRETS[2] as hex"``), searched in the raw bytes."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    label = "ALL_SECRETS" if secrets is None else "secrets"
+    return [
+        f"{label}[{i}] as {name}"
+        for i, secret in enumerate(ALL_SECRETS if secrets is None else secrets)
+        for name, form in _encoded_forms(secret)
+        if form in raw
+    ]
 
 
 def assert_no_secret(text: str | bytes, where: str) -> None:
-    data = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    for secret in ALL_SECRETS:
-        for form in leaked_forms(secret):
-            assert form not in data, f"a test secret leaked into {where}"
+    leaks = find_leaks(text)
+    assert not leaks, f"a test secret leaked into {where}: {', '.join(leaks)}"
 
 
 def _cli_command() -> list[str]:

@@ -79,12 +79,17 @@ def test_an_internal_bug_is_one_line_and_exit_1(tmp_path: Path, monkeypatch: pyt
 
 
 def test_debug_shows_the_traceback_of_an_internal_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-or-v1-" + "a" * 60
+
     def broken(*_: object) -> ExitStatus:
-        raise KeyError("oops")
+        raise KeyError(f"oops {secret}")
 
     monkeypatch.setattr(chat_command, "chat", broken)
-    with pytest.raises(KeyError):
-        run(["--debug", "chat", "hi"], environment(tmp_path))
+    env = environment(tmp_path)
+    assert run(["--debug", "chat", "hi"], env) == ExitStatus.ERROR
+    stderr = env.stderr.getvalue()
+    assert stderr.startswith("Traceback (most recent call last):") and "KeyError: 'oops sk-or-v1…aaaa'" in stderr
+    assert secret not in stderr
 
 
 def test_an_option_out_of_range_is_a_usage_error(tmp_path: Path) -> None:

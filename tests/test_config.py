@@ -416,6 +416,7 @@ def test_a_full_file_warns_about_nothing(tmp_path: Path, warnings: Warnings) -> 
         (f'[aliases]\nfast = ["ollama:x", "{OLLAMA_KEYS[0]}"]\n', "aliases.fast"),
         (f'default_model = "{secrets.token_hex(20)}"\n', "default_model"),
     ],
+    ids=["key-prefix", "in-a-list", "hex-run"],
 )
 def test_a_value_that_looks_like_a_key_is_warned_about_without_showing_it(
     tmp_path: Path, warnings: Warnings, toml: str, where: str

@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
+import zlib
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.fakes import (
+    MIB,
     FakeProvider,
+    cloudflare_524,
     drop_connection,
     error,
     hang,
+    html_error,
+    http_date,
+    huge_error,
+    oll_402_usage_limit,
+    oll_403_cloud_disabled,
+    oll_status,
     oll_usage_limit,
     or_200_error_only,
     or_400_invalid_model,
     or_401,
     or_402_credits,
+    or_402_insufficient,
+    or_403_forbidden,
+    or_403_moderation,
+    or_403_region,
+    or_429,
     or_blank_lines_json,
     or_daily_cap,
     or_per_minute,
+    or_status,
     reply,
     stream_reply,
     tokenize,
@@ -666,3 +683,161 @@ def test_local_ollama_liveness_and_version(client: httpx.Client) -> None:
             client.get(local.ollama_url)
         assert [r.method for r in local.requests_to("/")] == ["GET", "HEAD", "GET"]
     assert local.errors == []
+
+
+# --------------------------------------------------------------------------- fault-matrix additions
+
+
+def raw_body(client: httpx.Client, url: str, payload: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+    """The response and its body exactly as sent (no gzip decoding)."""
+    with client.stream("POST", url, json=payload, headers=auth(ALICE)) as r:
+        return r, b"".join(r.iter_raw())
+
+
+def test_gzip_bodies_streams_and_errors(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(ALICE, reply("packed answer", gzip=True), stream_reply("a b c", gzip=True))
+    fake.script(ALICE, error(503, {"error": "busy"}, gzip=True), reply("packed", gzip=True))
+    r, raw = raw_body(client, f"{fake.openrouter_url}/chat/completions", {"model": PAID, "messages": MESSAGES})
+    assert r.headers["content-encoding"] == "gzip" and int(r.headers["content-length"]) == len(raw)
+    assert json.loads(gzip.decompress(raw))["choices"][0]["message"]["content"] == "packed answer"
+    r = or_chat(client, fake, stream=True)  # httpx undoes the gzip; each event was flushed on its own
+    assert r.headers["content-encoding"] == "gzip" and r.headers["transfer-encoding"] == "chunked"
+    assert "".join(c["choices"][0]["delta"]["content"] for c in data_chunks(sse_events(r.text)) if c["choices"]) == (
+        "a b c"
+    )
+    r = oll_chat(client, fake)
+    assert (r.status_code, r.json(), r.headers["content-encoding"]) == (503, {"error": "busy"}, "gzip")
+    assert oll_chat(client, fake, stream=False).json()["message"]["content"] == "packed"
+
+
+def test_gzip_stream_is_decodable_chunk_by_chunk(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(ALICE, stream_reply("one two three", gzip=True, chunk_delay=0.05))
+    payload = {"model": PAID, "messages": MESSAGES, "stream": True}
+    with client.stream("POST", f"{fake.openrouter_url}/chat/completions", json=payload, headers=auth(ALICE)) as r:
+        inflate = zlib.decompressobj(wbits=31)
+        first = inflate.decompress(next(r.iter_raw()))
+    assert first.startswith(b"data: {") and first.endswith(b"\n\n")  # whole events, before the gzip ends
+
+
+def test_huge_bodies_are_sent_without_being_built(fake: FakeProvider, client: httpx.Client) -> None:
+    big = huge_error(502, 5 * MIB)
+    assert len(big.body) == 64 * 1024 and big.size == 5 * MIB
+    fake.script(ALICE, big, huge_error(502, 5 * MIB, gzip=True))
+    r = or_chat(client, fake)
+    assert (r.status_code, r.headers["content-type"], len(r.content)) == (502, "text/html", 5 * MIB)
+    assert int(r.headers["content-length"]) == 5 * MIB and r.content.startswith(b"<p>upstream said no.")
+    r, raw = raw_body(client, f"{fake.openrouter_url}/chat/completions", {"model": PAID, "messages": MESSAGES})
+    assert len(raw) < 64 * 1024 and len(gzip.decompress(raw)) == 5 * MIB  # a gzip bomb, in miniature
+
+    fake.script(ALICE, stream_reply(" word", repeat=2000), reply(" word", repeat=3000))
+    events = sse_events(or_chat(client, fake, stream=True).text)
+    chunks = data_chunks(events)
+    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks if c["choices"]) == " word" * 2000
+    assert chunks[-1]["usage"]["completion_tokens"] == 2000 and events[-1] == "data: [DONE]"
+    body = or_chat(client, fake).json()
+    assert body["choices"][0]["message"]["content"] == " word" * 3000 and body["usage"]["completion_tokens"] == 3000
+
+    fake.script(ALICE, stream_reply("a b", repeat=1000), reply("c d", repeat=500))
+    lines = [json.loads(line) for line in oll_chat(client, fake).text.splitlines()]
+    assert "".join(line["message"]["content"] for line in lines) == "a b" * 1000
+    assert lines[-1]["done"] is True and lines[-1]["eval_count"] == 2000
+    assert oll_chat(client, fake, stream=False).json()["message"]["content"] == "c d" * 500
+    with pytest.raises(ValueError):
+        stream_reply(repeat=2, error_after_tokens=1)
+
+
+def test_invalid_utf8_and_lone_surrogates_reach_the_wire(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(ALICE, reply("caf\udce9 ok"), stream_reply("smile \ud83d"), error(502, {"error": "bad \udcff"}))
+    _, raw = raw_body(client, f"{fake.openrouter_url}/chat/completions", {"model": PAID, "messages": MESSAGES})
+    assert b'"content":"caf\xe9 ok"' in raw  # a Latin-1 byte: invalid UTF-8
+    r = or_chat(client, fake, stream=True)
+    assert b'"content":" \\ud83d"' in r.content  # the JSON escape of half a surrogate pair
+    assert data_chunks(sse_events(r.text))[2]["choices"][0]["delta"]["content"] == " \ud83d"
+    r = or_chat(client, fake)
+    assert r.status_code == 502 and r.content == b'{"error":"bad \xff"}'
+    fake.script(ALICE, stream_reply(chunks=("smile ", "\ud83d", "\ude00")))
+    lines = oll_chat(client, fake).content.splitlines()
+    assert [json.loads(line)["message"]["content"] for line in lines[:3]] == ["smile ", "\ud83d", "\ude00"]
+    assert b'"content":"\\ud83d"' in lines[1] and b'"content":"\\ude00"' in lines[2]
+
+
+def test_end_after_tokens_ends_cleanly_without_a_terminator(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(ALICE, *[stream_reply("a b c d", end_after_tokens=2)] * 3)
+    events = sse_events(or_chat(client, fake, stream=True).text)  # a complete HTTP response
+    chunks = data_chunks(events)
+    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == "a b"
+    assert "data: [DONE]" not in events and all(c["choices"][0]["finish_reason"] is None for c in chunks)
+    lines = [json.loads(line) for line in oll_chat(client, fake).text.splitlines()]
+    assert [line["message"]["content"] for line in lines] == ["a", " b"] and not any(x["done"] for x in lines)
+    r = or_chat(client, fake)  # non-stream: the document stops half-way
+    assert r.status_code == 200 and r.content.startswith(b'{"id":"gen-')
+    with pytest.raises(ValueError):
+        r.json()
+
+
+def test_proxy_pages_are_html(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(ALICE, html_error(502), cloudflare_524(), html_error(413))
+    r = or_chat(client, fake)
+    assert (r.status_code, r.headers["content-type"]) == (502, "text/html")
+    assert "<title>502 Bad Gateway</title>" in r.text and "<center>nginx</center>" in r.text
+    r = or_chat(client, fake)
+    assert (r.status_code, r.headers["content-type"]) == (524, "text/html; charset=UTF-8")
+    assert "openrouter.ai | 524: A timeout occurred" in r.text
+    assert or_chat(client, fake).text.count("413 Request Entity Too Large") == 2
+
+
+def test_429_hints_are_exactly_the_ones_asked_for(fake: FakeProvider, client: httpx.Client) -> None:
+    when = 1_788_220_800
+    fake.script(
+        ALICE,
+        or_429(retry_after=120),
+        or_429(retry_after=http_date(when)),
+        or_429(reset_ms=when * 1000),
+        or_429(retry_after_seconds=45),
+        or_429(),
+    )
+    hint_headers = {"retry-after", "x-ratelimit-reset"}
+    r = or_chat(client, fake)
+    assert r.headers["retry-after"] == "120" and "x-ratelimit-reset" not in r.headers
+    r = or_chat(client, fake)
+    assert parsedate_to_datetime(r.headers["retry-after"]).timestamp() == when
+    assert r.headers["retry-after"].endswith(" GMT")
+    r = or_chat(client, fake)
+    assert r.headers["x-ratelimit-reset"] == str(when * 1000) and "retry-after" not in r.headers
+    r = or_chat(client, fake)
+    assert r.json()["error"]["metadata"]["retry_after_seconds"] == 45 and not hint_headers & set(r.headers)
+    r = or_chat(client, fake)
+    assert r.status_code == 429 and not hint_headers & set(r.headers)
+    assert set(r.json()["error"]["metadata"]) == {"error_type"}
+
+
+def test_ready_made_bodies_for_every_status(fake: FakeProvider, client: httpx.Client) -> None:
+    statuses = (400, 408, 413, 422, 500, 503, 504, 524, 529)
+    fake.script(ALICE, *(or_status(s) for s in statuses))
+    for status in statuses:
+        r = or_chat(client, fake)
+        assert r.status_code == status and r.json()["error"]["code"] == status
+    assert r.json() == {"error": {"code": 529, "message": "Provider returned error"}}  # the spec's example
+    ollama_statuses = (400, 408, 413, 422, 500, 502, 503, 504, 524, 529)
+    fake.script(ALICE, *(oll_status(s) for s in ollama_statuses))
+    for status in ollama_statuses:
+        r = oll_chat(client, fake)
+        assert r.status_code == status and isinstance(r.json()["error"], str)
+    with pytest.raises(ValueError):
+        or_status(418)
+    fake.script(ALICE, or_status(503, headers={"Retry-After": "90"}))
+    assert or_chat(client, fake).headers["retry-after"] == "90"
+
+
+def test_402_and_403_variants(fake: FakeProvider, client: httpx.Client) -> None:
+    fake.script(ALICE, or_402_insufficient(), or_403_moderation(), or_403_region(), or_403_forbidden())
+    assert or_chat(client, fake).json()["error"]["message"].startswith("Insufficient credits")
+    body = or_chat(client, fake).json()["error"]
+    assert body["code"] == 403 and body["message"].startswith("Request blocked") and body["metadata"]["patterns"]
+    body = or_chat(client, fake).json()["error"]
+    assert "code" not in body and body["availability"]["code"] == "region_restricted" and body["http_status"] == 403
+    assert or_chat(client, fake).json()["error"]["metadata"]["error_type"] == "permission_denied"
+    fake.script(ALICE, oll_402_usage_limit(), oll_403_cloud_disabled())
+    r = oll_chat(client, fake)
+    assert r.status_code == 402 and "usage limit" in r.json()["error"]
+    assert oll_chat(client, fake).json() == {"error": "ollama cloud is disabled: remote model is unavailable"}

@@ -7,8 +7,9 @@ completion never pay for httpx or the router.
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import click
@@ -53,6 +54,15 @@ def main_options(
         environment.env = {**environment.env, "LLMROUTE_DEBUG": "1"}
 
 
+def _finite(value: float | None) -> float | None:
+    """Typer's ``min``/``max`` let ``nan`` and ``inf`` through; no float option means either."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("must be a finite number")
+    return value
+
+
 def _complete_model(incomplete: str) -> list[str]:
     from llmroute.aliases import BUILTIN_ALIASES
     from llmroute.catalog import cached_model_specs
@@ -72,14 +82,18 @@ def chat(
         typer.Option("-m", "--model", help="Alias, model name or provider:model.", autocompletion=_complete_model),
     ] = None,
     system: Annotated[str | None, typer.Option("-s", "--system", help="System prompt.")] = None,
-    temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = None,
+    temperature: Annotated[
+        float | None, typer.Option(min=0.0, max=2.0, callback=_finite, help="Sampling temperature.")
+    ] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Most tokens to generate.")] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
     provider: Annotated[str | None, typer.Option(help="Try this provider first.")] = None,
     privacy: Annotated[
         str | None, typer.Option(help="'critical' keeps the prompt on local models.", metavar="normal|critical")
     ] = None,
-    timeout: Annotated[float | None, typer.Option(min=0.1, help="Deadline for the whole request, seconds.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, callback=_finite, help="Deadline for the whole request, seconds.")
+    ] = None,
     no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not read a prompt from stdin.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the answer and attempts.")
@@ -117,7 +131,9 @@ def models(
     max_price: Annotated[
         float | None,
         typer.Option(
-            min=0.0, help="Only models whose prompt and completion prices are at most this (USD per 1M tokens)."
+            min=0.0,
+            callback=_finite,
+            help="Only models whose prompt and completion prices are at most this (USD per 1M tokens).",
         ),
     ] = None,
     sort: Annotated[str, typer.Option(help="Sort by name, price or context.", metavar="name|price|context")] = "name",
@@ -157,7 +173,7 @@ def test_keys(
         ),
     ] = None,
     min_ok: Annotated[int | None, typer.Option(min=0, help="Pass when at least N keys work (for CI).")] = None,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Per-key timeout, seconds.")] = 15.0,
+    timeout: Annotated[float, typer.Option(min=0.1, callback=_finite, help="Per-key timeout, seconds.")] = 15.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show each probe on stderr.")] = False,
 ) -> None:
@@ -203,7 +219,9 @@ def costs(
     ] = "key",
     today: Annotated[bool, typer.Option("--today", help="This UTC day (the default).")] = False,
     month: Annotated[bool, typer.Option("--month", help="This UTC calendar month.")] = False,
-    days: Annotated[int | None, typer.Option(min=1, help="The last N UTC days, today included.", metavar="N")] = None,
+    days: Annotated[
+        int | None, typer.Option(min=1, max=36_500, help="The last N UTC days, today included.", metavar="N")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="From this UTC date to now.", metavar="YYYY-MM-DD")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
@@ -265,14 +283,17 @@ def _run(
     from llmroute.errors import LlmrouteError
 
     environment: Environment = ctx.ensure_object(Environment)
+    environment.guard_output()
     environment.configure_logging(verbose)
     try:
         env = {**load_environment(), **environment.env}
+        # Before anything can fail: a message about a broken setting must not show a key either.
+        environment.remember_secrets(secret_values(env))
         if not needs_settings:
             status = command(environment, env)
         else:
             settings = load_settings(env)
-            environment.remember_secrets(k.secret for k in settings.keys)
+            environment.remember_secrets((*(k.secret for k in settings.keys), *settings.file_secrets))
             status = command(environment, settings)
     except UsageProblem as exc:
         environment.error(str(exc))
@@ -287,11 +308,31 @@ def _run(
         _silence_stdout()
         status = ExitStatus.BROKEN_PIPE
     except Exception as exc:
-        if environment.env.get("LLMROUTE_DEBUG"):
-            raise
-        environment.error(message(exc))
-        status = ExitStatus.ERROR
+        status = internal_error(environment, exc)
     raise typer.Exit(int(status))
+
+
+#: Variables whose values are masked in all output even before (or without) the settings naming them keys.
+_SECRET_NAME = re.compile(r"(?:API_?KEY|TOKEN|SECRET|PASSWORD)(?:_\d+)?$", re.IGNORECASE)
+
+
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """The values of ``*_API_KEY``, ``*_API_KEY_N``, ``*_TOKEN``, ... variables worth masking (8 characters or more)."""
+    return [v.strip() for k, v in env.items() if _SECRET_NAME.search(k) and len(v.strip()) >= 8]
+
+
+def internal_error(environment: Environment, exc: BaseException) -> ExitStatus:
+    """A bug: one line, or with ``--debug`` the traceback, printed through the same redaction as every line."""
+    from llmroute.cli.failures import message
+
+    if environment.env.get("LLMROUTE_DEBUG"):
+        import traceback
+
+        environment.stderr.write(environment.printable("".join(traceback.format_exception(exc))))
+        environment.stderr.flush()
+    else:
+        environment.error(message(exc))
+    return ExitStatus.ERROR
 
 
 def _silence_stdout() -> None:
@@ -306,12 +347,17 @@ def _silence_stdout() -> None:
 def run(args: Sequence[str], environment: Environment | None = None) -> int:
     """Run the CLI on ``args``; returns the exit status instead of exiting."""
     environment = environment or Environment()
+    environment.guard_output()
+    environment.remember_secrets(secret_values(environment.env))
     if COMPLETE_VAR in os.environ:
         from llmroute.cli.completion import enable_completion
 
         enable_completion()
+    arguments = [_valid_text(a) for a in args]
+    if arguments != list(args):
+        environment.warn("the command line is not valid UTF-8; undecodable bytes were replaced")
     try:
-        result = app(args=list(args), prog_name="llmroute", standalone_mode=False, obj=environment)
+        result = app(args=arguments, prog_name="llmroute", standalone_mode=False, obj=environment)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.ClickException as exc:
@@ -320,4 +366,19 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int:
     except click.exceptions.Abort:
         environment.stderr.write("\n")
         return int(ExitStatus.INTERRUPTED)
+    except Exception as exc:  # a bug outside any command's own error boundary
+        return int(internal_error(environment, exc))
     return int(result or 0)
+
+
+def _valid_text(argument: str) -> str:
+    """An argument as valid Unicode: bytes that were not UTF-8 (kept by Python as lone surrogates) become U+FFFD."""
+    try:
+        argument.encode("utf-8")
+        return argument
+    except UnicodeEncodeError:
+        pass
+    try:
+        return argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte produced
+        return argument.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

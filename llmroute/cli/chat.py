@@ -42,8 +42,10 @@ def read_prompt(options: ChatOptions, environment: Environment) -> str:
     piped = None
     if options.read_stdin and not environment.stdin_is_tty:
         data = environment.stdin.read()
-        piped = data.decode("utf-8", errors="replace")
-        if "\ufffd" in piped and b"\xef\xbf\xbd" not in data:
+        try:
+            piped = data.decode("utf-8")
+        except UnicodeDecodeError:
+            piped = data.decode("utf-8", errors="replace")
             environment.warn("stdin is not valid UTF-8; undecodable bytes were replaced")
     elif not options.prompt and environment.stdin_is_tty:
         raise UsageProblem("no prompt: give it as arguments or pipe it on stdin")
@@ -53,7 +55,18 @@ def read_prompt(options: ChatOptions, environment: Environment) -> str:
     return prompt
 
 
+def check_model(model: str | None) -> None:
+    """``-m ""`` or ``-m openrouter:`` names no model: a usage error, not a search for one."""
+    if model is None:
+        return
+    if not model.strip():
+        raise UsageProblem("the model name is empty")
+    if model.strip().endswith(":"):
+        raise UsageProblem(f"no model after {model.strip()!r}: use provider:model, an alias or a model name")
+
+
 def make_request(options: ChatOptions, prompt: str, settings: Settings) -> ChatRequest:
+    check_model(options.model)
     privacy = options.privacy or settings.privacy
     try:
         privacy_level = Privacy(privacy)
@@ -77,7 +90,7 @@ async def run_chat(request: ChatRequest, settings: Settings, environment: Enviro
     store = Store.open(settings.state_path)
     out = _TextOut(environment, echo=not as_json)
     try:
-        async with Router(settings, store) as router, aclosing(router.stream(request)) as items:
+        async with Router(settings, store) as router, aclosing(router.stream(request, keep_text=as_json)) as items:
             async for item in items:
                 if isinstance(item, TextDelta):
                     out.write(item.text)

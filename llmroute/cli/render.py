@@ -6,10 +6,11 @@ columns, no colour or control codes, and a width that never truncates a cell.
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
-from llmroute.cli.environment import Environment
+from llmroute.cli.environment import Environment, escape_unprintable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,10 +32,9 @@ def table(
     environment: Environment, stream: IO[str], *columns: str, title: str | None = None, wrap: bool = True
 ) -> Table:
     from rich import box
-    from rich.table import Table
 
     fancy = _isatty(stream)
-    result = Table(
+    result = _printable_table()(
         title=title,
         box=box.SIMPLE_HEAD if fancy else None,
         show_edge=False,
@@ -45,6 +45,30 @@ def table(
     for column in columns:
         result.add_column(column, overflow="fold" if fancy else "ignore", no_wrap=not (fancy and wrap))
     return result
+
+
+@functools.cache
+def _printable_table() -> type[Table]:
+    """A Rich table whose cells never carry a control or invisible format character to the terminal.
+
+    Cells hold text from providers and files (model names from a catalogue, error messages): an
+    ESC there would be a terminal escape sequence, which Rich passes through. Each is shown escaped.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    def printable(cell: object) -> object:
+        if isinstance(cell, str):
+            return escape_unprintable(cell)
+        if isinstance(cell, Text) and (plain := escape_unprintable(cell.plain)) != cell.plain:
+            return Text(plain, style=cell.style)
+        return cell
+
+    class PrintableTable(Table):
+        def add_row(self, *renderables: Any, **options: Any) -> None:
+            super().add_row(*(printable(cell) for cell in renderables), **options)
+
+    return PrintableTable
 
 
 def money(value: float | None, digits: int = 2) -> str:

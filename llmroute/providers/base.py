@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from llmroute.errors import ProviderError
+from llmroute.errors import ErrorKind, ProviderError
 from llmroute.providers.classify import key_secrets, transport_error
 from llmroute.keys import ApiKey
 from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEvent
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     import httpx
 
     from llmroute.providers.http import ClientPool
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""Bytes of an error body read at most: any provider's JSON error fits, and a proxy's 50 MB error
+page costs neither the time nor the memory to read it whole."""
+BODY_LIMIT = 16 * 1024 * 1024
+"""Bytes of a non-stream answer read at most; a longer body is a bad response, not something to buffer."""
 
 
 class ProviderAdapter(ABC):
@@ -81,12 +87,21 @@ class HttpChatAdapter(ProviderAdapter):
                 timeout=httpx.Timeout(timeout),
             ) as response:
                 if not response.is_success:
-                    raise self.http_error(response, await response.aread(), secrets)
+                    body, _ = await read_limited(response, ERROR_BODY_LIMIT)
+                    raise self.http_error(response, body, secrets)
                 if request.stream and self.is_stream(response):
                     async for event in self.read_stream(response, candidate, secrets):
                         yield event
                 else:
-                    for event in self.read_body(response, await response.aread(), candidate, secrets):
+                    body, cut = await read_limited(response, BODY_LIMIT)
+                    if cut:
+                        raise ProviderError(
+                            ErrorKind.BAD_RESPONSE,
+                            f"response body is larger than {BODY_LIMIT // 2**20} MiB",
+                            status=response.status_code,
+                            provider=self.name,
+                        )
+                    for event in self.read_body(response, body, candidate, secrets):
                         yield event
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.name) from exc
@@ -98,8 +113,13 @@ class HttpChatAdapter(ProviderAdapter):
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]: ...
 
     def is_stream(self, response: httpx.Response) -> bool:
-        """Whether a streaming request was answered with a stream (a JSON body may hold an error)."""
-        return True
+        """Whether a streaming request was answered with a stream.
+
+        A JSON body may hold an error; an HTML page (a proxy's, a captive portal's) is read as a
+        body too, so that its failure quotes the page rather than a parser's complaint.
+        """
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        return not (media_type in ("application/json", "text/html") or media_type.endswith("+json"))
 
     @abstractmethod
     def http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError: ...
@@ -113,3 +133,15 @@ class HttpChatAdapter(ProviderAdapter):
     def read_body(
         self, response: httpx.Response, body: bytes, candidate: Candidate, secrets: tuple[str, ...]
     ) -> Iterable[StreamEvent]: ...
+
+
+async def read_limited(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """The (decoded) body, read only up to ``limit`` bytes; True when the body went on past that."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 
 #: Longest piece of provider text that goes into one error message.
 MESSAGE_LIMIT = 240
+#: Longest quote of a body that is not the provider's documented error shape.
+_EXCERPT = 120
+#: How far into an HTML error page its ``<title>`` is looked for.
+_TITLE_SEARCH = 4096
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What provider text never brings into a message: C0/C1 controls (ESC starts terminal escapes), DEL,
+#: and invisible format characters such as bidirectional overrides and zero-width spaces.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+#: Largest count or status a JSON number may give: what the ledger's 64-bit integers hold.
+INT_LIMIT = 2**63 - 1
 #: A reset value below this is read as epoch seconds; above it, as milliseconds (1e11 s is year 5138).
 _MS_THRESHOLD = 1e11
 
@@ -60,9 +70,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     text = str(value).strip()
     try:
-        return now + max(0.0, float(text))
+        delay = float(text)
     except ValueError:
         pass
+    else:
+        return now + max(0.0, delay) if math.isfinite(delay) else None
     from email.utils import parsedate_to_datetime
 
     try:
@@ -85,7 +97,7 @@ def parse_reset_ms(value: object) -> float | None:
         number = float(str(value).strip())
     except ValueError:
         return None
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         return None
     return number / 1000 if number >= _MS_THRESHOLD else number
 
@@ -107,9 +119,17 @@ def key_secrets(candidate: Candidate) -> tuple[str, ...]:
 
 
 def clean(text: str, secrets: Iterable[str], limit: int = MESSAGE_LIMIT) -> str:
-    """Provider text made fit for a message: secrets redacted, one line, at most ``limit`` characters."""
-    line = " ".join(redact(text, secrets).split())
+    """Provider text made fit for a message: secrets redacted, one line of printable text, valid Unicode,
+    at most ``limit`` characters."""
+    line = " ".join(_UNPRINTABLE.sub(" ", valid_unicode(redact(text, secrets))).split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with surrogate pairs joined and lone surrogates (from JSON escapes) replaced by U+FFFD."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def load_json(body: bytes | str) -> Any | None:
@@ -122,9 +142,17 @@ def load_json(body: bytes | str) -> Any | None:
 
 
 def body_excerpt(status: int, body: bytes, secrets: Iterable[str]) -> str:
-    """The message for an error body that is not the provider's documented shape."""
-    text = clean(body.decode("utf-8", errors="replace"), secrets, limit=120)
-    return f"HTTP {status}: {text}" if text else f"HTTP {status} with an empty body"
+    """The message for an error body that is not the provider's documented shape.
+
+    An HTML page whose ``<title>`` lies past the excerpt (Cloudflare's pages open with a kilobyte
+    of conditional comments and styles) is quoted from its title on.
+    """
+    text = body.decode("utf-8", errors="replace")
+    title = text.find("<title>", 0, _TITLE_SEARCH)
+    if title > 0 and "<title>" not in clean(text[: title + 7], (), limit=_EXCERPT):
+        text = text[title:]
+    excerpt = clean(text, secrets, limit=_EXCERPT)
+    return f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status} with an empty body"
 
 
 def transport_error(exc: Exception, provider: str | None) -> ProviderError:
@@ -140,23 +168,35 @@ def transport_error(exc: Exception, provider: str | None) -> ProviderError:
         return ProviderError(ErrorKind.TIMEOUT, f"timed out {phase}", provider=provider)
     if isinstance(exc, httpx.DecodingError):
         return ProviderError(ErrorKind.BAD_RESPONSE, "response body could not be decoded", provider=provider)
-    detail = " ".join(str(exc).split())[:MESSAGE_LIMIT] or type(exc).__name__
+    detail = " ".join(_reason(exc).split())[:MESSAGE_LIMIT]
     if isinstance(exc, httpx.ConnectError):
-        return ProviderError(ErrorKind.CONNECTION, f"could not connect: {detail}", provider=provider)
+        return ProviderError(ErrorKind.CONNECTION, f"could not connect: {detail}", provider=provider, unreachable=True)
     return ProviderError(ErrorKind.CONNECTION, f"connection failed: {detail}", provider=provider)
 
 
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words: httpx often wraps an empty-worded error around the OS's reason
+    (a reset connection reads ``ReadError`` with no text, caused by ``[Errno 104] Connection reset by peer``)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if str(seen).strip():
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
+
+
 def as_int(value: object) -> int | None:
-    """An integer from JSON that may spell it as a number or a numeric string."""
-    if isinstance(value, bool):
+    """A count from JSON that may spell it as a number or a numeric string; None unless 0 <= n <= ``INT_LIMIT``."""
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )
+    digits = isinstance(value, str) and re.fullmatch(r"\s*\d{1,19}\s*", value)
+    if not (whole or digits):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        return int(value)
-    return None
+    number = int(value)  # type: ignore[arg-type]
+    return number if 0 <= number <= INT_LIMIT else None
 
 
 def as_number(value: object) -> float | None:
@@ -165,7 +205,7 @@ def as_number(value: object) -> float | None:
         return None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a JSON integer beyond any float, such as 10**400
         return None
     return number if math.isfinite(number) else None
 

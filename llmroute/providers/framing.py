@@ -1,18 +1,84 @@
-"""Turning streamed lines into events: Server-Sent Events and newline-delimited JSON.
+"""Turning streamed text into events: Server-Sent Events and newline-delimited JSON.
 
-Both work on an async iterator of text lines (``httpx.Response.aiter_lines()``)
-and yield as soon as an event is complete, so nothing is buffered beyond one event.
+:func:`text_lines` cuts decoded text (``httpx.Response.aiter_text()``) into lines where
+the formats do; the readers work on those lines and yield as soon as an event is complete,
+so nothing is buffered beyond one event. :class:`TextRepair` keeps the text that reaches
+the caller valid Unicode.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from llmroute.errors import ErrorKind, ProviderError
+from llmroute.providers.classify import valid_unicode
 
 DONE = "[DONE]"
+LINE_LIMIT = 8 * 1024 * 1024
+"""Characters one line may hold: far above any real event, low enough that garbage cannot fill memory."""
+
+_SSE_BREAK = re.compile(r"\r\n|\r|\n")
+_NDJSON_BREAK = re.compile(r"\n")
+
+
+async def text_lines(
+    chunks: AsyncIterator[str], *, sse: bool, provider: str | None = None, limit: int = LINE_LIMIT
+) -> AsyncIterator[str]:
+    """Lines of a stream, without their ends: at CR, LF or CRLF for SSE, at LF for NDJSON.
+
+    Only there: ``httpx``'s ``aiter_lines`` splits like ``str.splitlines``, also at U+2028,
+    U+2029, U+0085, VT, FF and FS/GS/RS, all of which a JSON string may hold raw, and which
+    would cut an event in two. A line longer than ``limit`` is a bad response.
+    """
+    pattern = _SSE_BREAK if sse else _NDJSON_BREAK
+    parts: list[str] = []
+    size = 0
+    held_cr = False
+    async for chunk in chunks:
+        if held_cr:  # a CR that ended the previous chunk may be the first half of a CRLF
+            chunk, held_cr = "\r" + chunk, False
+        if sse and chunk.endswith("\r"):
+            chunk, held_cr = chunk[:-1], True
+        pieces = pattern.split(chunk)
+        if len(pieces) > 1:
+            yield "".join(parts) + pieces[0]
+            for line in pieces[1:-1]:
+                yield line
+            parts, size = [], 0
+        parts.append(pieces[-1])
+        size += len(pieces[-1])
+        if size > limit:
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE, f"a stream line is longer than {limit} characters", provider=provider
+            )
+    if held_cr or size:
+        yield "".join(parts)
+
+
+class TextRepair:
+    """Makes the text deltas of one answer valid Unicode, whatever the JSON escapes held.
+
+    A server that cuts text by UTF-16 code units can split a surrogate pair across two
+    chunks (``"\\ud83d"`` then ``"\\ude00"``): the halves are joined again. Any surrogate
+    left unpaired becomes U+FFFD, as invalid UTF-8 bytes already do when decoded.
+    """
+
+    def __init__(self) -> None:
+        self._high = ""
+
+    def feed(self, text: str) -> str:
+        text, self._high = self._high + text, ""
+        if text and "\ud800" <= text[-1] <= "\udbff":
+            text, self._high = text[:-1], text[-1]
+        return valid_unicode(text)
+
+    def flush(self) -> str:
+        """What is still held back at the end of the answer (an unpaired half, as U+FFFD)."""
+        text, self._high = self._high, ""
+        return valid_unicode(text)
 
 
 class SseEvents(AsyncIterator[str]):

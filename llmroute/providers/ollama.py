@@ -25,8 +25,9 @@ from llmroute.providers.classify import (
     load_json,
     parse_retry_after,
     transport_error,
+    valid_unicode,
 )
-from llmroute.providers.framing import ndjson_objects
+from llmroute.providers.framing import TextRepair, ndjson_objects, text_lines
 from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, StreamEvent, TextDelta, Usage
 
 if TYPE_CHECKING:
@@ -64,12 +65,14 @@ class OllamaAdapter(HttpChatAdapter):
     async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
-        async for obj in ndjson_objects(response.aiter_lines(), self.name):
+        repair = TextRepair()
+        async for obj in ndjson_objects(text_lines(response.aiter_text(), sse=False, provider=self.name), self.name):
             self._raise_if_error(obj, secrets)
-            text = _content(obj)
-            if text:
+            if text := repair.feed(_content(obj)):
                 yield TextDelta(text)
             if obj.get("done") is True:
+                if tail := repair.flush():
+                    yield TextDelta(tail)
                 yield _end(obj, candidate)
                 return
         raise ProviderError(ErrorKind.BAD_RESPONSE, "stream ended before completion", provider=self.name)
@@ -84,7 +87,7 @@ class OllamaAdapter(HttpChatAdapter):
         self._raise_if_error(data, secrets)
         if "message" not in data:
             raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no message", provider=self.name)
-        text = _content(data)
+        text = valid_unicode(_content(data))
         return [TextDelta(text), _end(data, candidate)] if text else [_end(data, candidate)]
 
     async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
@@ -174,7 +177,8 @@ def classify_error(
         kind = ErrorKind.SERVER
     else:
         kind = kind_for_status(status)
-    return ProviderError(kind, clean(text, secrets), status=status, retry_at=retry_at, provider=provider)
+    message = clean(text, secrets) or "provider returned an error"
+    return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider)
 
 
 def usage_limit_reset(message: str, now: float) -> float | None:

@@ -19,14 +19,16 @@ from llmroute.providers.classify import (
     as_number,
     body_excerpt,
     clean,
+    INT_LIMIT,
     header,
     kind_for_status,
     load_json,
     parse_reset_ms,
     parse_retry_after,
     transport_error,
+    valid_unicode,
 )
-from llmroute.providers.framing import json_object, sse_events
+from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
 from llmroute.providers.openrouter_catalog import key_info, model_info
 from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, StreamEvent, TextDelta, Usage
 
@@ -61,6 +63,8 @@ _ERROR_TYPE_KINDS: dict[str, ErrorKind] = {
     ),
 }
 _MODERATION_WORDS = ("blocked", "flagged", "moderation", "guardrail")
+#: Availability codes that say this provider will not serve this model to us, whatever the key (ref §1.7).
+_UNSERVED = frozenset({"model_not_found", "region_restricted"})
 
 
 class OpenRouterAdapter(HttpChatAdapter):
@@ -81,9 +85,6 @@ class OpenRouterAdapter(HttpChatAdapter):
 
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
         return _body(candidate, request)
-
-    def is_stream(self, response: httpx.Response) -> bool:
-        return "json" not in response.headers.get("content-type", "")
 
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
         headers = {
@@ -122,7 +123,7 @@ class OpenRouterAdapter(HttpChatAdapter):
             raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no choices", provider=self.name)
         message = as_dict(choice.get("message"))
         text = message.get("content") or message.get("reasoning") or ""
-        events: list[StreamEvent] = [TextDelta(text)] if isinstance(text, str) and text else []
+        events: list[StreamEvent] = [TextDelta(valid_unicode(text))] if isinstance(text, str) and text else []
         usage = _usage(data.get("usage"))
         events.append(StreamEnd(_model(data, candidate.model), usage, choice.get("finish_reason")))
         return events
@@ -130,7 +131,8 @@ class OpenRouterAdapter(HttpChatAdapter):
     async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
-        events = sse_events(response.aiter_lines())
+        events = sse_events(text_lines(response.aiter_text(), sse=True, provider=self.name))
+        repair = TextRepair()
         model, usage, finish = candidate.model, Usage(), None
         async for payload in events:
             chunk = json_object(payload, self.name)
@@ -141,10 +143,13 @@ class OpenRouterAdapter(HttpChatAdapter):
                 usage = _usage(chunk["usage"])
             delta = as_dict(choice.get("delta"))
             text = delta.get("content")
-            if isinstance(text, str) and text:
+            if isinstance(text, str) and (text := repair.feed(text)):
                 yield TextDelta(text)
             finish = choice.get("finish_reason") or finish
-        if not events.done:
+        if tail := repair.flush():
+            yield TextDelta(tail)
+        # Without ``[DONE]`` the answer is whole only if it said how it finished.
+        if not events.done and not finish:
             raise ProviderError(ErrorKind.BAD_RESPONSE, "stream ended before completion", provider=self.name)
         yield StreamEnd(model, usage, finish)
 
@@ -213,7 +218,7 @@ def classify_error(
     ``status`` is the HTTP status; for an error inside a 200 the object's own
     ``code`` (int or numeric string) or ``http_status`` decides instead.
     """
-    code = status if status >= 400 else as_int(error.get("code")) or as_int(error.get("http_status"))
+    code = status if status >= 400 else _status(error.get("code")) or _status(error.get("http_status"))
     metadata = as_dict(error.get("metadata"))
     text = str(error.get("message") or "").lower()
     availability = as_dict(error.get("availability")).get("code")
@@ -224,7 +229,7 @@ def classify_error(
         kind, retry_at = ErrorKind.QUOTA, reset or retry_at
     elif kind is ErrorKind.RATE_LIMITED and retry_at is None:
         retry_at = reset or _seconds_from(metadata.get("retry_after_seconds"), now)
-    elif (code == 400 and "is not a valid model id" in text) or availability == "model_not_found":
+    elif (code == 400 and "is not a valid model id" in text) or availability in _UNSERVED:
         kind = ErrorKind.MODEL_NOT_FOUND
     elif code == 403 and (metadata.get("reasons") or any(w in text for w in _MODERATION_WORDS)):
         kind = ErrorKind.BAD_REQUEST
@@ -232,6 +237,12 @@ def classify_error(
         retry_at = now + AFFORDABILITY_RETRY_SECONDS
     message = _message(error, metadata, tuple(secrets))
     return ProviderError(kind, message, status=code or status, retry_at=retry_at, provider=provider)
+
+
+def _status(value: object) -> int | None:
+    """An in-body error's code, when it is an HTTP error status."""
+    code = as_int(value)
+    return code if code is not None and 400 <= code <= 599 else None
 
 
 def _kind_for_type(error: Mapping[str, Any], metadata: Mapping[str, Any]) -> ErrorKind:
@@ -252,11 +263,9 @@ def _seconds_from(value: object, now: float) -> float | None:
 
 
 def _message(error: Mapping[str, Any], metadata: Mapping[str, Any], secrets: tuple[str, ...]) -> str:
-    text = str(error.get("message") or "provider returned an error")
-    raw = metadata.get("raw")
-    if raw:
-        text = f"{text}: {clean(str(raw), secrets, limit=120)}"
-    return clean(text, secrets)
+    text = clean(str(error.get("message") or ""), secrets) or "provider returned an error"
+    raw = clean(str(metadata.get("raw") or ""), secrets, limit=120)
+    return clean(f"{text}: {raw}" if raw else text, secrets)
 
 
 def _as_error(value: object) -> dict[str, Any] | None:
@@ -283,6 +292,8 @@ def _usage(data: object) -> Usage:
     if not isinstance(data, dict):
         return Usage()
     cost = as_number(data.get("cost"))
+    if cost is not None and not 0 <= cost * 1_000_000 <= INT_LIMIT:
+        cost = None
     return Usage(
         input_tokens=as_int(data.get("prompt_tokens")),
         output_tokens=as_int(data.get("completion_tokens")),

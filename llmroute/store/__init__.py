@@ -6,17 +6,21 @@ Secrets never enter it: keys are known by fingerprint.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+from llmroute.errors import StateError
 
 from llmroute.limits import BreakerSettings, Scope
-from llmroute.store import admission, breakers, catalog, checks, key_state, ledger, reports, spend
+from llmroute.store import admission, breakers, catalog, checks, key_state, ledger, recovery, reports, spend
 from llmroute.store.admission import Refusal, Ticket
 from llmroute.store.breakers import BreakerState
 from llmroute.store.catalog import CachedCatalog
 from llmroute.store.checks import CheckRow
-from llmroute.store.connection import connect, write_transaction
+from llmroute.store.connection import connect, reset_damaged, state_error, warn_reset, write_transaction
 from llmroute.store.key_state import KeyState
 from llmroute.store.spend import Spend
 from llmroute.store.ledger import AttemptRow
@@ -39,32 +43,79 @@ __all__ = [
 ]
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Any SQLite failure leaves the store as one :class:`StateError` naming the file (see ``Store._failure``)."""
+
+    @functools.wraps(method)
+    def guarded(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+
+    return guarded
+
+
 class Store:
+    """The state file. Every method raises :class:`StateError` (never a raw ``sqlite3`` error) when it fails."""
+
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        conn = connect(path)
-        migrate(conn)
-        return cls(conn, path)
+        """Open and migrate; a file found damaged on the way is kept aside (with a warning) for a new one."""
+        for attempt in range(3):
+            conn = connect(path)
+            try:
+                migrate(conn)
+                return cls(conn, path)
+            except sqlite3.Error as exc:
+                damaged = attempt < 2 and recovery.is_corruption(exc) and recovery.confirmed(conn)
+                conn.close()
+                if not damaged:
+                    raise state_error(exc, path) from exc
+                aside = recovery.reset(path, recovery.snapshot(path), str(exc))
+                if aside is not None:
+                    warn_reset(path, exc, aside)
+        raise AssertionError("unreachable: the third attempt returns or raises")
+
+    def _failure(self, exc: sqlite3.Error) -> StateError:
+        """The error to raise for a failed query; damage confirmed by ``quick_check`` is kept aside first."""
+        if recovery.is_corruption(exc):
+            aside = reset_damaged(self._conn, self.path, exc)
+            if aside is not None:
+                return StateError(
+                    f"the state file {self.path} was damaged ({exc}); kept a copy as {aside.name} "
+                    "and emptied it: the next run starts afresh"
+                )
+        return state_error(exc, self.path)
 
     def close(self) -> None:
         self._conn.close()
 
+    @_guarded
     def record_attempt(self, row: AttemptRow) -> None:
         ledger.record(self._conn, row)
 
+    @_guarded
     def attempts(self, *, since: float = 0.0) -> list[AttemptRow]:
         return ledger.rows(self._conn, since=since)
 
+    @_guarded
     def key_states(self, key_ids: Iterable[str]) -> dict[str, KeyState]:
         return key_state.load(self._conn, key_ids)
 
+    @_guarded
     def all_key_states(self) -> list[KeyState]:
         return key_state.load_all(self._conn)
 
+    @_guarded
     def record_failure(
         self,
         *,
@@ -89,12 +140,15 @@ class Store:
             deadline=deadline,
         )
 
+    @_guarded
     def record_success(self, key_id: str, now: float) -> None:
         key_state.record_success(self._conn, key_id, now)
 
+    @_guarded
     def clear_key_states(self, key_ids: Iterable[str] | None = None) -> list[KeyState]:
         return key_state.clear(self._conn, key_ids)
 
+    @_guarded
     def next_cursor(self, name: str) -> int:
         """Atomically take the next position of a round-robin cursor (0, 1, 2, ...)."""
         with write_transaction(self._conn):
@@ -105,34 +159,44 @@ class Store:
             ).fetchone()
         return int(row[0]) - 1
 
+    @_guarded
     def replace_catalog(self, provider: str, models: Iterable[ModelInfo], now: float) -> None:
         catalog.replace(self._conn, provider, models, now)
 
+    @_guarded
     def catalog_model(self, provider: str, model: str) -> ModelInfo | None:
         return catalog.load_model(self._conn, provider, model)
 
+    @_guarded
     def catalogs(self, providers: Iterable[str] | None = None) -> dict[str, CachedCatalog]:
         return catalog.load(self._conn, providers)
 
+    @_guarded
     def record_checks(self, rows: list[CheckRow]) -> None:
         checks.record(self._conn, rows)
 
+    @_guarded
     def latest_checks(self) -> dict[str, CheckRow]:
         return checks.latest(self._conn)
 
+    @_guarded
     def admit(self, ticket: Ticket, now: float) -> int | Refusal:
         """Reserve a slot for one attempt (a pending ledger row), or say why it may not be sent."""
         return admission.admit(self._conn, ticket, now)
 
+    @_guarded
     def settle(self, attempt_id: int, row: AttemptRow) -> None:
         admission.settle(self._conn, attempt_id, row)
 
+    @_guarded
     def spend(self, scope: Scope, start: float, end: float, *, now: float, reservation_timeout: float) -> Spend:
         return spend.spend(self._conn, scope, start, end, now=now, reservation_timeout=reservation_timeout)
 
+    @_guarded
     def calls(self, scope: Scope, since: float) -> list[float]:
         return spend.calls(self._conn, scope, since)
 
+    @_guarded
     def note_budget_alert(self, scope: str, period: str, level: int, now: float) -> bool:
         """Remember that an alert was shown; False when it already was in this period."""
         with write_transaction(self._conn):
@@ -142,30 +206,38 @@ class Store:
             )
         return cursor.rowcount == 1
 
+    @_guarded
     def breaker_acquire(self, provider: str, now: float, trial_timeout: float) -> float | None:
         return breakers.acquire(self._conn, provider, now, trial_timeout)
 
+    @_guarded
     def breaker_record(
         self, provider: str, now: float, *, error_kind: str | None, reason: str | None, settings: BreakerSettings
     ) -> BreakerState:
         return breakers.record(self._conn, provider, now, error_kind=error_kind, reason=reason, settings=settings)
 
+    @_guarded
     def breaker_states(self) -> list[BreakerState]:
         return breakers.load_all(self._conn)
 
+    @_guarded
     def reset_breakers(self, providers: Iterable[str] | None = None) -> list[BreakerState]:
         return breakers.reset(self._conn, providers)
 
+    @_guarded
     def totals_by_key(self, start: float, end: float) -> dict[str, Totals]:
         """Key id -> calls, tokens and settled cost of its attempts with ``start <= ts < end``."""
         return reports.totals_by_key(self._conn, start, end)
 
+    @_guarded
     def grouped_totals(self, by: str, start: float, end: float) -> list[Group]:
         """Totals per key, provider, model or UTC day (``by``) of the attempts with ``start <= ts < end``."""
         return reports.grouped(self._conn, by, start, end)
 
+    @_guarded
     def last_latencies(self, key_ids: Iterable[str]) -> dict[str, float]:
         return reports.last_latencies(self._conn, key_ids)
 
+    @_guarded
     def latencies_since(self, since: float) -> dict[str, list[float]]:
         return reports.latencies_since(self._conn, since)

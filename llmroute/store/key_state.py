@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from llmroute.store.connection import write_transaction
 
@@ -32,8 +33,9 @@ class KeyState:
 _COLUMNS = "key_id, provider, label, cooldown_until, disabled, reason, error_kind, consecutive_failures"
 
 
-def _row(row: tuple) -> KeyState:
-    return KeyState(*row[:4], bool(row[4]), *row[5:])  # type: ignore[arg-type]
+def _row(row: tuple[Any, ...]) -> KeyState:
+    key_id, provider, label, cooldown_until, disabled, reason, error_kind, streak = row
+    return KeyState(key_id, provider, label, cooldown_until, bool(disabled), reason, error_kind, streak)
 
 
 def load(conn: sqlite3.Connection, key_ids: Iterable[str]) -> dict[str, KeyState]:

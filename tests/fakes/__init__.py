@@ -13,6 +13,14 @@ requests listed (``fake.requests_to("/api/v1/key")``).  Endpoints: OpenRouter ``
 ``/api/show``, ``/api/version``, ``GET /``, and the OpenAI-compatible ``/v1/chat/completions`` and
 ``/v1/models``.
 
+Faults beyond the providers' own errors, for the fault matrix: ``or_status(code)`` / ``oll_status(code)``
+(a documented body per status), ``or_429(retry_after=..., reset_ms=..., retry_after_seconds=...)`` with
+``http_date(epoch)``, ``html_error(status)`` and ``cloudflare_524()`` (proxy pages), ``huge_error(status,
+size)`` (a body sent ``repeat`` times over, never built whole), and on any reply or error ``gzip=True``;
+replies also take ``repeat=N`` (a huge answer), ``end_after_tokens=N`` (a clean end mid-answer) and
+``chunks=(...)`` (exact stream pieces). Text may carry ``"\\udcff"`` (sent as the raw, invalid byte) and
+lone surrogates (sent as JSON escapes): see :func:`~.behaviours.compact_json`.
+
 Wire formats follow /work/shared/reference/providers.md §1 (OpenRouter) and §2-3 (Ollama).
 """
 
@@ -31,9 +39,17 @@ from .behaviours import (
     stream_reply,
 )
 from .errors import (
+    MIB,
+    cloudflare_524,
+    html_error,
+    http_date,
+    huge_error,
     oll_401,
+    oll_402_usage_limit,
+    oll_403_cloud_disabled,
     oll_404,
     oll_503_busy,
+    oll_status,
     oll_usage_limit,
     ollama_error,
     ollama_openai_error,
@@ -44,11 +60,17 @@ from .errors import (
     or_401,
     or_401_no_auth,
     or_402_credits,
+    or_402_insufficient,
+    or_403_forbidden,
+    or_403_moderation,
+    or_403_region,
     or_404_no_endpoints,
+    or_429,
     or_502_raw,
     or_blank_lines_json,
     or_daily_cap,
     or_per_minute,
+    or_status,
     or_upstream_429,
 )
 from .plan import tokenize
@@ -59,6 +81,7 @@ __all__ = [
     "DEFAULT_COST",
     "DEFAULT_MODELS",
     "DEFAULT_TEXT",
+    "MIB",
     "OLLAMA_OPENAI_CHAT_PATH",
     "OLLAMA_VERSION",
     "Behaviour",
@@ -68,12 +91,19 @@ __all__ = [
     "Hang",
     "RecordedRequest",
     "Reply",
+    "cloudflare_524",
     "drop_connection",
     "error",
     "hang",
+    "html_error",
+    "http_date",
+    "huge_error",
     "oll_401",
+    "oll_402_usage_limit",
+    "oll_403_cloud_disabled",
     "oll_404",
     "oll_503_busy",
+    "oll_status",
     "oll_usage_limit",
     "ollama_error",
     "ollama_openai_error",
@@ -84,11 +114,17 @@ __all__ = [
     "or_401",
     "or_401_no_auth",
     "or_402_credits",
+    "or_402_insufficient",
+    "or_403_forbidden",
+    "or_403_moderation",
+    "or_403_region",
     "or_404_no_endpoints",
+    "or_429",
     "or_502_raw",
     "or_blank_lines_json",
     "or_daily_cap",
     "or_per_minute",
+    "or_status",
     "or_upstream_429",
     "reply",
     "stream_reply",

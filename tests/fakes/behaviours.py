@@ -12,6 +12,7 @@ asked for.  Streaming-only knobs have a documented non-stream meaning (see :clas
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,11 +34,17 @@ class Reply:
       and a per-choice ``error`` (ref §1.3); Ollama answers 500 ``{"error": ...}``.
     * ``error_only``: OpenRouter answers 200 with a JSON body holding only ``error``; Ollama 500.
     * ``stall_after_tokens`` / ``drop_after_tokens``: nothing is sent (stall = hang, drop = close).
+    * ``end_after_tokens``: the JSON document is cut in half (a complete HTTP response whose body
+      is not valid JSON).
     * ``processing_comments``, ``usage_shape``, ``no_terminator``, ``chunk_delay`` (except between
       ``blank_lines``), ``done_after_error``: ignored.
 
     Token thresholds count whitespace tokens and are checked at chunk boundaries, so with
     ``tokens_per_chunk > 1`` they round up to the next chunk.
+
+    ``text`` may hold invalid UTF-8 and invalid Unicode: a surrogate-escaped byte (``"\\udcff"``,
+    as ``bytes.decode("utf-8", "surrogateescape")`` makes) goes on the wire as that raw byte, and
+    any other lone surrogate (``"\\ud83d"``) as its JSON escape (see :func:`compact_json`).
     """
 
     text: str | None = None
@@ -72,10 +79,27 @@ class Reply:
     """Non-stream OpenRouter: keep-alive blank lines sent before the JSON body (ref §1.3)."""
     omit_prompt_eval_count: bool = False
     """Ollama: leave ``prompt_eval_count`` out of the final object (fully cached prompt, ref §2.3)."""
+    end_after_tokens: int | None = None
+    """Streams: end the response cleanly (a complete HTTP body) after this many tokens, with no
+    finish chunk, usage, ``[DONE]`` or ``done:true`` object."""
+    gzip: bool = False
+    """Send the body gzip-compressed with ``Content-Encoding: gzip`` (streams: flushed per chunk)."""
+    chunks: tuple[str, ...] | None = None
+    """The answer's tokens exactly, instead of ``text`` split at whitespace: e.g. a surrogate pair cut
+    in two (``("smile ", "\\ud83d", "\\ude00")``), one half per stream chunk."""
+    repeat: int = 1
+    """The answer is ``text`` this many times over, rendered without building it in memory (a huge
+    answer: the wire bytes of one copy are sent ``repeat`` times). Incompatible with the
+    ``*_after_tokens`` thresholds; ``max_tokens`` truncates one copy."""
 
     def __post_init__(self) -> None:
         if self.usage_shape not in ("A", "B", "C"):
             raise ValueError(f"usage_shape must be 'A', 'B' or 'C', not {self.usage_shape!r}")
+        if self.repeat < 1:
+            raise ValueError(f"repeat must be at least 1, not {self.repeat}")
+        thresholds = (self.error_after_tokens, self.stall_after_tokens, self.drop_after_tokens, self.end_after_tokens)
+        if self.repeat > 1 and any(t is not None for t in thresholds):
+            raise ValueError("repeat cannot be combined with *_after_tokens")
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,15 @@ class ErrorResponse:
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
+    gzip: bool = False
+    """Send the body gzip-compressed with ``Content-Encoding: gzip``."""
+    repeat: int = 1
+    """Send ``body`` this many times over (a huge body that is never built in memory)."""
+
+    @property
+    def size(self) -> int:
+        """Bytes of the (uncompressed) body on the wire."""
+        return len(self.body) * self.repeat
 
     @property
     def json(self) -> Any:
@@ -123,9 +156,29 @@ class DropConnection:
 Behaviour = Reply | ErrorResponse | Hang | DropConnection
 
 
+def _raw_bytes_or_json_escape(exc: UnicodeError) -> tuple[bytes, int]:
+    """Encoding errors of :func:`compact_json`: ``\\udc80``-``\\udcff`` become that raw (invalid) byte,
+    any other lone surrogate its JSON escape ``\\uXXXX``."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for char in exc.object[exc.start : exc.end]:
+        code = ord(char)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}".encode()
+    return bytes(out), exc.end
+
+
+codecs.register_error("fake-json", _raw_bytes_or_json_escape)
+
+
 def compact_json(obj: Any) -> bytes:
-    """Serialise like the real services: no spaces, UTF-8, key order preserved."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Serialise like the real services: no spaces, UTF-8, key order preserved.
+
+    Strings may carry deliberate garbage: a surrogate-escaped byte (``"\\udcff"``) is written as that
+    raw byte (invalid UTF-8), any other lone surrogate (``"\\ud83d"``) as the JSON escape a server
+    produces when it splits a surrogate pair.
+    """
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "fake-json")
 
 
 def _header_pairs(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -144,6 +197,8 @@ def reply(
     usage_shape: UsageShape = "A",
     blank_lines: int = 0,
     omit_prompt_eval_count: bool = False,
+    gzip: bool = False,
+    repeat: int = 1,
 ) -> Reply:
     """A normal successful answer, in whatever format (stream or not) the request asked for."""
     return Reply(
@@ -157,6 +212,8 @@ def reply(
         usage_shape=usage_shape,
         blank_lines=blank_lines,
         omit_prompt_eval_count=omit_prompt_eval_count,
+        gzip=gzip,
+        repeat=repeat,
     )
 
 
@@ -182,6 +239,10 @@ def stream_reply(
     drop_after_tokens: int | None = None,
     done_after_error: bool = False,
     omit_prompt_eval_count: bool = False,
+    end_after_tokens: int | None = None,
+    gzip: bool = False,
+    repeat: int = 1,
+    chunks: tuple[str, ...] | None = None,
 ) -> Reply:
     """An answer with streaming quirks: OpenRouter SSE (ref §1.4) or Ollama NDJSON (ref §2.4).
 
@@ -210,6 +271,10 @@ def stream_reply(
         chunk_delay=chunk_delay,
         error_only=error_only,
         omit_prompt_eval_count=omit_prompt_eval_count,
+        end_after_tokens=end_after_tokens,
+        gzip=gzip,
+        repeat=repeat,
+        chunks=chunks,
     )
 
 
@@ -220,9 +285,17 @@ def error(
     delay: float = 0.0,
     *,
     content_type: str | None = None,
+    gzip: bool = False,
+    repeat: int = 1,
 ) -> ErrorResponse:
     """A raw error response.  dict/list bodies are sent as compact JSON, str as text/plain, bytes as-is
-    (labelled ``application/json`` unless ``content_type`` says otherwise)."""
+    (labelled ``application/json`` unless ``content_type`` says otherwise).
+
+    Any status works, 200 included (a raw body the fake would never build itself, e.g. malformed
+    JSON).  ``gzip`` sends it compressed; ``repeat`` sends the body that many times over.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, not {repeat}")
     if isinstance(body, bytes):
         raw, ctype = body, "application/json"
     elif isinstance(body, str):
@@ -235,6 +308,8 @@ def error(
         content_type=content_type or ctype,
         headers=_header_pairs(headers),
         delay=delay,
+        gzip=gzip,
+        repeat=repeat,
     )
 
 

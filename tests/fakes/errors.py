@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from email.utils import formatdate
 from typing import Any, Literal
 
 from .behaviours import ErrorResponse, Reply, compact_json, error
@@ -26,6 +27,11 @@ def _next_utc_midnight_ms(now: float | None = None) -> int:
 def _next_minute_ms(now: float | None = None) -> int:
     now = time.time() if now is None else now
     return (int(now) // 60 + 1) * 60 * 1000
+
+
+def http_date(when: float) -> str:
+    """``when`` (epoch seconds) as an HTTP-date, the other form of ``Retry-After`` (RFC 9110 §10.2.3)."""
+    return formatdate(when, usegmt=True)
 
 
 # --------------------------------------------------------------------------- OpenRouter
@@ -134,6 +140,109 @@ def or_402_credits(requested: int = 64000, affordable: int = 2666) -> ErrorRespo
         "user_id": FAKE_USER_ID,
     }
     return _or_body(402, body)
+
+
+def or_402_insufficient() -> ErrorResponse:
+    """402 out of credits: the spec's example message (ref §1.7), the other meaning of a 402."""
+    body = {
+        "error": {"message": "Insufficient credits. Add more using https://openrouter.ai/credits", "code": 402},
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(402, body)
+
+
+def or_403_moderation() -> ErrorResponse:
+    """403 guardrail block of the prompt (ref §1.7, captured shape): the request, not the key, is at fault."""
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Request blocked: prompt injection patterns detected",
+            "metadata": {"patterns": ["ignore previous instructions"]},
+        }
+    }
+    return _or_body(403, body)
+
+
+def or_403_region(model: str = "openai/gpt-4o-mini") -> ErrorResponse:
+    """403 ``region_restricted`` availability error (ref §1.7): typed fields inside ``error``, no ``code``."""
+    body = {
+        "error": {
+            "message": f"{model} is not available in your region.",
+            "error_type": "permission_denied",
+            "http_status": 403,
+            "availability": {
+                "code": "region_restricted",
+                "retryable": False,
+                "requested_models": [model],
+                "docs_url": "https://openrouter.ai/docs/api/errors",
+            },
+        },
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(403, body)
+
+
+def or_403_forbidden() -> ErrorResponse:
+    """403 insufficient permission for the key (ref §1.7; message illustrative)."""
+    body = {
+        "error": {
+            "code": 403,
+            "message": "This API key does not have permission to use this endpoint",
+            "metadata": {"error_type": "permission_denied"},
+        },
+        "user_id": FAKE_USER_ID,
+    }
+    return _or_body(403, body)
+
+
+def or_429(
+    *,
+    retry_after: str | int | None = None,
+    reset_ms: int | None = None,
+    retry_after_seconds: float | None = None,
+) -> ErrorResponse:
+    """A bare 429 "Rate limit exceeded" with exactly the reset hints asked for, and no other.
+
+    ``retry_after``: a ``Retry-After`` header, seconds or an HTTP-date (:func:`http_date`);
+    ``reset_ms``: an ``X-RateLimit-Reset`` header in epoch milliseconds (ref §1.8);
+    ``retry_after_seconds``: the body's ``error.metadata.retry_after_seconds`` (upstream 429s).
+    """
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if reset_ms is not None:
+        headers |= {"X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset_ms)}
+    metadata: dict[str, Any] = {"error_type": "rate_limit_exceeded"}
+    if retry_after_seconds is not None:
+        metadata |= {"provider_name": "Venice", "retry_after_seconds": retry_after_seconds}
+    return openrouter_error(429, "Rate limit exceeded", metadata, headers)
+
+
+#: Status -> (message, ``metadata.error_type`` or None) for :func:`or_status`; messages are the
+#: reference's examples where it gives one (ref §1.7), else the spec's reason phrase.
+_OR_STATUS: dict[int, tuple[str, str | None]] = {
+    400: ("Reasoning is mandatory for this endpoint and cannot be disabled.", None),
+    408: ("Operation timed out. Please try again later.", "timeout"),
+    413: ("Request payload too large: reduce the prompt or attachments", "payload_too_large"),
+    422: ("Unprocessable request: 'messages' content could not be processed", "unprocessable"),
+    500: ("Internal Server Error", "server"),
+    503: ("No available provider meets your routing requirements", "provider_unavailable"),
+    504: ("Gateway Timeout", "timeout"),
+    524: ("Request timed out. Please try again later.", None),
+    529: ("Provider returned error", None),
+}
+
+
+def or_status(status: int, headers: Mapping[str, str] | None = None) -> ErrorResponse:
+    """OpenRouter's error body for ``status`` (400, 408, 413, 422, 500, 503, 504, 524, 529), per ref §1.7."""
+    try:
+        message, error_type = _OR_STATUS[status]
+    except KeyError:
+        raise ValueError(f"no ready-made OpenRouter body for {status}; use openrouter_error()") from None
+    if status == 529:  # the spec's example exactly: {"error":{"code":529,"message":"Provider returned error"}}
+        return error(529, {"error": {"code": 529, "message": message}}, headers=headers)
+    metadata = {"error_type": error_type} if error_type else None
+    return openrouter_error(status, message, metadata, headers)
 
 
 def or_401() -> ErrorResponse:
@@ -245,6 +354,40 @@ def oll_usage_limit(window: Literal["session", "weekly", "hourly"] = "session") 
     return ollama_error(429, text)
 
 
+def oll_402_usage_limit() -> ErrorResponse:
+    """402 with the text the Ollama app shows for it (ref §2.7: "a 402 path may also exist")."""
+    return ollama_error(402, "You've reached your usage limit, please upgrade to continue")
+
+
+def oll_403_cloud_disabled() -> ErrorResponse:
+    """403 cloud disabled on the daemon (ref §2.5)."""
+    return ollama_error(403, "ollama cloud is disabled: remote model is unavailable")
+
+
+#: Status -> ``error`` text for :func:`oll_status`: documented texts where ref §2.5 has one, else
+#: what Ollama's Go server writes for that status (``http.StatusText``, lower-cased).
+_OLLAMA_STATUS: dict[int, str] = {
+    400: '"gpt-oss:120b" does not support thinking',
+    408: "request timeout",
+    413: "request entity too large",
+    422: "unprocessable entity",
+    500: "an error was encountered while running the model",
+    502: "cloud model unreachable: upstream connect error",
+    503: "server busy, please try again.  maximum pending requests exceeded",
+    504: "gateway timeout",
+    524: "a timeout occurred",
+    529: "overloaded",
+}
+
+
+def oll_status(status: int, headers: Mapping[str, str] | None = None) -> ErrorResponse:
+    """Ollama's ``{"error": text}`` for ``status`` (400, 408, 413, 422, 500, 502-504, 524, 529)."""
+    try:
+        return ollama_error(status, _OLLAMA_STATUS[status], headers)
+    except KeyError:
+        raise ValueError(f"no ready-made Ollama body for {status}; use ollama_error()") from None
+
+
 def oll_404(model: str) -> ErrorResponse:
     """404 ``{"error":"model '<name>' not found"}``."""
     return ollama_error(404, f"model '{model}' not found")
@@ -291,3 +434,47 @@ def ollama_openai_error(
         headers=tuple((k, v) for k, v in (headers or {}).items()),
         delay=delay,
     )
+
+
+# --------------------------------------------------------------------------- proxies in front of any provider
+
+_REASONS = {
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+    413: "Request Entity Too Large",
+}
+
+
+def html_error(status: int, *, server: str = "nginx") -> ErrorResponse:
+    """The HTML error page a reverse proxy sends (nginx's, byte for byte), as ``text/html``."""
+    title = f"{status} {_REASONS.get(status, 'Error')}"
+    page = (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>{server}</center>\r\n</body>\r\n</html>\r\n"
+    )
+    return error(status, page.encode(), content_type="text/html")
+
+
+def cloudflare_524(host: str = "openrouter.ai") -> ErrorResponse:
+    """Cloudflare's 524 page (the origin answered nothing within 100 s), as ``text/html; charset=UTF-8``."""
+    page = (
+        '<!DOCTYPE html>\n<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->\n'
+        f'<html class="no-js" lang="en-US"> <!--<![endif]-->\n<head>\n<title>{host} | 524: A timeout occurred</title>\n'
+        '<meta charset="UTF-8" />\n<style>body{font-family:sans-serif}</style>\n</head>\n<body>\n'
+        '<div id="cf-wrapper"><h1><span class="cf-error-type">Error</span> <span class="cf-error-code">524</span></h1>'
+        "<h2>A timeout occurred</h2></div>\n</body>\n</html>\n"
+    )
+    return error(524, page.encode(), content_type="text/html; charset=UTF-8")
+
+
+MIB = 1024 * 1024
+
+
+def huge_error(
+    status: int, size: int = 50 * MIB, *, content_type: str = "text/html", gzip: bool = False
+) -> ErrorResponse:
+    """A ``size``-byte body (rounded up to 64 KiB) of repeated HTML, never built in memory at once."""
+    unit = (b"<p>" + b"upstream said no. " * 3639 + b"</p>\n")[: 64 * 1024]
+    unit = unit.ljust(64 * 1024, b" ")
+    return error(status, unit, content_type=content_type, gzip=gzip, repeat=-(-size // len(unit)))

@@ -13,8 +13,11 @@ from .plan import (
     Emit,
     Pause,
     Plan,
+    Repeat,
     Step,
+    cut_in_half,
     interruption_steps,
+    repeated_json,
     resolve_answer,
     stream_events,
 )
@@ -85,11 +88,18 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     interrupt = next((e for e in stream_events(reply, answer.tokens, 1) if not isinstance(e, Emit)), None)
     if interrupt is not None and interrupt.kind in ("drop", "stall"):
         return Plan(status=None, preamble=preamble + tuple(interruption_steps(reply, interrupt.kind)))
-    if reply.error_only or interrupt is not None:
+    if reply.error_only or (interrupt is not None and interrupt.kind == "error"):
         body = compact_json({"error": reply.error_message or RUNNER_ERROR})
-        return Plan(status=500, headers=_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble)
-    body = compact_json(done_object(answer, answer.text, reply))
-    return Plan(status=200, headers=_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble)
+        return Plan(status=500, headers=_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble, gzip=reply.gzip)
+    document = done_object(answer, answer.text, reply)
+    steps: tuple[Step, ...]
+    if reply.repeat > 1:
+        steps = repeated_json(document, ("message", "content"), answer.text, reply.repeat)
+    elif interrupt is not None:  # "end": the document stops half-way
+        steps = (cut_in_half(compact_json(document)),)
+    else:
+        steps = (compact_json(document),)
+    return Plan(status=200, headers=_headers(ctx, OLLAMA_JSON), body=steps, preamble=preamble, gzip=reply.gzip)
 
 
 def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
@@ -108,6 +118,7 @@ def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
             body=tuple(steps),
             chunked=True,
             preamble=_preamble(reply),
+            gzip=reply.gzip,
         )
 
     if reply.error_only:
@@ -133,6 +144,8 @@ def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
         else:
             steps += interruption_steps(reply, event.kind)
             return finish()
+    if reply.repeat > 1:  # one copy of the content lines, sent ``repeat`` times
+        steps[:] = [Repeat(tuple(s for s in steps if isinstance(s, bytes | Pause)), reply.repeat)]
     if not reply.no_terminator:
         steps += gap
         steps.append(line(done_object(answer, "", reply)))

@@ -11,7 +11,8 @@ What the :class:`~.behaviours.Reply` knobs mean here:
   error line becomes one empty chunk (``model: ""``) and the stream ends **without** ``[DONE]``
   (ref §3.3, inferred from source).  Non-stream: 500 ``api_error`` with the runner message.
 * ``omit_prompt_eval_count``: ``usage.prompt_tokens`` is 0 (the shim's cached-prompt behaviour).
-* ``processing_comments``, ``usage_shape``, ``blank_lines``, ``cost``, ``done_after_error``: ignored.
+* ``end_after_tokens``: as on the native wires (streams end cleanly; a non-stream body is cut in half).
+* ``processing_comments``, ``usage_shape``, ``blank_lines``, ``cost``, ``done_after_error``, ``repeat``: ignored.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .plan import (
     Pause,
     Plan,
     Step,
+    cut_in_half,
     interruption_steps,
     resolve_answer,
     stream_events,
@@ -61,9 +63,11 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     interrupt = next((e for e in stream_events(reply, answer.tokens, 1) if not isinstance(e, Emit)), None)
     if interrupt is not None and interrupt.kind in ("drop", "stall"):
         return Plan(status=None, preamble=preamble + tuple(interruption_steps(reply, interrupt.kind)))
-    if reply.error_only or interrupt is not None:
+    if reply.error_only or (interrupt is not None and interrupt.kind == "error"):
         err = ollama_openai_error(500, reply.error_message or RUNNER_ERROR, wrapped=True)
-        return Plan(status=500, headers=_headers(ctx, err.content_type), body=(err.body,), preamble=preamble)
+        return Plan(
+            status=500, headers=_headers(ctx, err.content_type), body=(err.body,), preamble=preamble, gzip=reply.gzip
+        )
     body = {
         "id": ctx.generation_id,
         "object": "chat.completion",
@@ -79,11 +83,13 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
         ],
         "usage": usage(answer, reply),
     }
+    document = compact_json(body) + b"\n"
     return Plan(
         status=200,
         headers=_headers(ctx, "application/json"),
-        body=(compact_json(body) + b"\n",),
+        body=(cut_in_half(document) if interrupt is not None else document,),
         preamble=preamble,
+        gzip=reply.gzip,
     )
 
 
@@ -121,6 +127,7 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
             body=tuple(steps),
             chunked=True,
             preamble=_preamble(reply),
+            gzip=reply.gzip,
         )
 
     if reply.error_only:

@@ -12,8 +12,11 @@ from .plan import (
     Emit,
     Pause,
     Plan,
+    Repeat,
     Step,
+    cut_in_half,
     interruption_steps,
+    repeated_json,
     resolve_answer,
     stream_events,
 )
@@ -90,8 +93,8 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     if reply.error_only:
         body: dict[str, Any] = {"error": _error_only_payload(reply, ctx), "user_id": FAKE_USER_ID}
     else:
-        partial_error = interrupt is not None  # error_after_tokens
-        tokens = answer.tokens[: interrupt.emitted] if interrupt is not None else answer.tokens
+        partial_error = interrupt is not None and interrupt.kind == "error"
+        tokens = answer.tokens[: interrupt.emitted] if partial_error and interrupt else answer.tokens
         body = _completion(ctx, answer, "".join(tokens), len(tokens) if partial_error else None)
         if partial_error:
             message, error_type = _error_fields(reply)
@@ -108,13 +111,19 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
         steps.append(b"\n")
         if reply.chunk_delay > 0:
             steps.append(Pause(reply.chunk_delay))
-    steps.append(compact_json(body))
+    if reply.repeat > 1 and not reply.error_only:
+        steps += repeated_json(body, ("choices", 0, "message", "content"), answer.text, reply.repeat)
+    elif interrupt is not None and interrupt.kind == "end":
+        steps.append(cut_in_half(compact_json(body)))
+    else:
+        steps.append(compact_json(body))
     return Plan(
         status=200,
         headers=_headers(ctx, "application/json"),
         body=tuple(steps),
         chunked=reply.blank_lines > 0 and reply.chunk_delay > 0,
         preamble=preamble,
+        gzip=reply.gzip,
     )
 
 
@@ -196,10 +205,11 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
 
     steps.append(_chunk(ctx, answer, [_choice("")]))  # the live service opens with an empty delta
     shape_b_done = False
+    opening = len(steps)
     for event in stream_events(reply, answer.tokens, ctx.tokens_per_chunk):
         steps += gap
         if isinstance(event, Emit):
-            if event.last and reply.usage_shape == "B":
+            if event.last and reply.usage_shape == "B" and reply.repeat == 1:
                 steps.append(_chunk(ctx, answer, [_choice(event.content, answer.finish_reason)], with_usage=True))
                 shape_b_done = True
             else:
@@ -229,6 +239,9 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
             return _sse_plan(reply, ctx, steps)
         steps += interruption_steps(reply, event.kind)
         return _sse_plan(reply, ctx, steps)
+    if reply.repeat > 1:  # one copy of the content chunks, sent ``repeat`` times
+        copy = tuple(s for s in steps[opening:] if isinstance(s, bytes | Pause))
+        steps[opening:] = [Repeat(copy, reply.repeat)]
 
     if reply.usage_shape == "A":
         steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)]))
@@ -251,6 +264,7 @@ def _sse_plan(reply: Reply, ctx: ChatContext, steps: list[Step]) -> Plan:
         body=tuple(steps),
         chunked=True,
         preamble=_preamble(reply),
+        gzip=reply.gzip,
     )
 
 

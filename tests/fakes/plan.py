@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .behaviours import Reply
+from .behaviours import Reply, compact_json
 
 Wire = Literal["openrouter", "ollama", "openai"]
 """``"openai"`` = Ollama's OpenAI-compatible ``/v1/chat/completions``."""
@@ -72,7 +72,19 @@ class Cut:
     """Close the connection abruptly, right now."""
 
 
-Step = bytes | Pause | Stall | Cut
+@dataclass(frozen=True)
+class Repeat:
+    """``steps`` (bytes and pauses) carried out ``times`` times over: a huge body kept small in memory."""
+
+    steps: tuple[bytes | Pause, ...]
+    times: int
+
+    def __len__(self) -> int:
+        """Bytes on the wire (before any compression)."""
+        return sum(len(s) for s in self.steps if isinstance(s, bytes)) * self.times
+
+
+Step = bytes | Pause | Stall | Cut | Repeat
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,8 @@ class Plan:
 
     ``status is None`` means no response at all (the preamble ends in a :class:`Stall` or
     :class:`Cut`).  ``chunked`` selects ``Transfer-Encoding: chunked`` (each ``bytes`` step becomes
-    one chunk) instead of ``Content-Length``.
+    one chunk) instead of ``Content-Length``.  ``gzip`` compresses the body (``Content-Encoding:
+    gzip``; chunked bodies are flushed per step, so a stream stays a stream).
     """
 
     status: int | None
@@ -89,6 +102,7 @@ class Plan:
     body: tuple[Step, ...] = ()
     chunked: bool = False
     preamble: tuple[Step, ...] = ()
+    gzip: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,7 @@ class ChatContext:
 
 @dataclass(frozen=True)
 class Answer:
-    """The resolved content of a :class:`Reply` for one request."""
+    """The resolved content of a :class:`Reply` for one request (one copy of it, with ``Reply.repeat``)."""
 
     tokens: tuple[str, ...]
     model: str
@@ -134,8 +148,10 @@ def is_free_model(model: str) -> bool:
 
 def resolve_answer(reply: Reply, ctx: ChatContext) -> Answer:
     """Apply defaults, max-token truncation and usage overrides."""
-    text = ctx.default_text if reply.text is None else reply.text
-    tokens = tokenize(text)
+    if reply.chunks is not None:
+        tokens = list(reply.chunks)
+    else:
+        tokens = tokenize(ctx.default_text if reply.text is None else reply.text)
     truncated = ctx.max_tokens is not None and 0 <= ctx.max_tokens < len(tokens)
     if truncated:
         assert ctx.max_tokens is not None
@@ -150,7 +166,7 @@ def resolve_answer(reply: Reply, ctx: ChatContext) -> Answer:
         model=model,
         finish_reason=reply.finish_reason or ("length" if truncated else "stop"),
         prompt_tokens=ctx.prompt_tokens if reply.prompt_tokens is None else reply.prompt_tokens,
-        completion_tokens=len(tokens) if reply.completion_tokens is None else reply.completion_tokens,
+        completion_tokens=len(tokens) * reply.repeat if reply.completion_tokens is None else reply.completion_tokens,
         cost=cost,
     )
 
@@ -163,11 +179,14 @@ class Emit:
     last: bool
 
 
+InterruptKind = Literal["drop", "stall", "error", "end"]
+
+
 @dataclass(frozen=True)
 class Interrupt:
-    """The stream is interrupted here: ``kind`` is ``"drop"``, ``"stall"`` or ``"error"``."""
+    """The stream is interrupted here: ``kind`` is ``"drop"``, ``"stall"``, ``"error"`` or ``"end"``."""
 
-    kind: Literal["drop", "stall", "error"]
+    kind: InterruptKind
     emitted: int
 
 
@@ -178,15 +197,14 @@ def stream_events(reply: Reply, tokens: tuple[str, ...], per_chunk: int) -> Iter
     :class:`Interrupt`.
     """
     per_chunk = max(1, per_chunk)
-    candidates: tuple[tuple[int | None, Literal["drop", "stall", "error"]], ...] = (
+    candidates: tuple[tuple[int | None, InterruptKind], ...] = (
         (reply.drop_after_tokens, "drop"),
         (reply.stall_after_tokens, "stall"),
         (reply.error_after_tokens, "error"),
+        (reply.end_after_tokens, "end"),
     )
-    thresholds: list[tuple[int, Literal["drop", "stall", "error"]]] = [
-        (n, kind) for n, kind in candidates if n is not None
-    ]
-    thresholds.sort(key=lambda t: t[0])  # stable: on ties drop, then stall, then error
+    thresholds: list[tuple[int, InterruptKind]] = [(n, kind) for n, kind in candidates if n is not None]
+    thresholds.sort(key=lambda t: t[0])  # stable: on ties drop, then stall, then error, then end
 
     def due(emitted: int, at_end: bool) -> Interrupt | None:
         for n, kind in thresholds:
@@ -209,5 +227,36 @@ def stream_events(reply: Reply, tokens: tuple[str, ...], per_chunk: int) -> Iter
         yield hit
 
 
-def interruption_steps(reply: Reply, kind: Literal["drop", "stall"]) -> list[Step]:
-    return [Cut()] if kind == "drop" else [Stall(reply.stall_seconds)]
+def interruption_steps(reply: Reply, kind: InterruptKind) -> list[Step]:
+    """What ends an interrupted stream: a cut, a stall, or (``"end"``) nothing: the body just ends."""
+    if kind == "drop":
+        return [Cut()]
+    if kind == "stall":
+        return [Stall(reply.stall_seconds)]
+    return []
+
+
+def cut_in_half(document: bytes) -> bytes:
+    """A non-stream answer ended early (``end_after_tokens``): the first half of its JSON."""
+    return document[: len(document) // 2]
+
+
+_PLACEHOLDER = "\x00fake-repeated-text\x00"
+
+
+def repeated_json(obj: dict[str, Any], path: tuple[str | int, ...], text: str, times: int) -> tuple[Step, ...]:
+    """``obj`` serialised with the string at ``path`` replaced by ``text * times``, without building it.
+
+    ``path`` names the string inside ``obj`` (e.g. ``("message", "content")``); it is sent as the
+    JSON escape of ``text`` repeated ``times`` times between the document's head and tail.
+    """
+    holder: Any = obj
+    for key in path[:-1]:
+        holder = holder[key]
+    original = holder[path[-1]]
+    holder[path[-1]] = _PLACEHOLDER
+    try:
+        head, tail = compact_json(obj).split(compact_json(_PLACEHOLDER)[1:-1], 1)
+    finally:
+        holder[path[-1]] = original
+    return (head, Repeat((compact_json(text)[1:-1],), times), tail)

@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
@@ -75,6 +76,7 @@ from .plan import (
     Cut,
     Pause,
     Plan,
+    Repeat,
     Stall,
     Step,
     count_prompt_words,
@@ -370,6 +372,8 @@ class FakeProvider:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 makes a 6th simultaneous connection wait for a TCP retry (1-3 s).
+    request_queue_size = 128
     provider: FakeProvider
 
     def server_bind(self) -> None:
@@ -508,29 +512,48 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = "Unknown"
         lines = [f"HTTP/1.1 {plan.status} {phrase}", f"Date: {self.date_time_string()}"]
         lines += [f"{name}: {value}" for name, value in plan.headers]
+        body = plan.body
+        if plan.gzip:
+            lines.append("Content-Encoding: gzip")
+            # A Content-Length body is compressed up front (small even when huge: it is repetitive);
+            # a chunked one step by step below, so that a stream stays a stream.
+            body = body if plan.chunked else (b"".join(_gzip_steps(body)),)
         if plan.chunked:
             lines.append("Transfer-Encoding: chunked")
         else:
-            length = sum(len(s) for s in plan.body if isinstance(s, bytes))
+            length = sum(len(s) for s in body if isinstance(s, bytes | Repeat))
             lines.append(f"Content-Length: {length}")
         if self.close_connection:
             lines.append("Connection: close")
         self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         self._head_sent = True
         if self.command != "HEAD":
-            for step in plan.body:
-                if isinstance(step, bytes):
-                    if plan.chunked:
-                        if step:
-                            self._write(b"%x\r\n%s\r\n" % (len(step), step))
-                    else:
-                        self._write(step)
-                else:
-                    self._step(step)
+            compressor = zlib.compressobj(wbits=31) if plan.gzip and plan.chunked else None
+            for step in body:
+                self._body_step(step, plan.chunked, compressor)
+            if compressor is not None:
+                self._body_bytes(compressor.flush(), chunked=True)
             if plan.chunked:
                 self._write(b"0\r\n\r\n")
         if self._budget is not None:  # drop_connection: whatever remains, the connection goes away
             raise _Abort(self._reset)
+
+    def _body_step(self, step: Step, chunked: bool, compressor: Any) -> None:
+        if isinstance(step, Repeat):
+            for _ in range(step.times):
+                for inner in step.steps:
+                    self._body_step(inner, chunked, compressor)
+        elif isinstance(step, bytes):
+            data = step if compressor is None else compressor.compress(step) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            self._body_bytes(data, chunked)
+        else:
+            self._step(step)
+
+    def _body_bytes(self, data: bytes, chunked: bool) -> None:
+        if not chunked:
+            self._write(data)
+        elif data:
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _send(self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         self._execute(Plan(status, (("Content-Type", content_type), *headers), (body,)))
@@ -542,7 +565,8 @@ class _Handler(BaseHTTPRequestHandler):
         overridden = any(name.lower() == "content-type" for name, _ in response.headers)
         headers = response.headers if overridden else (("Content-Type", response.content_type), *response.headers)
         preamble: tuple[Step, ...] = (Pause(response.delay),) if response.delay > 0 else ()
-        self._execute(Plan(response.status, tuple(headers), (response.body,), preamble=preamble))
+        body: Step = response.body if response.repeat == 1 else Repeat((response.body,), response.repeat)
+        self._execute(Plan(response.status, tuple(headers), (body,), preamble=preamble, gzip=response.gzip))
 
     # ------------------------------------------------------------------ routing
 
@@ -828,6 +852,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             plan = ollama_wire.render(behaviour, ctx)
         self._execute(plan)
+
+
+def _gzip_steps(steps: Iterable[Step]) -> Iterable[bytes]:
+    """The gzip stream of the bytes in ``steps`` (pauses are dropped: the body is sent at once)."""
+    compressor = zlib.compressobj(wbits=31)
+    for step in steps:
+        if isinstance(step, Repeat):
+            for _ in range(step.times):
+                for inner in step.steps:
+                    if isinstance(inner, bytes):
+                        yield compressor.compress(inner)
+        elif isinstance(step, bytes):
+            yield compressor.compress(step)
+    yield compressor.flush()
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:

@@ -1,0 +1,381 @@
+"""The whole-suite canary: every key a unique random value, every command, every place a secret could land.
+
+``tests/conftest.py`` already scans each ``cli(...)`` run's stdout and stderr and every file under each
+test's home. It cannot cover ``--debug`` (it fails any run that prints a traceback), and it never looks at
+the working directory or the temporary directory. This module runs a battery of commands that reaches every
+exit code, ``-v``, ``--json``, ``--csv`` and ``--debug`` with bugs injected through a ``sitecustomize`` hook
+(exceptions that carry the request's headers, so ``Authorization: Bearer <key>``, raw, base64, hex,
+URL-encoded, chained, grouped and cut short), and after every run scans stdout, stderr and every file under
+the home (the state file with its WAL and SHM), the working directory and ``TMPDIR`` for every canary in every
+form the scanner knows. The scanner itself is tested first: a planted canary, in each form, must be found.
+"""
+
+from __future__ import annotations
+
+import base64
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from llmroute.cli.failures import ExitStatus
+from llmroute.keys import mask, redact
+from tests.conftest import ALL_SECRETS, OLLAMA_KEYS, OR_KEYS, Cli, find_leaks, keys_env, leaked_forms
+from tests.fakes import (
+    FakeProvider,
+    error,
+    hang,
+    oll_usage_limit,
+    or_401,
+    or_daily_cap,
+    reply,
+    stream_reply,
+)
+
+MODEL = "openrouter:openai/gpt-4o-mini"
+
+HOOK = '''
+"""Injects bugs into llmroute for tests/test_canary.py; inert unless LLMROUTE_TEST_BUG is set."""
+import base64
+import os
+import urllib.parse
+
+BUG = os.environ.get("LLMROUTE_TEST_BUG", "")
+
+
+def _message(headers):
+    value = headers.get("Authorization", "")
+    secret = value.removeprefix("Bearer ")
+    return {
+        "headers": f"injected bug: headers={headers!r}",
+        "base64": f"injected bug: auth={base64.b64encode(value.encode()).decode()}",
+        "urlsafe": f"injected bug: basic={base64.urlsafe_b64encode(('user:' + secret).encode()).decode()}",
+        "hex": f"injected bug: key bytes {secret.encode().hex()}",
+        "url": f"injected bug: https://example.invalid/?auth={urllib.parse.quote(value, safe='')}",
+        "cut": f"injected bug: {'.' * 50}{secret[:40]}",
+    }.get(BUG, f"injected bug: {headers!r}")
+
+
+if BUG:
+    from llmroute.providers.ollama import OllamaAdapter
+    from llmroute.providers.openrouter import OpenRouterAdapter
+
+    def _broken(original):
+        def request_headers(self, candidate, request):
+            headers = original(self, candidate, request)
+            if BUG == "chained":
+                try:
+                    raise KeyError(headers)
+                except KeyError as inner:
+                    raise RuntimeError(f"while sending with {headers['Authorization']}") from inner
+            if BUG == "group":
+                raise ExceptionGroup("injected", [ValueError(repr(headers)), TypeError(headers["Authorization"])])
+            raise RuntimeError(_message(headers))
+
+        return request_headers
+
+    def _broken_probe(original):
+        async def probe_key(self, key, *, timeout):
+            raise RuntimeError(f"injected bug in probe_key({key.secret!r})")
+
+        return probe_key
+
+    for _adapter in (OpenRouterAdapter, OllamaAdapter):
+        if BUG == "probe":
+            _adapter.probe_key = _broken_probe(_adapter.probe_key)
+        else:
+            _adapter.request_headers = _broken(_adapter.request_headers)
+'''
+
+BUGS = ("headers", "base64", "urlsafe", "hex", "url", "cut", "chained", "group")
+
+
+# --- the scanner ------------------------------------------------------------------------------------------------
+
+
+def scan_tree(root: Path, skip: frozenset[Path] = frozenset()) -> list[str]:
+    """Every leak in every file under ``root`` (raw bytes, so SQLite pages, WAL frames and free pages too)."""
+    found: list[str] = []
+    for path in sorted(root.rglob("*")) if root.exists() else ():
+        if path.is_file() and path not in skip:
+            found += [f"{path.relative_to(root)}: {leak}" for leak in find_leaks(path.read_bytes())]
+    return found
+
+
+def test_the_scanner_finds_a_planted_canary_in_every_form(tmp_path: Path) -> None:
+    """A self-test: if this fails, the zero below means nothing."""
+    for index, secret in enumerate(ALL_SECRETS):
+        header = f"Bearer {secret}".encode()
+        planted = {
+            "raw": secret.encode(),
+            "base64 of the header": base64.b64encode(header),
+            "base64 of the header, offset 1": base64.b64encode(b"x" + header),
+            "base64 of the header, offset 2": base64.b64encode(b"xy" + header),
+            "urlsafe base64 of user:key": base64.urlsafe_b64encode(b"user:" + secret.encode()),
+            "hex": secret.encode().hex().encode(),
+            "hex, upper case": secret.encode().hex().upper().encode(),
+            "url-encoded header": urllib.parse.quote(header.decode(), safe="").encode(),
+            "cut short after 30 characters": secret[:30].encode(),
+            "the last 30 characters": secret[-30:].encode(),
+        }
+        for name, data in planted.items():
+            assert find_leaks(b"noise " + data + b" noise") != [], f"ALL_SECRETS[{index}] {name}"
+            file = tmp_path / "deep" / "dir" / f"{index}.bin"
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_bytes(b"\x00\x01" + data + b"\xff")
+            assert scan_tree(tmp_path) != [], f"ALL_SECRETS[{index}] {name} in a file"
+            file.unlink()
+        db = tmp_path / f"planted{index}.db"
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE t (message TEXT)")
+            conn.execute("INSERT INTO t VALUES (?)", (f"echo: {secret}",))
+        conn.close()
+        assert scan_tree(tmp_path) != [], f"ALL_SECRETS[{index}] in a SQLite file"
+        db.unlink()
+    assert scan_tree(tmp_path) == []
+
+
+def test_the_scanner_ignores_masks_fingerprints_and_other_text() -> None:
+    from llmroute.keys import fingerprint
+
+    text = " ".join(f"{mask(s)} {fingerprint(s)} {s[:8]}" for s in ALL_SECRETS) + " sk-or-v1- OPENROUTER_API_KEY_1"
+    assert find_leaks(text) == []
+    assert all(len(leaked_forms(s)) >= 11 for s in ALL_SECRETS)
+
+
+@pytest.mark.parametrize("index", range(len(ALL_SECRETS)))
+def test_redaction_masks_every_form_the_scanner_looks_for(index: int) -> None:
+    """What llmroute masks (``keys.redact``: every output line, every provider message) against what the scanner
+    finds: a key whole, encoded, or cut short. (A key cut at its start is beyond it: no truncation does that.)"""
+    secret = ALL_SECRETS[index]
+    header = f"Bearer {secret}".encode()
+    forms = [
+        secret.encode(),
+        base64.b64encode(header),
+        base64.b64encode(b"x" + header),
+        base64.urlsafe_b64encode(b"xy" + header),
+        base64.urlsafe_b64encode(b"user:" + secret.encode()),
+        secret.encode().hex().encode(),
+        secret.encode().hex().upper().encode(),
+        urllib.parse.quote(header.decode(), safe="").encode(),
+        urllib.parse.quote_plus(header.decode()).encode(),
+        secret[:30].encode() + "…".encode(),
+    ]
+    for form in forms:
+        text = f"error: provider said {form.decode()} (twice: {form.decode()})"
+        assert find_leaks(text, [secret]) != []
+        redacted = redact(text, [secret])
+        assert find_leaks(redacted, [secret]) == [], redacted
+        assert mask(secret) in redacted
+
+
+# --- the battery ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Battery:
+    """Runs the real CLI like the ``cli`` fixture does, but scans by itself (tracebacks allowed with ``--debug``)."""
+
+    cli: Cli
+    tmpdir: Path
+    hook: Path
+    dotenv: Path
+    runs: list[str] = field(default_factory=list)
+    codes: set[int] = field(default_factory=set)
+    hits: list[str] = field(default_factory=list)
+    scanned_bytes: int = 0
+
+    def run(
+        self, *args: str, expect: int, input: bytes | None = None, debug_bug: str | None = None, **env: str
+    ) -> tuple[str, str]:
+        extra = {"TMPDIR": str(self.tmpdir), "PYTHONPATH": str(self.hook), **env}
+        if debug_bug:
+            extra["LLMROUTE_TEST_BUG"] = debug_bug
+        proc = subprocess.run(
+            [*_command(), *args],
+            env={**self.cli.env, **extra},
+            cwd=self.cli.cwd,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        return self.record(args, proc.returncode, proc.stdout, proc.stderr, expect)
+
+    def record(self, args: tuple[str, ...], code: int, out: bytes, err: bytes, expect: int) -> tuple[str, str]:
+        label = " ".join(a if len(a) < 40 else a[:12] + "…" for a in args)
+        self.runs.append(label)
+        self.codes.add(code)
+        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        assert code == expect, f"{label}: exit {code}, expected {expect}\n{stderr[-2000:]}"
+        self.hits += [f"{label}: stdout: {leak}" for leak in find_leaks(out)]
+        self.hits += [f"{label}: stderr: {leak}" for leak in find_leaks(err)]
+        for where, root in (("home", self.cli.home), ("cwd", self.cli.cwd), ("TMPDIR", self.tmpdir)):
+            self.hits += [f"{label}: {where}/{hit}" for hit in scan_tree(root, skip=frozenset({self.dotenv}))]
+        self.scanned_bytes += (
+            len(out)
+            + len(err)
+            + sum(
+                p.stat().st_size
+                for root in (self.cli.home, self.cli.cwd, self.tmpdir)
+                for p in root.rglob("*")
+                if p.is_file()
+            )
+        )
+        return stdout, stderr
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("llmroute")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "llmroute"]
+
+
+@pytest.fixture
+def battery(cli: Cli, tmp_path: Path) -> Iterator[Battery]:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent(HOOK))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    # The third OpenRouter key comes from a .env in the working directory (the only file allowed to hold one),
+    # under a variable the config file names: neither conventional nor known before the settings load.
+    dotenv = cli.cwd / ".env"
+    dotenv.write_text(f"MY_THIRD_ROUTER_CREDENTIAL={OR_KEYS[2]}\n")
+    yield Battery(cli, tmpdir, hook, dotenv)
+
+
+def test_every_command_leaks_no_canary_anywhere(battery: Battery, cloud: FakeProvider, local: FakeProvider) -> None:
+    b = battery
+    keys = keys_env(openrouter=2, ollama=2)
+    (b.cli.home / "config.toml").write_text("[routing]\nmax_attempts = 6\n")
+    (b.cli.home / "config.toml").chmod(0o600)
+    b.cli.env |= keys | {"OLLAMA_HOST": local.ollama_url}
+    third = {"OPENROUTER_API_KEY_3": OR_KEYS[2]}  # also under its own conventional name in some runs
+    in_an_hour = int((time.time() + 3600) * 1000)
+
+    # Successes, every output mode.
+    b.run("chat", "-m", MODEL, "hi", expect=0)
+    b.run("chat", "--json", "-m", MODEL, "hi", expect=0)
+    b.run("chat", "-v", "--no-stream", "-m", "ollama:gpt-oss:120b", "hi", expect=0)
+    cloud.script(OLLAMA_KEYS[0], oll_usage_limit("weekly"))
+    b.run("chat", "-v", "--json", "-m", "kimi-k2.5", "hi", expect=0)
+    b.run("chat", "-v", "-m", MODEL, input=f"the key is {OR_KEYS[0]}\n".encode(), expect=0)
+    b.run("chat", "--json", "-m", MODEL, f"{OLLAMA_KEYS[1]}", **third, expect=0)
+
+    # Provider errors that echo the key, raw and encoded: masked before they are shown or stored.
+    for echo in (OR_KEYS[0], base64.b64encode(f"Bearer {OR_KEYS[0]}".encode()).decode(), OR_KEYS[0].encode().hex()):
+        cloud.script(OR_KEYS[0], error(401, {"error": {"code": 401, "message": f"Invalid API key {echo} provided"}}))
+        b.run("chat", "-v", "--json", "-m", MODEL, "hi", expect=0)
+        b.run("reset-limits", expect=0)
+    cloud.script(OLLAMA_KEYS[0], error(401, {"error": f"unauthorized: key {OLLAMA_KEYS[0]} is not valid"}))
+    b.run("chat", "-v", "-m", "ollama:gpt-oss:120b", "hi", expect=0)
+
+    # Every failure exit code.
+    b.run("chat", "-m", MODEL, "", expect=ExitStatus.USAGE)
+    b.run("chat", "--temperature", "9", "-m", MODEL, "hi", expect=ExitStatus.USAGE)
+    b.run("chat", "-m", MODEL, "hi", OPENROUTER_BASE_URL=OR_KEYS[1], expect=ExitStatus.CONFIG)
+    b.run("chat", "-m", MODEL, "hi", OPENROUTER_BASE_URL="http://openrouter.ai/api/v1", expect=ExitStatus.CONFIG)
+    for key in OR_KEYS[:2]:
+        cloud.script(key, error(500, {"error": {"code": 500, "message": f"upstream saw {key}"}}))
+    b.run("chat", "-v", "-m", MODEL, "hi", expect=ExitStatus.ALL_FAILED)
+    b.run("reset-limits", "--provider", "openrouter", expect=0)
+    for key in OR_KEYS[:2]:
+        cloud.script(key, or_daily_cap(in_an_hour))
+    b.run("chat", "--json", "-m", MODEL, "hi", expect=ExitStatus.LIMITED)
+    b.run("status", expect=0)
+    b.run("status", "--json", expect=0)
+    b.run("reset-limits", "--key", "OPENROUTER_API_KEY_1", expect=0)
+    b.run("reset-limits", expect=0)
+    cloud.script(OR_KEYS[0], error(400, {"error": {"code": 400, "message": f"bad input near {OR_KEYS[0]}"}}))
+    b.run("chat", "-v", "-m", MODEL, "hi", expect=ExitStatus.REJECTED)
+    cloud.script(OR_KEYS[0], stream_reply(error_after_tokens=2, error_message=f"died holding {OR_KEYS[0]}"))
+    b.run("chat", "-m", MODEL, "hi", expect=ExitStatus.STREAM_BROKEN)
+    local.script(None, error(503, {"error": "server busy, please try again.  maximum pending requests exceeded"}))
+    b.run("chat", "--privacy", "critical", "-m", "kimi-k2.5", "secret", expect=ExitStatus.PRIVACY)
+
+    # The other commands, each output mode.
+    cloud.script(OR_KEYS[1], or_401(), path="/api/v1/key")
+    b.run("test-keys", "-v", expect=ExitStatus.CHECKS_FAILED)
+    b.run("test-keys", "--json", "--inference", expect=ExitStatus.CHECKS_FAILED)  # no default model served
+    b.run("reset-limits", expect=0)
+    b.run("models", "-v", "--refresh", expect=0)
+    b.run("models", "--json", "--free", expect=0)
+    b.run("costs", expect=0)
+    b.run("costs", "--json", "--by", "model", expect=0)
+    b.run("costs", "--csv", "--month", expect=0)
+    b.run("config", "show", expect=0)
+    b.run("config", "show", "--json", expect=0)
+    b.run("config", "path", expect=0)
+
+    # A key known only from the config file's key_variable and the .env file.
+    (b.cli.home / "config.toml").write_text('[providers.openrouter]\nkey_variable = "MY_THIRD_ROUTER_CREDENTIAL"\n')
+    b.run("config", "show", "--json", OPENROUTER_API_KEY_1="", OPENROUTER_API_KEY_2="", expect=0)
+    b.run("chat", "-v", "-m", MODEL, "hi", expect=0)
+    b.run("test-keys", "--provider", "openrouter", "--json", expect=0)
+    (b.cli.home / "config.toml").write_text("[routing]\nmax_attempts = 6\n")
+
+    # Bugs injected through the hook: one line without --debug, a redacted traceback with it.
+    for bug in BUGS:
+        _, err = b.run("chat", "-m", MODEL, "hi", debug_bug=bug, expect=ExitStatus.ERROR)
+        assert err.startswith("error: internal error: ") and err.count("\n") == 1, err
+        _, err = b.run("--debug", "chat", "-v", "-m", MODEL, "hi", debug_bug=bug, expect=ExitStatus.ERROR)
+        assert "Traceback (most recent call last)" in err and "sitecustomize.py" in err, err
+    _, err = b.run("--debug", "chat", "--json", "-m", "ollama:gpt-oss:120b", "hi", debug_bug="chained", expect=1)
+    assert "The above exception was the direct cause" in err and mask(OLLAMA_KEYS[0]) in err
+    _, err = b.run("--debug", "test-keys", "-v", debug_bug="probe", expect=ExitStatus.ERROR)
+    assert "injected bug in probe_key(" in err
+    b.run("test-keys", "--json", debug_bug="probe", expect=ExitStatus.ERROR)
+    b.run("--debug", "status", debug_bug="headers", expect=0)
+
+    # Interrupted mid-request.
+    cloud.script(OR_KEYS[0], hang(30))
+    before = len(cloud.chat_requests)
+    proc = subprocess.Popen(
+        [*_command(), "chat", "-v", "-m", MODEL, "hi"],
+        env={**b.cli.env, "TMPDIR": str(b.tmpdir)},
+        cwd=b.cli.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while len(cloud.chat_requests) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err_bytes = proc.communicate(timeout=20)
+    b.record(("chat", "(interrupted)"), proc.returncode, out, err_bytes, ExitStatus.INTERRUPTED)
+
+    expected_codes = {int(s) for s in ExitStatus if s is not ExitStatus.BROKEN_PIPE}
+    assert expected_codes <= b.codes, expected_codes - b.codes
+    print(f"\ncanary battery: {len(b.runs)} runs, exit codes {sorted(b.codes)}, {b.scanned_bytes} bytes scanned")
+    assert b.hits == [], "\n".join(b.hits)
+
+
+def test_a_debug_traceback_is_printed_and_masked(battery: Battery) -> None:
+    battery.cli.env |= keys_env(openrouter=1)
+    _, err = battery.run("--debug", "chat", "-m", MODEL, "hi", debug_bug="headers", expect=ExitStatus.ERROR)
+    assert err.startswith("Traceback (most recent call last):")
+    assert f"'Authorization': 'Bearer {mask(OR_KEYS[0])}'" in err
+    assert battery.hits == []
+
+
+def test_a_provider_error_that_echoes_a_key_is_masked_in_the_state_file_too(
+    battery: Battery, cloud: FakeProvider
+) -> None:
+    battery.cli.env |= keys_env(openrouter=2)
+    cloud.script(OR_KEYS[0], error(401, {"error": {"code": 401, "message": f"Invalid API key {OR_KEYS[0]}"}}))
+    cloud.script(OR_KEYS[1], reply())
+    battery.run("chat", "-m", MODEL, "hi", expect=0)
+    with sqlite3.connect(battery.cli.home / "state.db") as conn:
+        stored = [row[0] for row in conn.execute("SELECT message FROM attempts WHERE message IS NOT NULL")]
+    conn.close()
+    assert stored == [f"Invalid API key {mask(OR_KEYS[0])}"]
+    assert battery.hits == []

@@ -1,0 +1,944 @@
+"""The fault matrix: one row per provider fault, each run end to end through the real CLI.
+
+Every row scripts a fault on key 1 of one wire (OpenRouter or Ollama Cloud) on the fake server
+on 127.0.0.1, with two keys of that wire configured so that failover shows, and runs
+``llmroute chat -m <pinned model> --timeout T hi``. It then checks what the user sees (exit
+code, the one ``error:`` line, stdout), what the state file says about key 1 (cooling until
+when, disabled, or untouched) and about the provider's circuit breaker, and the ledger: exactly
+one row per HTTP attempt, key 1's rows with the expected outcome, kind and status. The fake's
+request log proves how often key 1 was contacted, and a second run proves that a key the row
+cooled or disabled is not contacted again. No run may print a traceback (every CLI run passes
+the ``tests.conftest`` checks) or outlast its deadline.
+
+A row scripts one behaviour per attempt it expects on key 1 (two for a fault that is retried),
+so a row that makes fewer attempts than it should leaves a behaviour unused and fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from llmroute.cli.failures import ExitStatus
+from llmroute.store import Store
+from llmroute.store.key_state import KeyState
+from llmroute.store.ledger import AttemptRow
+from tests.conftest import OLLAMA_KEYS, OR_KEYS, Cli, Result, keys_env, with_env
+from tests.fakes import (
+    Behaviour,
+    ErrorResponse,
+    FakeProvider,
+    cloudflare_524,
+    drop_connection,
+    error,
+    hang,
+    html_error,
+    http_date,
+    huge_error,
+    oll_401,
+    oll_402_usage_limit,
+    oll_403_cloud_disabled,
+    oll_404,
+    oll_503_busy,
+    oll_status,
+    oll_usage_limit,
+    ollama_error,
+    openrouter_error,
+    or_200_error_only,
+    or_401,
+    or_402_credits,
+    or_402_insufficient,
+    or_403_forbidden,
+    or_403_moderation,
+    or_403_region,
+    or_404_no_endpoints,
+    or_429,
+    or_502_raw,
+    or_blank_lines_json,
+    or_daily_cap,
+    or_status,
+    reply,
+    stream_reply,
+)
+
+Wire = Literal["openrouter", "ollama"]
+WIRES: tuple[Wire, ...] = ("openrouter", "ollama")
+MODEL: dict[Wire, str] = {"openrouter": "openrouter:openai/gpt-4o-mini", "ollama": "ollama:gpt-oss:120b"}
+KEYS: dict[Wire, tuple[str, str]] = {"openrouter": (OR_KEYS[0], OR_KEYS[1]), "ollama": (OLLAMA_KEYS[0], OLLAMA_KEYS[1])}
+LABELS: dict[Wire, tuple[str, str]] = {
+    "openrouter": ("OPENROUTER_API_KEY_1", "OPENROUTER_API_KEY_2"),
+    "ollama": ("OLLAMA_API_KEY", "OLLAMA_API_KEY_2"),
+}
+BASE_URL_VARIABLE: dict[Wire, str] = {"openrouter": "OPENROUTER_BASE_URL", "ollama": "OLLAMA_BASE_URL"}
+ALIAS = "kimi-k2.5"
+"""Served on both wires (``ollama:kimi-k2.5``, ``openrouter:moonshotai/kimi-k2.5``): rows whose
+whole provider is unreachable let the other one answer through it."""
+ANSWER = "Hello from the fake provider."
+DNS_HOST = "llmroute-dns-test.invalid"
+SLACK = 2.5
+"""Seconds a run may take beyond its ``--timeout``: starting and stopping the process."""
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+Fault = Behaviour | Callable[[float], Behaviour]
+"""A behaviour, or one built from the time of the run (for hints that name an absolute time)."""
+
+
+@dataclass(frozen=True)
+class Cooled:
+    """Key 1 cools down ``seconds`` (up to ``upto``) past the run, or until ``at(time of the run)``."""
+
+    seconds: float = 0.0
+    upto: float | None = None
+    at: Callable[[float], float] | None = None
+
+
+UNTOUCHED: Literal["untouched"] = "untouched"
+DISABLED: Literal["disabled"] = "disabled"
+KeyOutcome = Cooled | Literal["untouched", "disabled"]
+Answerer = Literal["key1", "key2", "other"] | None
+Host = Literal["fake", "connection-refused", "dns-failure"]
+UNREACHABLE: tuple[tuple[Host, str], ...] = (
+    ("connection-refused", "All connection attempts failed"),
+    ("dns-failure", "[Errno -2] Name or service not known"),
+)
+"""Ways key 1's whole host can be out of reach, with the reason the error line gives."""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    wire: Wire
+    faults: tuple[Fault, ...]
+    """Scripted on key 1, one per attempt key 1 should see (none when its host is unreachable)."""
+    exit: ExitStatus
+    key1: KeyOutcome
+    kind: str | None
+    """``error_kind`` of key 1's ledger rows; None when key 1 answered."""
+    status: int | None = None
+    """``http_status`` of key 1's ledger rows."""
+    answered: Answerer = "key2"
+    stdout: str = ANSWER + "\n"
+    partial: bool = False
+    """``stdout`` is only the start of what was printed (a stream that broke off)."""
+    stderr: str | None = None
+    """A piece of the one ``error:`` line; None: nothing on stderr at all."""
+    message: str | None = None
+    """A piece of key 1's last ledger message."""
+    args: tuple[str, ...] = ()
+    timeout: float = 5.0
+    host: Host = "fake"
+    """Where key 1's provider points: the fake, a closed port, or a name that does not resolve."""
+    other: bool = False
+    """Configure the other wire too (one key) and ask for an alias both serve."""
+    tries: int | None = None
+    """Attempts on key 1 when they never reach the fake (default: one per scripted fault)."""
+    breaker: int = 0
+    """The provider's consecutive breaker failures after the run (a success resets it)."""
+    second_exit: ExitStatus = ExitStatus.OK
+    marks: tuple[pytest.MarkDecorator, ...] = field(default=())
+
+    @property
+    def attempts(self) -> int:
+        return self.tries if self.tries is not None else len(self.faults)
+
+    def param(self) -> Any:
+        return pytest.param(self, id=f"{self.wire}-{self.id}", marks=self.marks)
+
+
+# --------------------------------------------------------------------------- row builders
+
+
+def failover(wire: Wire, id: str, *faults: Fault, kind: str, status: int | None, key1: KeyOutcome, **kw: Any) -> Row:
+    """Key 1 fails before any output; key 2 answers."""
+    return Row(id, wire, faults, ExitStatus.OK, key1, kind, status, **kw)
+
+
+def answered(wire: Wire, id: str, behaviour: Fault, stdout: str = ANSWER + "\n", **kw: Any) -> Row:
+    """Key 1 answers despite the quirk."""
+    return Row(id, wire, (behaviour,), ExitStatus.OK, UNTOUCHED, None, None, "key1", stdout, **kw)
+
+
+def rejected(wire: Wire, id: str, fault: Fault, *, kind: str, status: int, stderr: str, **kw: Any) -> Row:
+    """The request itself is refused (exit 6); no other key is tried, none is blamed."""
+    return Row(id, wire, (fault,), ExitStatus.REJECTED, UNTOUCHED, kind, status, None, "", stderr=stderr, **kw)
+
+
+def broken(wire: Wire, id: str, fault: Fault, *, stdout: str, kind: str, status: int | None, **kw: Any) -> Row:
+    """The stream broke after the first token reached stdout (exit 7): no failover."""
+    kw.setdefault("stderr", "after the answer began")
+    kw.setdefault("partial", True)
+    return Row(
+        id, wire, (fault,), ExitStatus.STREAM_BROKEN, kw.pop("key1", UNTOUCHED), kind, status, None, stdout, **kw
+    )
+
+
+def timed_out(wire: Wire, id: str, fault: Fault, **kw: Any) -> Row:
+    """The run's deadline ends it before any output (exit 4); the deadline is the caller's, so nobody is blamed."""
+    return Row(id, wire, (fault,), ExitStatus.ALL_FAILED, UNTOUCHED, "timeout", None, None, "", **kw)
+
+
+def both(id: str, faults: dict[Wire, Fault | tuple[Fault, ...]], make: Callable[..., Row], **kw: Any) -> list[Row]:
+    """The same row for each wire, with that wire's own bytes for the fault.
+
+    A keyword given as ``{"openrouter": ..., "ollama": ...}`` takes each wire's own value.
+    """
+    rows = []
+    for wire, fault in faults.items():
+        scripted = fault if isinstance(fault, tuple) else (fault,)
+        own = {
+            name: value[wire] if isinstance(value, dict) and set(value) == set(WIRES) else value
+            for name, value in kw.items()
+        }
+        rows.append(make(wire, id, *scripted, **own))
+    return rows
+
+
+def twice(fault: Fault) -> tuple[Fault, Fault]:
+    """A fault that persists through the one retry of the same key."""
+    return (fault, fault)
+
+
+def gzipped(response: ErrorResponse) -> ErrorResponse:
+    return dataclasses.replace(response, gzip=True)
+
+
+def next_multiple(period: float) -> Callable[[float], float]:
+    return lambda now: (now // period + 1) * period
+
+
+def next_monday_utc(now: float) -> float:
+    midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight + timedelta(days=7 - midnight.weekday())).timestamp()
+
+
+def sse(*chunks: bytes) -> ErrorResponse:
+    return error(200, b"".join(chunks), content_type="text/event-stream")
+
+
+def ndjson(*lines: bytes) -> ErrorResponse:
+    return error(200, b"".join(lines), content_type="application/x-ndjson")
+
+
+# --------------------------------------------------------------------------- the matrix
+
+NO_STREAM = ("--no-stream",)
+PROXY_PAGE = "HTTP 502: <html> <head><title>502 Bad Gateway</title>"
+TOO_MANY = "too many requests"
+
+ROWS: list[Row] = [
+    # ---- HTTP statuses -----------------------------------------------------------------------
+    *both(
+        "400",
+        {"openrouter": or_status(400), "ollama": oll_status(400)},
+        rejected,
+        kind="bad_request",
+        status=400,
+        stderr="rejected the request",
+    ),
+    *both(
+        "401",
+        {"openrouter": or_401(), "ollama": oll_401()},
+        failover,
+        kind="auth",
+        status=401,
+        key1=DISABLED,
+    ),
+    failover(
+        "openrouter",
+        "402-fewer-max-tokens",
+        or_402_credits(),
+        kind="quota",
+        status=402,
+        key1=Cooled(300),
+        message="fewer max_tokens",
+    ),
+    failover(
+        "openrouter",
+        "402-out-of-credits",
+        or_402_insufficient(),
+        kind="quota",
+        status=402,
+        key1=Cooled(HOUR),
+        message="Insufficient credits",
+    ),
+    failover("ollama", "402-usage-limit", oll_402_usage_limit(), kind="quota", status=402, key1=Cooled(HOUR)),
+    *both(
+        "403-forbidden",
+        {"openrouter": or_403_forbidden(), "ollama": oll_403_cloud_disabled()},
+        failover,
+        kind="auth",
+        status=403,
+        key1=DISABLED,
+    ),
+    rejected("openrouter", "403-moderation", or_403_moderation(), kind="bad_request", status=403, stderr="blocked"),
+    rejected(
+        "openrouter",
+        "403-region-restricted",
+        or_403_region(),
+        kind="model_not_found",
+        status=403,
+        stderr="no provider serves the model",
+    ),
+    *both(
+        "404",
+        {"openrouter": or_404_no_endpoints("openai/gpt-4o-mini"), "ollama": oll_404("gpt-oss:120b")},
+        rejected,
+        kind="model_not_found",
+        status=404,
+        stderr="no provider serves the model",
+    ),
+    *both(
+        "408",
+        {"openrouter": twice(or_status(408)), "ollama": twice(oll_status(408))},
+        failover,
+        kind="timeout",
+        status=408,
+        key1=Cooled(30),
+    ),
+    *both(
+        "413",
+        {"openrouter": or_status(413), "ollama": oll_status(413)},
+        rejected,
+        kind="bad_request",
+        status=413,
+        stderr="rejected the request",
+    ),
+    *both(
+        "422",
+        {"openrouter": or_status(422), "ollama": oll_status(422)},
+        rejected,
+        kind="bad_request",
+        status=422,
+        stderr="rejected the request",
+    ),
+    *both(
+        "429-retry-after-seconds",
+        {"openrouter": or_429(retry_after=120), "ollama": ollama_error(429, TOO_MANY, {"Retry-After": "120"})},
+        failover,
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(120),
+    ),
+    *both(
+        "429-retry-after-http-date",
+        {
+            "openrouter": lambda now: or_429(retry_after=http_date(now + 600)),
+            "ollama": lambda now: ollama_error(429, TOO_MANY, {"Retry-After": http_date(now + 600)}),
+        },
+        failover,
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(600),
+    ),
+    failover(
+        "openrouter",
+        "429-reset-epoch-ms",
+        lambda now: or_429(reset_ms=int((now + 900) * 1000)),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(900),
+    ),
+    failover(
+        "openrouter",
+        "429-free-daily-cap",
+        lambda now: or_daily_cap(int((now + 7200) * 1000)),
+        kind="quota",
+        status=429,
+        key1=Cooled(7200),
+        message="free-models-per-day",
+    ),
+    failover(
+        "openrouter",
+        "429-retry-after-seconds-in-body",
+        or_429(retry_after_seconds=45),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(45),
+    ),
+    *both(
+        "429-no-hint",
+        {"openrouter": or_429(), "ollama": ollama_error(429, TOO_MANY)},
+        failover,
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(MINUTE),
+    ),
+    failover(
+        "ollama",
+        "429-session-usage-limit",
+        oll_usage_limit("session"),
+        kind="quota",
+        status=429,
+        key1=Cooled(at=next_multiple(5 * HOUR)),
+    ),
+    failover(
+        "ollama",
+        "429-hourly-usage-limit",
+        oll_usage_limit("hourly"),
+        kind="quota",
+        status=429,
+        key1=Cooled(at=next_multiple(HOUR)),
+    ),
+    failover(
+        "ollama",
+        "429-weekly-usage-limit",
+        oll_usage_limit("weekly"),
+        kind="quota",
+        status=429,
+        key1=Cooled(at=next_monday_utc),
+    ),
+    *both(
+        "500",
+        {"openrouter": or_status(500), "ollama": oll_status(500)},
+        failover,
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+    ),
+    failover(
+        "openrouter",
+        "502-metadata-raw",
+        or_502_raw(),
+        kind="server",
+        status=502,
+        key1=Cooled(30),
+        message="Provider returned error: {",
+    ),
+    failover("ollama", "502", oll_status(502), kind="server", status=502, key1=Cooled(30), message="unreachable"),
+    *both(
+        "503",
+        {"openrouter": or_status(503), "ollama": oll_503_busy()},
+        failover,
+        kind="overloaded",
+        status=503,
+        key1=Cooled(30),
+    ),
+    failover(
+        "openrouter",
+        "503-retry-after",
+        or_status(503, headers={"Retry-After": "90"}),
+        kind="overloaded",
+        status=503,
+        key1=Cooled(90),
+    ),
+    *both(
+        "504",
+        {"openrouter": twice(or_status(504)), "ollama": twice(oll_status(504))},
+        failover,
+        kind="timeout",
+        status=504,
+        key1=Cooled(30),
+    ),
+    *both(
+        "524",
+        {"openrouter": twice(or_status(524)), "ollama": twice(oll_status(524))},
+        failover,
+        kind="timeout",
+        status=524,
+        key1=Cooled(30),
+    ),
+    failover(
+        "openrouter",
+        "524-cloudflare-page",
+        *twice(cloudflare_524()),
+        kind="timeout",
+        status=524,
+        key1=Cooled(30),
+        message="<title>openrouter.ai | 524: A timeout occurred</title>",
+    ),
+    *both(
+        "529",
+        {"openrouter": or_status(529), "ollama": oll_status(529)},
+        failover,
+        kind="overloaded",
+        status=529,
+        key1=Cooled(30),
+    ),
+    # ---- the network ------------------------------------------------------------------------
+    *[
+        failover(
+            wire,
+            f"{host}-other-provider-answers",
+            kind="connection",
+            status=None,
+            key1=Cooled(30),
+            host=host,
+            other=True,
+            tries=2,
+            answered="other",
+            breaker=2,
+            message="could not connect",
+        )
+        for host, _ in UNREACHABLE
+        for wire in WIRES
+    ],
+    *[
+        Row(
+            f"{host}-nothing-else",
+            "openrouter",
+            (),
+            ExitStatus.ALL_FAILED,
+            Cooled(30),
+            "connection",
+            answered=None,
+            stdout="",
+            stderr=f"could not connect: {detail}",
+            host=host,
+            tries=2,
+            breaker=2,
+            second_exit=ExitStatus.ALL_FAILED,
+        )
+        for host, detail in UNREACHABLE
+    ],
+    *both(
+        "reset-mid-body-before-first-token",
+        {wire: twice(drop_connection(200, reset=True, reply=stream_reply())) for wire in WIRES},
+        failover,
+        kind="connection",
+        status=None,
+        key1=Cooled(30),
+        message="Connection reset by peer",
+    ),
+    *both(
+        "closed-mid-body-after-first-token",
+        {wire: stream_reply(drop_after_tokens=2) for wire in WIRES},
+        broken,
+        stdout="Hello from",
+        kind="connection",
+        status=None,
+        key1=Cooled(30),
+        breaker=1,
+    ),
+    *both(
+        "read-timeout-before-headers",
+        {wire: hang(30) for wire in WIRES},
+        timed_out,
+        stderr="no answer within the 2s deadline",
+        timeout=2.0,
+    ),
+    *both(
+        "stall-after-first-token",
+        {wire: stream_reply(stall_after_tokens=1) for wire in WIRES},
+        broken,
+        stdout="Hello",
+        kind="timeout",
+        status=None,
+        stderr="the overall deadline ran out",
+        timeout=2.0,
+    ),
+    # ---- streams -------------------------------------------------------------------------------
+    answered("openrouter", "stream-without-done-after-finish", stream_reply(no_terminator=True)),
+    broken(
+        "ollama",
+        "stream-without-done-object",
+        stream_reply(no_terminator=True),
+        stdout=ANSWER + "\n",
+        partial=False,
+        kind="bad_response",
+        status=None,
+        breaker=1,
+        stderr="stream ended before completion",
+    ),
+    *both(
+        "stream-ends-cleanly-mid-answer",
+        {wire: stream_reply(end_after_tokens=2) for wire in WIRES},
+        broken,
+        stdout="Hello from\n",
+        partial=False,
+        kind="bad_response",
+        status=None,
+        breaker=1,
+        stderr="stream ended before completion",
+    ),
+    *both(
+        "error-chunk-before-first-token",
+        {wire: stream_reply(error_after_tokens=0) for wire in WIRES},
+        failover,
+        kind="server",
+        status={"openrouter": 502, "ollama": 200},  # Ollama's error line carries no code of its own
+        key1=Cooled(30),
+    ),
+    failover(
+        "openrouter",
+        "error-only-stream",
+        or_200_error_only(),
+        kind="server",
+        status=502,
+        key1=Cooled(30),
+        message="Provider returned error",
+    ),
+    *both(
+        "error-chunk-after-first-token",
+        {wire: stream_reply(error_after_tokens=2) for wire in WIRES},
+        broken,
+        status={"openrouter": 502, "ollama": 200},
+        stdout="Hello from",
+        kind="server",
+        key1=Cooled(30),
+        breaker=1,
+    ),
+    broken(
+        "openrouter",
+        "rate-limit-chunk-after-first-token",
+        stream_reply(error_after_tokens=2, error_code=429),
+        stdout="Hello from",
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(MINUTE),
+    ),
+    *both(
+        "malformed-json-chunk",
+        {
+            "openrouter": sse(b'data: {"choices":[{"delta":{"content":"Hel\n\n', b"data: [DONE]\n\n"),
+            "ollama": ndjson(b'{"model":"gpt-oss:120b","message":{"content":"Hel\n'),
+        },
+        failover,
+        kind="bad_response",
+        status=None,
+        key1=UNTOUCHED,
+        message="malformed JSON in stream",
+    ),
+    *both(
+        "line-separators-inside-json-strings",
+        {wire: stream_reply("one\u2028two\u2029three\x85four") for wire in WIRES},
+        answered,
+        stdout="one\u2028two\u2029three\x85four\n",
+    ),
+    *both(
+        "surrogate-pair-split-across-chunks",
+        {wire: stream_reply(chunks=("smile ", "\ud83d", "\ude00")) for wire in WIRES},
+        answered,
+        stdout="smile \U0001f600\n",
+    ),
+    *both(
+        "lone-surrogate-escape",
+        {wire: stream_reply(chunks=("smile ", "\ud83d", " ok")) for wire in WIRES},
+        answered,
+        stdout="smile \ufffd ok\n",
+    ),
+    # ---- bodies --------------------------------------------------------------------------------
+    failover(
+        "openrouter",
+        "200-body-holding-only-error",
+        or_200_error_only(),
+        kind="server",
+        status=502,
+        key1=Cooled(30),
+        args=NO_STREAM,
+    ),
+    answered("openrouter", "blank-lines-before-json", or_blank_lines_json(blank_lines=3, interval=0.2), args=NO_STREAM),
+    *both(
+        "malformed-json-body",
+        {
+            "openrouter": error(200, b'{"id":"gen-1","choices":[{"message":{"content":"Hel'),
+            "ollama": error(200, b'{"model":"gpt-oss:120b","message":{"content":"Hel'),
+        },
+        failover,
+        kind="bad_response",
+        status=200,
+        key1=UNTOUCHED,
+        args=NO_STREAM,
+        message="response is not a JSON object",
+    ),
+    *both(
+        "html-502-from-a-proxy",
+        {wire: html_error(502) for wire in WIRES},
+        failover,
+        kind="server",
+        status=502,
+        key1=Cooled(30),
+        message=PROXY_PAGE,
+    ),
+    *both(
+        "html-200-instead-of-a-stream",
+        {wire: error(200, b"<html><body>Just a moment...</body></html>", content_type="text/html") for wire in WIRES},
+        failover,
+        kind="bad_response",
+        status=200,
+        key1=UNTOUCHED,
+        message="HTTP 200: <html><body>Just a moment...",
+    ),
+    *both("gzip-stream", {wire: stream_reply(gzip=True) for wire in WIRES}, answered),
+    *both("gzip-body", {wire: reply(gzip=True) for wire in WIRES}, answered, args=NO_STREAM),
+    failover(
+        "openrouter",
+        "gzip-error-body",
+        gzipped(or_status(500)),
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+        message="Internal Server Error",
+    ),
+    *both(
+        "corrupt-gzip-body",
+        {wire: error(200, b"this is not gzip", headers={"Content-Encoding": "gzip"}) for wire in WIRES},
+        failover,
+        kind="bad_response",
+        status=None,
+        key1=UNTOUCHED,
+        message="could not be decoded",
+    ),
+    *both(
+        "huge-50mb-error-page",
+        {wire: huge_error(502) for wire in WIRES},
+        failover,
+        kind="server",
+        status=502,
+        key1=Cooled(30),
+        message="HTTP 502: <p>upstream said no.",
+    ),
+    failover(
+        "openrouter",
+        "huge-50mb-gzip-bomb-error-page",
+        huge_error(502, gzip=True),
+        kind="server",
+        status=502,
+        key1=Cooled(30),
+        message="HTTP 502: <p>upstream said no.",
+    ),
+    *both(
+        "huge-50mb-non-json-200-body",
+        {wire: huge_error(200, content_type="application/json") for wire in WIRES},
+        failover,
+        kind="bad_response",
+        status=200,
+        key1=UNTOUCHED,
+        args=NO_STREAM,
+        message="larger than 16 MiB",
+    ),
+    *both(
+        "invalid-utf8-in-stream",
+        {wire: stream_reply("caf\udce9 au lait") for wire in WIRES},
+        answered,
+        stdout="caf\ufffd au lait\n",
+    ),
+    *both(
+        "invalid-utf8-in-body",
+        {wire: reply("caf\udce9 au lait") for wire in WIRES},
+        answered,
+        stdout="caf\ufffd au lait\n",
+        args=NO_STREAM,
+    ),
+    *both(
+        "invalid-utf8-in-error-body",
+        {
+            "openrouter": openrouter_error(502, "Provider returned error \udcff\udcfe"),
+            "ollama": ollama_error(500, "runner crashed \udcff\udcfe"),
+        },
+        failover,
+        status={"openrouter": 502, "ollama": 500},
+        kind="server",
+        key1=Cooled(30),
+        message="\ufffd\ufffd",
+    ),
+]
+
+
+# --------------------------------------------------------------------------- running a row
+
+
+def ledger(home: Path) -> list[AttemptRow]:
+    store = Store.open(home / "state.db")
+    try:
+        return store.attempts()
+    finally:
+        store.close()
+
+
+def key_state(home: Path, label: str) -> KeyState | None:
+    store = Store.open(home / "state.db")
+    try:
+        return next((s for s in store.all_key_states() if s.label == label), None)
+    finally:
+        store.close()
+
+
+def breaker_streak(home: Path, provider: str) -> tuple[str, int]:
+    store = Store.open(home / "state.db")
+    try:
+        state = next((s for s in store.breaker_states() if s.provider == provider), None)
+    finally:
+        store.close()
+    return (state.state, state.consecutive_failures) if state else ("closed", 0)
+
+
+def closed_port() -> int:
+    """A loopback port that was just bound and closed: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dns_hook(directory: Path) -> str:
+    """A ``sitecustomize`` for the CLI's process: ``DNS_HOST`` fails to resolve without any resolver
+    being asked, every other name resolves as usual; each lookup of ``DNS_HOST`` is logged, so the
+    row can prove that the hook (not the machine's resolver) answered."""
+    directory.mkdir(exist_ok=True)
+    (directory / "sitecustomize.py").write_text(
+        "import socket\n"
+        "_getaddrinfo = socket.getaddrinfo\n\n\n"
+        "def getaddrinfo(host, *args, **kwargs):\n"
+        "    name = host.decode() if isinstance(host, bytes) else host\n"
+        f"    if name == {DNS_HOST!r}:\n"
+        f"        with open({str(directory / 'lookups.log')!r}, 'a') as log:\n"
+        "            log.write(name + '\\n')\n"
+        '        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")\n'
+        "    return _getaddrinfo(host, *args, **kwargs)\n\n\n"
+        "socket.getaddrinfo = getaddrinfo\n"
+    )
+    return str(directory)
+
+
+def environment(row: Row, tmp_path: Path) -> dict[str, str]:
+    other: Wire = "ollama" if row.wire == "openrouter" else "openrouter"
+    env = keys_env(**{row.wire: 2}) | (keys_env(**{other: 1}) if row.other else {})
+    if row.other and row.wire == "openrouter":
+        env["PREFER_OLLAMA"] = "false"  # the faulty provider first
+    path = "/api/v1" if row.wire == "openrouter" else ""
+    if row.host == "connection-refused":
+        env[BASE_URL_VARIABLE[row.wire]] = f"http://127.0.0.1:{closed_port()}{path}"
+    elif row.host == "dns-failure":
+        env[BASE_URL_VARIABLE[row.wire]] = f"https://{DNS_HOST}:9{path}"
+        env["PYTHONPATH"] = dns_hook(tmp_path / "dns-hook")
+    return env
+
+
+def run(cli: Cli, row: Row, env: dict[str, str]) -> tuple[Result, float, float]:
+    model = ALIAS if row.other else MODEL[row.wire]
+    started = time.time()
+    result = cli("chat", "-m", model, "--timeout", f"{row.timeout:g}", *row.args, "hi", timeout=60, **env)
+    return result, started, time.time()
+
+
+def assert_cooled(state: KeyState | None, expected: Cooled, started: float, ended: float) -> None:
+    assert state is not None and not state.disabled and state.cooldown_until is not None, state
+    until = state.cooldown_until
+    if expected.at is not None:
+        assert any(abs(until - expected.at(t)) <= 2 for t in (started, ended)), (until, expected.at(started))
+    else:  # two seconds either way: an HTTP-date has whole seconds only
+        upto = expected.upto if expected.upto is not None else expected.seconds
+        assert started + expected.seconds - 2 <= until <= ended + upto + 2, (until - started, expected)
+
+
+@pytest.mark.parametrize("row", [row.param() for row in ROWS])
+def test_fault(row: Row, cli: Cli, cloud: FakeProvider, tmp_path: Path) -> None:
+    key1, key2 = KEYS[row.wire]
+    label1, label2 = LABELS[row.wire]
+    now = time.time()
+    cloud.script(key1, *(fault(now) if callable(fault) else fault for fault in row.faults))
+    env = environment(row, tmp_path)
+
+    result, started, ended = run(cli, row, env)
+
+    # What the user sees, and when.
+    assert result.code == row.exit, result.stderr
+    if row.partial:
+        assert result.stdout.startswith(row.stdout) and result.stdout.rstrip("\n") != ANSWER, result.stdout
+    else:
+        assert result.stdout == row.stdout
+    if row.stderr is None:
+        assert result.stderr == ""
+    else:
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert row.stderr in result.stderr, result.stderr
+    assert ended - started < row.timeout + SLACK
+    if row.host == "dns-failure":
+        assert (tmp_path / "dns-hook" / "lookups.log").read_text().splitlines() == [DNS_HOST] * row.attempts
+
+    # Who was asked: key 1 as often as the row says, key 2 only to answer (or the other provider).
+    assert len(cloud.requests_for(key1)) == (row.attempts if row.host == "fake" else 0)
+    assert cloud.remaining(key1) == 0, "key 1 was tried fewer times than its scripted faults"
+    assert len(cloud.requests_for(key2)) == (row.answered == "key2")
+    if row.host != "fake":
+        assert len(cloud.chat_requests) == (row.answered == "other")
+
+    # The ledger: one row per HTTP attempt, key 1's first, then the answer.
+    rows = ledger(cli.home)
+    answer = 1 if row.answered in ("key2", "other") else 0
+    assert len(rows) == row.attempts + answer
+    if row.host == "fake":
+        assert len(rows) == len(cloud.chat_requests)
+    key1_rows, rest = rows[: row.attempts], rows[row.attempts :]
+    expected_outcome = "ok" if row.answered == "key1" else "failed"
+    assert [(r.key_label, r.outcome, r.error_kind, r.http_status) for r in key1_rows] == [
+        (label1, expected_outcome, row.kind, row.status)
+    ] * row.attempts
+    if row.message is not None:
+        assert row.message in (key1_rows[-1].message or ""), key1_rows[-1].message
+    if answer:
+        assert [(r.outcome, r.key_label == label2) for r in rest] == [("ok", row.answered == "key2")]
+
+    # The state file: key 1, and the provider's circuit breaker.
+    state = key_state(cli.home, label1)
+    if row.key1 == UNTOUCHED:
+        assert state is None or state.blocked_until(time.time()) is None, state
+    elif row.key1 == DISABLED:
+        assert state is not None and state.disabled, state
+    else:
+        assert isinstance(row.key1, Cooled)
+        assert_cooled(state, row.key1, started, ended)
+    assert breaker_streak(cli.home, row.wire) == ("closed", row.breaker)
+
+    # A second run never contacts a key the first one cooled down or disabled.
+    if row.key1 != UNTOUCHED:
+        again, _, _ = run(cli, row, env)
+        assert again.code == row.second_exit, again.stderr
+        assert len(cloud.requests_for(key1)) == (row.attempts if row.host == "fake" else 0)
+        after = ledger(cli.home)
+        assert all(r.key_label != label1 for r in after[len(rows) :])
+        if row.host == "fake":
+            assert len(after) == len(cloud.chat_requests)
+
+
+# --------------------------------------------------------------------------- a 50 MB answer
+
+
+def run_measured(cli: Cli, env: dict[str, str], *args: str) -> tuple[int, int, str, int]:
+    """Run the CLI, counting stdout instead of keeping it; (exit code, bytes out, their last 100, peak RSS KiB)."""
+    proc = with_env(cli, env).popen(*args)
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()))  # type: ignore[union-attr]
+    reader.start()
+    size, tail = 0, b""
+    while chunk := proc.stdout.read(1 << 16):
+        size += len(chunk)
+        tail = (tail + chunk)[-100:]
+    reader.join()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    Cli.result(proc.returncode, tail, stderr[0])  # the secret and traceback checks
+    return proc.returncode, size, tail.decode("utf-8", "replace"), usage.ru_maxrss
+
+
+class AnswerBuffered(AssertionError):
+    """The process held the whole answer in memory instead of passing it on."""
+
+
+@pytest.mark.parametrize("wire", WIRES)
+def test_a_50_mb_answer_streams_through_without_being_buffered(wire: Wire, cli: Cli, cloud: FakeProvider) -> None:
+    key1, _ = KEYS[wire]
+    env = keys_env(**{wire: 2})
+    _, _, _, baseline = run_measured(cli, env, "chat", "-m", MODEL[wire], "hi")
+    token = " " + "x" * (16 * 1024 - 1)
+    copies = 50 * 64  # 50 MiB of text, in 16 KiB tokens
+    cloud.script(key1, stream_reply(token, repeat=copies))
+
+    started = time.monotonic()
+    code, size, tail, peak = run_measured(cli, env, "chat", "-m", MODEL[wire], "--timeout", "60", "hi")
+
+    assert (code, size) == (0, copies * len(token) + 1) and tail.endswith("x\n")
+    assert time.monotonic() - started < 30
+    assert [(r.outcome, r.tokens_out) for r in ledger(cli.home)[1:]] == [("ok", copies)]
+    if peak - baseline > 20 * 1024:
+        raise AnswerBuffered(f"peak RSS grew by {(peak - baseline) // 1024} MiB for a 50 MiB answer")
