@@ -8,6 +8,9 @@ from typing import Any
 from .behaviours import Reply, compact_json
 from .errors import OLLAMA_JSON
 from .plan import (
+    content_headers,
+    first_interruption,
+    delay_steps,
     Answer,
     ChatContext,
     Emit,
@@ -73,24 +76,18 @@ def load_object(model: str) -> dict[str, Any]:
     }
 
 
-def _preamble(reply: Reply) -> tuple[Step, ...]:
-    return (Pause(reply.delay),) if reply.delay > 0 else ()
-
-
-def _headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]:
-    return (("Content-Type", content_type), *ctx.extra_headers)
-
-
 def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     """``"stream": false`` answer; a runner failure becomes a 500 ``{"error":...}`` as in the server."""
     answer = resolve_answer(reply, ctx)
-    preamble = _preamble(reply)
-    interrupt = next((e for e in stream_events(reply, answer.tokens, 1) if not isinstance(e, Emit)), None)
+    preamble = delay_steps(reply)
+    interrupt = first_interruption(reply, answer)
     if interrupt is not None and interrupt.kind in ("drop", "stall"):
         return Plan(status=None, preamble=preamble + tuple(interruption_steps(reply, interrupt.kind)))
     if reply.error_only or (interrupt is not None and interrupt.kind == "error"):
         body = compact_json({"error": reply.error_message or RUNNER_ERROR})
-        return Plan(status=500, headers=_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble, gzip=reply.gzip)
+        return Plan(
+            status=500, headers=content_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble, gzip=reply.gzip
+        )
     document = done_object(answer, answer.text, reply)
     steps: tuple[Step, ...]
     if reply.repeat > 1:
@@ -99,7 +96,7 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
         steps = (cut_in_half(compact_json(document)),)
     else:
         steps = (compact_json(document),)
-    return Plan(status=200, headers=_headers(ctx, OLLAMA_JSON), body=steps, preamble=preamble, gzip=reply.gzip)
+    return Plan(status=200, headers=content_headers(ctx, OLLAMA_JSON), body=steps, preamble=preamble, gzip=reply.gzip)
 
 
 def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
@@ -114,10 +111,10 @@ def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
     def finish() -> Plan:
         return Plan(
             status=200,
-            headers=_headers(ctx, NDJSON),
+            headers=content_headers(ctx, NDJSON),
             body=tuple(steps),
             chunked=True,
-            preamble=_preamble(reply),
+            preamble=delay_steps(reply),
             gzip=reply.gzip,
         )
 

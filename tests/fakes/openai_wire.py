@@ -22,6 +22,9 @@ from typing import Any
 from .behaviours import Reply, compact_json
 from .errors import ollama_openai_error
 from .plan import (
+    content_headers,
+    first_interruption,
+    delay_steps,
     Answer,
     ChatContext,
     Emit,
@@ -48,25 +51,21 @@ def usage(answer: Answer, reply: Reply) -> dict[str, int]:
     }
 
 
-def _preamble(reply: Reply) -> tuple[Step, ...]:
-    return (Pause(reply.delay),) if reply.delay > 0 else ()
-
-
-def _headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]:
-    return (("Content-Type", content_type), *ctx.extra_headers)
-
-
 def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     """Non-stream ``chat.completion`` (Go's encoder adds a trailing newline)."""
     answer = resolve_answer(reply, ctx)
-    preamble = _preamble(reply)
-    interrupt = next((e for e in stream_events(reply, answer.tokens, 1) if not isinstance(e, Emit)), None)
+    preamble = delay_steps(reply)
+    interrupt = first_interruption(reply, answer)
     if interrupt is not None and interrupt.kind in ("drop", "stall"):
         return Plan(status=None, preamble=preamble + tuple(interruption_steps(reply, interrupt.kind)))
     if reply.error_only or (interrupt is not None and interrupt.kind == "error"):
         err = ollama_openai_error(500, reply.error_message or RUNNER_ERROR, wrapped=True)
         return Plan(
-            status=500, headers=_headers(ctx, err.content_type), body=(err.body,), preamble=preamble, gzip=reply.gzip
+            status=500,
+            headers=content_headers(ctx, err.content_type),
+            body=(err.body,),
+            preamble=preamble,
+            gzip=reply.gzip,
         )
     body = {
         "id": ctx.generation_id,
@@ -86,7 +85,7 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     document = compact_json(body) + b"\n"
     return Plan(
         status=200,
-        headers=_headers(ctx, "application/json"),
+        headers=content_headers(ctx, "application/json"),
         body=(cut_in_half(document) if interrupt is not None else document,),
         preamble=preamble,
         gzip=reply.gzip,
@@ -123,10 +122,10 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
     def finish() -> Plan:
         return Plan(
             status=200,
-            headers=_headers(ctx, "text/event-stream"),
+            headers=content_headers(ctx, "text/event-stream"),
             body=tuple(steps),
             chunked=True,
-            preamble=_preamble(reply),
+            preamble=delay_steps(reply),
             gzip=reply.gzip,
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 from .behaviours import Reply, compact_json
 from .errors import FAKE_USER_ID
 from .plan import (
+    delay_steps,
     Answer,
     ChatContext,
     Emit,
@@ -74,17 +75,13 @@ def _headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]
     return tuple(base) + ctx.extra_headers
 
 
-def _preamble(reply: Reply) -> tuple[Step, ...]:
-    return (Pause(reply.delay),) if reply.delay > 0 else ()
-
-
 # --------------------------------------------------------------------------- non-stream
 
 
 def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     """Non-stream ``chat.completion`` (ref §1.3), including its 200-with-error variants."""
     answer = resolve_answer(reply, ctx)
-    preamble = _preamble(reply)
+    preamble = delay_steps(reply)
     events = list(stream_events(reply, answer.tokens, 1))
     interrupt = next((e for e in events if not isinstance(e, Emit)), None)
     if interrupt is not None and interrupt.kind in ("drop", "stall"):
@@ -263,7 +260,7 @@ def _sse_plan(reply: Reply, ctx: ChatContext, steps: list[Step]) -> Plan:
         headers=_headers(ctx, "text/event-stream"),
         body=tuple(steps),
         chunked=True,
-        preamble=_preamble(reply),
+        preamble=delay_steps(reply),
         gzip=reply.gzip,
     )
 

@@ -260,3 +260,17 @@ def repeated_json(obj: dict[str, Any], path: tuple[str | int, ...], text: str, t
     finally:
         holder[path[-1]] = original
     return (head, Repeat((compact_json(text)[1:-1],), times), tail)
+
+
+def delay_steps(reply: Reply) -> tuple[Step, ...]:
+    """What happens before the status line: the behaviour's delay, if any."""
+    return (Pause(reply.delay),) if reply.delay > 0 else ()
+
+
+def content_headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]:
+    return (("Content-Type", content_type), *ctx.extra_headers)
+
+
+def first_interruption(reply: Reply, answer: Answer) -> Interrupt | None:
+    """The first drop, stall or error the behaviour asks for, for answers sent as one body."""
+    return next((e for e in stream_events(reply, answer.tokens, 1) if not isinstance(e, Emit)), None)
