@@ -2,7 +2,8 @@
 
 A spec is ``provider:model`` (pins the provider), an alias, or a bare model name.
 Built-in aliases list each family under the names Ollama Cloud and OpenRouter
-use for it; the config file's ``[aliases]`` table extends or overrides them.
+use for it; the config file's ``[aliases]`` table extends or overrides them. Resolving a spec says
+what it names, not whether that still exists: ``catalog.current_targets`` is the rule for that.
 """
 
 from __future__ import annotations
@@ -11,31 +12,45 @@ from collections.abc import Collection, Mapping
 
 from llmroute.types import Target
 
-BUILTIN_ALIASES: Mapping[str, tuple[str, ...]] = {
-    "kimi-k2.5": ("ollama:kimi-k2.5", "openrouter:moonshotai/kimi-k2.5"),
+#: Families the providers serve today: Ollama Cloud after its June-September 2026 retirements
+#: (reference/providers-next.md §8: gpt-oss:120b, gpt-oss:20b and nemotron-3-nano:30b on the free tier;
+#: kimi-k2.6, mistral-large-3:675b and glm-5.3 on a subscription), each with the OpenRouter id of the same model
+#: where one is known. No target here is in ``catalog.RETIRED``.
+CURRENT_ALIASES: Mapping[str, tuple[str, ...]] = {
     "kimi-k2.6": ("ollama:kimi-k2.6", "openrouter:moonshotai/kimi-k2.6"),
-    "kimi-k2-thinking": ("ollama:kimi-k2-thinking", "openrouter:moonshotai/kimi-k2-thinking"),
-    "deepseek-v3.1": ("ollama:deepseek-v3.1:671b", "openrouter:deepseek/deepseek-chat-v3.1"),
-    "deepseek-v3.1:671b": ("ollama:deepseek-v3.1:671b", "openrouter:deepseek/deepseek-chat-v3.1"),
-    "qwen3-coder": ("ollama:qwen3-coder:480b", "openrouter:qwen/qwen3-coder"),
-    "qwen3-coder:free": ("openrouter:qwen/qwen3-coder:free",),
-    "qwen3-next": ("ollama:qwen3-next:80b", "openrouter:qwen/qwen3-next-80b-a3b-instruct"),
-    "glm-4.6": ("ollama:glm-4.6", "openrouter:z-ai/glm-4.6"),
-    "glm-4.7": ("ollama:glm-4.7", "openrouter:z-ai/glm-4.7"),
-    "gemma3": ("ollama:gemma3:27b", "openrouter:google/gemma-3-27b-it", "local:gemma3:27b"),
-    "gemma3:27b": ("ollama:gemma3:27b", "openrouter:google/gemma-3-27b-it", "local:gemma3:27b"),
+    "glm-5.3": ("ollama:glm-5.3",),
     "gpt-oss": ("ollama:gpt-oss:120b", "openrouter:openai/gpt-oss-120b"),
     "gpt-oss:120b": ("ollama:gpt-oss:120b", "openrouter:openai/gpt-oss-120b", "local:gpt-oss:120b"),
     "gpt-oss:20b": ("ollama:gpt-oss:20b", "openrouter:openai/gpt-oss-20b", "local:gpt-oss:20b"),
     "mistral-large-3": ("ollama:mistral-large-3:675b", "openrouter:mistralai/mistral-large-2512"),
-    "ministral-3": ("ollama:ministral-3:14b", "openrouter:mistralai/ministral-14b-2512"),
-    "devstral": ("ollama:devstral-2:123b", "openrouter:mistralai/devstral-2512"),
-    "cogito-2.1": ("ollama:cogito-2.1:671b", "openrouter:deepcogito/cogito-v2.1-671b"),
-    "cogito-2.1:671b": ("ollama:cogito-2.1:671b", "openrouter:deepcogito/cogito-v2.1-671b"),
     "nemotron-3-nano": ("ollama:nemotron-3-nano:30b", "openrouter:nvidia/nemotron-3-nano-30b-a3b"),
+    "qwen3-coder:free": ("openrouter:qwen/qwen3-coder:free",),
     "llama-3.3-70b": ("openrouter:meta-llama/llama-3.3-70b-instruct",),
     "llama-3.3-70b:free": ("openrouter:meta-llama/llama-3.3-70b-instruct:free",),
 }
+
+#: Names of retired models, kept so that scripts using them keep working: each still lists the old ids, and
+#: the one rule of ``catalog.current_targets`` (applied by the planner) replaces each by its successor or drops
+#: it, with a notice (``ollama:kimi-k2.5 was retired on 2026-07-31; using ollama:kimi-k2.6``). Where a family
+#: lives on elsewhere (on OpenRouter, or a local Ollama) that target is kept; a name with nothing left says why.
+FORMER_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "kimi-k2.5": ("ollama:kimi-k2.5", "openrouter:moonshotai/kimi-k2.5"),
+    "kimi-k2-thinking": ("ollama:kimi-k2-thinking",),
+    "deepseek-v3.1": ("ollama:deepseek-v3.1:671b", "openrouter:deepseek/deepseek-chat-v3.1"),
+    "deepseek-v3.1:671b": ("ollama:deepseek-v3.1:671b", "openrouter:deepseek/deepseek-chat-v3.1"),
+    "qwen3-coder": ("ollama:qwen3-coder:480b", "openrouter:qwen/qwen3-coder"),
+    "qwen3-next": ("ollama:qwen3-next:80b",),
+    "glm-4.6": ("ollama:glm-4.6",),
+    "glm-4.7": ("ollama:glm-4.7", "openrouter:z-ai/glm-4.7"),
+    "gemma3": ("ollama:gemma3:27b", "openrouter:google/gemma-3-27b-it", "local:gemma3:27b"),
+    "gemma3:27b": ("ollama:gemma3:27b", "openrouter:google/gemma-3-27b-it", "local:gemma3:27b"),
+    "ministral-3": ("ollama:ministral-3:14b",),
+    "devstral": ("ollama:devstral-2:123b",),
+    "cogito-2.1": ("ollama:cogito-2.1:671b",),
+    "cogito-2.1:671b": ("ollama:cogito-2.1:671b",),
+}
+
+BUILTIN_ALIASES: Mapping[str, tuple[str, ...]] = {**CURRENT_ALIASES, **FORMER_ALIASES}
 
 
 def split_spec(spec: str, providers: Collection[str]) -> tuple[str | None, str]:

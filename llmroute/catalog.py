@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from llmroute.errors import ProviderError
+from llmroute.types import Target
 
 if TYPE_CHECKING:
     from llmroute.config import ProviderSettings, Settings
@@ -33,16 +34,174 @@ log = logging.getLogger("llmroute")
 CATALOG_TTL = 24 * 3600
 SORTS = ("name", "price", "context")
 
-#: (provider, model) -> (successor or None, ISO date it leaves the service); Ollama's docs/cloud.mdx.
+#: (provider, model) -> (successor or None, ISO date it leaves the service): the built-in fallback for
+#: :func:`current_target`; a provider's cached catalogue (``ModelInfo.expires`` / ``successor``) wins field by
+#: field. ``family:*`` stands for every tag of a family. Sources: Ollama's docs/cloud.mdx "Past retirements"
+#: and docs.ollama.com/cloud/model-lifecycle (reference/providers-next.md §8, providers.md §2.2); OpenRouter's
+#: announced removal of moonshotai/kimi-k2.5 (providers-next.md §8).
 RETIRED: Mapping[tuple[str, str], tuple[str | None, str]] = {
-    ("ollama", "kimi-k2.5"): ("kimi-k2.6", "2026-07-31"),
-    ("ollama", "minimax-m2.5"): ("minimax-m2.7", "2026-07-31"),
     ("ollama", "kimi-k2:1t"): (None, "2026-06-16"),
     ("ollama", "kimi-k2-thinking"): (None, "2026-06-16"),
     ("ollama", "glm-4.6"): (None, "2026-06-16"),
+    ("ollama", "qwen3-next:80b"): (None, "2026-06-16"),
+    ("ollama", "cogito-2.1:671b"): (None, "2026-06-16"),
+    ("ollama", "minimax-m2"): (None, "2026-06-16"),
+    ("ollama", "qwen3-vl:*"): (None, "2026-06-16"),
+    ("ollama", "rnj-1:8b"): (None, "2026-06-30"),
+    ("ollama", "deepseek-v3.1:671b"): (None, "2026-07-15"),
+    ("ollama", "devstral-2:123b"): (None, "2026-07-15"),
+    ("ollama", "ministral-3:14b"): (None, "2026-07-15"),
+    ("ollama", "gemma3:27b"): (None, "2026-07-15"),
+    ("ollama", "glm-4.7"): (None, "2026-07-15"),
+    ("ollama", "qwen3-coder:480b"): (None, "2026-07-15"),
+    ("ollama", "kimi-k2.5"): ("kimi-k2.6", "2026-07-31"),
+    ("ollama", "minimax-m2.5"): ("minimax-m2.7", "2026-07-31"),
+    ("ollama", "qwen3.5:397b"): ("glm-5.3", "2026-09-25"),
+    ("ollama", "glm-5.1"): (None, "2026-09-25"),
+    ("ollama", "deepseek-v4-flash:0731"): (None, "2026-09-25"),
+    ("openrouter", "moonshotai/kimi-k2.5"): ("moonshotai/kimi-k2.6", "2026-09-07"),
 }
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MAX_SUCCESSIONS = 8
+"""How far a chain of successors is followed (a retired model's successor may be retired in turn)."""
+
+
+class Lifecycles(Protocol):
+    """What is known of models' ends: ``(provider, model)`` -> ``(successor or None, ISO date)``.
+
+    :data:`RETIRED`, any mapping of the same shape, or :class:`CachedLifecycles` (the cached catalogue first).
+    """
+
+    def get(self, key: tuple[str, str], /) -> tuple[str | None, str | None] | None: ...
+
+
+class CachedLifecycles:
+    """The cached catalogue's ``expires``/``successor`` first, then :data:`RETIRED`: one primary-key read a model.
+
+    Reads only the state file, never the network; each model is read at most once.
+    """
+
+    def __init__(self, store: Store | None) -> None:
+        self._store = store
+        self._seen: dict[tuple[str, str], tuple[str | None, str | None] | None] = {}
+
+    def get(self, key: tuple[str, str], /) -> tuple[str | None, str | None] | None:
+        if key not in self._seen:
+            provider, model = key
+            info = None
+            if self._store is not None and not model.endswith(":*"):
+                info = self._store.catalog_model(provider, model)
+            self._seen[key] = lifecycle(provider, model, info)
+        return self._seen[key]
+
+
+def lifecycle(provider: str, model: str, info: ModelInfo | None = None) -> tuple[str | None, str | None] | None:
+    """``(successor, date)`` of a model: its catalogue row's fields first, then the built-in table (None: neither)."""
+    successor, date = RETIRED.get((provider, model), (None, None))
+    if info is not None:
+        successor, date = info.successor or successor, info.expires or date
+    return (successor, date) if successor or date else None
+
+
+def current_target(target: Target, known: Lifecycles, today: str) -> tuple[Target | None, str | None]:
+    """The one rule for "models that exist": the target to use instead of ``target``, and a notice for the user.
+
+    - No known end, or none with a usable date: the same target, no notice.
+    - An end after ``today``: the same target, and ``... expires on DATE`` (naming a successor if one is known).
+    - An end on or before ``today``: its successor (followed further while that is retired too) with
+      ``... was retired on DATE; using ...``, or None with ``... has no successor; skipping it``.
+
+    ``today`` is an ISO date (UTC). Used alike by the planner (:func:`current_targets`), ``models`` and ``test-keys``.
+    """
+    end = _lookup(known, target)
+    day = _day(end)
+    if end is None or day is None:
+        return target, None
+    successor = _successor(target, end[0])
+    if day > today:
+        then = f"; its successor is {successor}" if successor else ""
+        return target, f"{target} expires on {day}{then}"
+    if successor is None:
+        return None, f"{target} was retired on {day} and has no successor; skipping it"
+    replacement = _follow(successor, known, today, seen={target})
+    if replacement is None:
+        return None, f"{target} was retired on {day} and its successor {successor} is gone too; skipping it"
+    return replacement, f"{target} was retired on {day}; using {replacement}"
+
+
+def current_targets(
+    targets: Iterable[Target], store: Store | None, now: float
+) -> tuple[tuple[Target, ...], tuple[str, ...]]:
+    """:func:`current_target` over a whole plan: targets in order, retired ones replaced or dropped, no duplicates.
+
+    One notice per replaced, dropped or expiring target. Reads only the state file's cached catalogue (one
+    primary-key read per model looked at, none of the network); ``store=None`` uses the built-in table alone.
+    """
+    known = CachedLifecycles(store)
+    today = datetime.fromtimestamp(now, UTC).date().isoformat()
+    kept: list[Target] = []
+    notices: list[str] = []
+    for target in targets:
+        current, notice = current_target(target, known, today)
+        if notice is not None and notice not in notices:
+            notices.append(notice)
+        if current is not None and current not in kept:
+            kept.append(current)
+    return tuple(kept), tuple(notices)
+
+
+def _lookup(known: Lifecycles, target: Target) -> tuple[str | None, str | None] | None:
+    """The exact model, else its family (``name:*``), else for a local daemon's ``-cloud`` name the cloud model."""
+    provider, model = target.provider, target.model
+    end = known.get((provider, model))
+    if end is None and ":" in model:
+        end = known.get((provider, model.split(":", 1)[0] + ":*"))
+    if end is None and provider == "local":
+        cloud = _cloud_model(model)
+        if cloud is not None:
+            end = _lookup(known, Target("ollama", cloud))
+            if end is not None and end[0]:
+                end = (_cloud_name(end[0]), end[1])
+    return end
+
+
+def _cloud_model(name: str) -> str | None:
+    """``kimi-k2.5:cloud`` -> ``kimi-k2.5``, ``gpt-oss:120b-cloud`` -> ``gpt-oss:120b`` (Ollama's modelref rules)."""
+    if name.endswith(":cloud"):
+        return name.removesuffix(":cloud")
+    if ":" in name and name.endswith("-cloud"):
+        return name.removesuffix("-cloud")
+    return None
+
+
+def _cloud_name(model: str) -> str:
+    """A cloud model under the local daemon's name for it: ``glm-5.3`` -> ``glm-5.3:cloud``."""
+    return f"{model}-cloud" if ":" in model else f"{model}:cloud"
+
+
+def _day(end: tuple[str | None, str | None] | None) -> str | None:
+    day = ((end[1] if end else None) or "")[:10]
+    return day if _ISO_DATE.fullmatch(day) else None
+
+
+def _successor(target: Target, model: str | None) -> Target | None:
+    return Target(target.provider, model) if model else None
+
+
+def _follow(target: Target, known: Lifecycles, today: str, seen: set[Target]) -> Target | None:
+    """``target``, or what replaces it when it is retired in turn; None when the chain ends in a retired model."""
+    for _ in range(_MAX_SUCCESSIONS):
+        end = _lookup(known, target)
+        day = _day(end)
+        if end is None or day is None or day > today:
+            return target
+        seen.add(target)
+        successor = _successor(target, end[0])
+        if successor is None or successor in seen:
+            return None
+        target = successor
+    return None
 
 
 @dataclass(frozen=True)
@@ -154,11 +313,8 @@ def _fetch_key(store: Store, provider: ProviderSettings) -> ApiKey | None:
     """The first key the state file does not mark disabled (else the first): one fetch serves them all."""
     if not provider.keys:
         return None
-    from llmroute import health
-
-    ids = {key: health.key_id(provider.name, key) for key in provider.keys}
-    states = store.key_states(ids.values())
-    usable = [key for key, key_id in ids.items() if key_id not in states or not states[key_id].disabled]
+    disabled = {h.subject for h in store.holds_of(k.fingerprint for k in provider.keys) if h.disabled}
+    usable = [key for key in provider.keys if key.fingerprint not in disabled]
     return (usable or list(provider.keys))[0]
 
 
@@ -171,25 +327,40 @@ def _reason(error: ProviderError) -> str:
 
 def _entries(settings: Settings, catalogs: Mapping[str, CachedCatalog], now: float) -> tuple[CatalogEntry, ...]:
     today = datetime.fromtimestamp(now, UTC).date().isoformat()
+    known = _Listed({(info.provider, info.model): info for c in catalogs.values() for info in c.models})
     entries = []
     for name in sorted(catalogs):
         provider = settings.provider(name)
         if provider is None:
             continue
         keys = tuple(k.label for k in provider.keys) if provider.key_variable else (provider.name,)
-        entries.extend(_entry(info, keys, today) for info in catalogs[name].models)
+        entries.extend(_entry(info, keys, today, known) for info in catalogs[name].models)
     return tuple(entries)
 
 
-def _entry(info: ModelInfo, keys: tuple[str, ...], today: str) -> CatalogEntry:
-    """Marks a model retired when its removal date has come (Ollama's table, or OpenRouter's ``expiration_date``)."""
-    retirement = RETIRED.get((info.provider, info.model))
-    if retirement is not None:
-        successor, date = retirement
-        info = replace(info, expires=info.expires or date, successor=info.successor or successor)
-    expires = (info.expires or "")[:10]
-    retired = bool(_ISO_DATE.fullmatch(expires)) and expires <= today
-    return CatalogEntry(info, keys, retired=retired, successor=info.successor)
+def _entry(info: ModelInfo, keys: tuple[str, ...], today: str, known: Lifecycles) -> CatalogEntry:
+    """Marks a model retired by :func:`current_target` (catalogue ``expires``/``successor``, then :data:`RETIRED`).
+
+    A retired entry's successor is the model the rule uses instead (after following a chain of successors).
+    """
+    target = Target(info.provider, info.model)
+    end = _lookup(known, target)
+    if end is not None:
+        info = replace(info, expires=info.expires or end[1], successor=info.successor or end[0])
+    current, _ = current_target(target, known, today)
+    if current == target:
+        return CatalogEntry(info, keys, retired=False, successor=info.successor)
+    return CatalogEntry(info, keys, retired=True, successor=current.model if current else None)
+
+
+class _Listed:
+    """The catalogue rows in hand (their ``expires``/``successor``) over :data:`RETIRED`."""
+
+    def __init__(self, rows: Mapping[tuple[str, str], ModelInfo]) -> None:
+        self._rows = rows
+
+    def get(self, key: tuple[str, str], /) -> tuple[str | None, str | None] | None:
+        return lifecycle(*key, self._rows.get(key))
 
 
 def price_of(store: Store, provider: str, model: str) -> tuple[float | None, float | None] | None:

@@ -33,12 +33,13 @@ from llmroute.config_limits import (
     is_loopback,
     one_of,
     parse_limits,
+    parse_pools,
     secret_like,
     split_url,
     unknown_keys,
 )
 from llmroute.errors import ConfigError
-from llmroute.keys import ApiKey, discover_keys, redact
+from llmroute.keys import ApiKey, KeySlot, discover_keys, redact
 from llmroute.limits import Limits
 
 log = logging.getLogger("llmroute")
@@ -87,6 +88,8 @@ class Settings:
     required_models: tuple[str, ...] = ()
     """Models ``test-keys`` must find reachable (``LLMROUTE_REQUIRED_MODELS`` or the file's list)."""
     limits: Limits = field(default_factory=Limits)
+    pools: Mapping[str, str] = field(default_factory=dict)
+    """Key label -> the name of the quota pool it shares (``[pools.NAME]``); a key not listed is its own pool."""
     state_path: Path = Path("state.db")
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -102,6 +105,28 @@ class Settings:
     @property
     def keys(self) -> tuple[ApiKey, ...]:
         return tuple(k for p in self.providers for k in p.keys)
+
+    def slots(self, name: str) -> tuple[KeySlot, ...]:
+        """The key slots of a provider, in key order: one per key, or one keyless slot for a local daemon."""
+        provider = self.provider(name)
+        if provider is None:
+            return ()
+        if provider.key_variable is None:
+            return (KeySlot(name, None, base_url=provider.base_url),)
+        return tuple(KeySlot(name, key, self._pool(key.label), provider.base_url) for key in provider.keys)
+
+    def all_slots(self, *, enabled_only: bool = True) -> tuple[KeySlot, ...]:
+        return tuple(s for p in self.providers if p.enabled or not enabled_only for s in self.slots(p.name))
+
+    def pool_members(self, slot: KeySlot) -> tuple[str, ...]:
+        """The ids of every slot in ``slot``'s quota pool (itself alone by default)."""
+        if not slot.pool:
+            return (slot.id,)
+        return tuple(s.id for s in self.slots(slot.provider) if s.pool == slot.pool)
+
+    def _pool(self, label: str) -> str:
+        name = self.pools.get(label)
+        return f"pool:{name}" if name else ""
 
     def with_overrides(self, **changes: Any) -> Settings:
         """The settings with the flags that were given (``None`` = not given), recorded as source ``flag``."""
@@ -222,6 +247,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         privacy=r.get("routing", "privacy", kind=one_of(*PRIVACY_LEVELS), env="LLMROUTE_PRIVACY", default="normal"),
         required_models=r.get("required_models", kind=STRINGS, env="LLMROUTE_REQUIRED_MODELS", default=()),
         limits=parse_limits(r, names),
+        pools=parse_pools(r, {p.name: p.key_variable for p in providers if p.key_variable}),
         state_path=state_path,
         config_path=config_path,
         sources=r.sources,

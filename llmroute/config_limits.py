@@ -16,7 +16,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -117,6 +117,13 @@ PRICE = Kind(
 )
 
 
+UNPRICED = Kind(
+    "[prompt, completion] in USD per million tokens, each over 0",
+    lambda v: isinstance(v, list) and len(v) == 2 and all(_number(x) and x > 0 for x in v),
+    convert=lambda v: Price(prompt=float(v[0]), completion=float(v[1])),
+)
+
+
 ALIAS = Kind(
     "a string or a list of strings",
     lambda v: isinstance(v, str) or _strings(v),
@@ -212,7 +219,7 @@ BREAKER_FIELDS = {
     "window": POSITIVE_NUMBER,
     "cool_off": POSITIVE_NUMBER,
 }
-RESERVATION_FIELDS = {"timeout": POSITIVE_NUMBER, "reserve_tokens": POSITIVE_INT}
+RESERVATION_FIELDS = {"timeout": POSITIVE_NUMBER, "reserve_tokens": POSITIVE_INT, "unpriced_price": None}
 
 #: The keys this module reads, for the unknown-key check: ``None`` is a value, ``"*"`` any name.
 LIMIT_SCHEMA: dict[str, Any] = {
@@ -221,6 +228,7 @@ LIMIT_SCHEMA: dict[str, Any] = {
     "breaker": dict.fromkeys(BREAKER_FIELDS),
     "reservations": dict.fromkeys(RESERVATION_FIELDS),
     "keys": {"*": {"limits": dict.fromkeys(RATE_FIELDS), "budget": dict.fromkeys(BUDGET_FIELDS)}},
+    "pools": {"*": {"keys": None, "limits": dict.fromkeys(RATE_FIELDS)}},
 }
 PROVIDER_SCHEMA: dict[str, Any] = {
     "limits": dict.fromkeys(RATE_FIELDS),
@@ -238,6 +246,7 @@ def parse_limits(r: Resolver, providers: Iterable[str]) -> Limits:
     return Limits(
         provider_limits=_set({p: _table(r, RateLimit, RATE_FIELDS, "providers", p, "limits") for p in providers}),
         key_limits=_set({k: _table(r, RateLimit, RATE_FIELDS, "keys", k, "limits") for k in labels}),
+        pool_limits=_set({p: _table(r, RateLimit, RATE_FIELDS, "pools", p, "limits") for p in r.section("pools")}),
         free_limits=_free_limits(r, providers),
         total_budget=_table(r, Budget, BUDGET_FIELDS, "budgets"),
         provider_budgets=_set({p: _table(r, Budget, BUDGET_FIELDS, "providers", p, "budget") for p in providers}),
@@ -249,6 +258,7 @@ def parse_limits(r: Resolver, providers: Iterable[str]) -> Limits:
             r, "reservations", "timeout", kind=POSITIVE_NUMBER, default=defaults.reservation_timeout
         ),
         reserve_tokens=_get(r, "reservations", "reserve_tokens", kind=POSITIVE_INT, default=defaults.reserve_tokens),
+        unpriced_price=_get(r, "reservations", "unpriced_price", kind=UNPRICED, default=defaults.unpriced_price),
     )
 
 
@@ -267,14 +277,45 @@ def _set(tables: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _free_limits(r: Resolver, providers: tuple[str, ...]) -> dict[str, FreeModelLimit]:
-    """OpenRouter's documented caps unless overridden; other providers only when the file sets some."""
+    """OpenRouter's documented caps unless overridden; other providers only when the file sets some.
+
+    A daily cap the user sets wins over the one the provider reports for a key; the documented default does not.
+    """
     defaults = Limits().free_limits
     found = {}
     for p in providers:
         if p in defaults or r.section("providers", p, "free_limits"):
             limit = _table(r, FreeModelLimit, FREE_FIELDS, "providers", p, "free_limits", defaults=defaults.get(p))
+            chosen = r.sources[dotted(("providers", p, "free_limits", "per_utc_day"))] != DEFAULT
             if limit.per_minute is not None or limit.per_utc_day is not None:
-                found[p] = limit
+                found[p] = replace(limit, reported_wins=not chosen)
+    return found
+
+
+def parse_pools(r: Resolver, variables: Mapping[str, str]) -> dict[str, str]:
+    """Key label -> the name of the quota pool the file puts it in (``[pools.NAME] keys = [...]``).
+
+    ``variables`` maps each provider to its key variable: a label must follow one of them
+    (``VARIABLE`` or ``VARIABLE_N``), a pool holds keys of one provider, and a key sits in one pool.
+    """
+    found: dict[str, str] = {}
+    for name in r.section("pools"):
+        labels = r.get("pools", name, "keys", kind=STRINGS, default=())
+        setting = f"{dotted(('pools', name, 'keys'))}"
+        if not labels:
+            raise ConfigError(f"{r.file_name}: {setting} must list the key variables of the pool")
+        providers = set()
+        for label in labels:
+            provider = next((p for p, v in variables.items() if re.fullmatch(rf"{re.escape(v)}(_\d+)?", label)), None)
+            if provider is None:
+                known = ", ".join(f"{v}, {v}_N" for v in variables.values())
+                raise ConfigError(f"{r.file_name}: {setting} names {label!r}, which is no key variable ({known})")
+            if label in found:
+                raise ConfigError(f"{r.file_name}: {label} is in two pools ({found[label]} and {name})")
+            providers.add(provider)
+            found[label] = name
+        if len(providers) > 1:
+            raise ConfigError(f"{r.file_name}: {setting} mixes keys of {' and '.join(sorted(providers))}")
     return found
 
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from llmroute import aliases, health
-from llmroute.config import ProviderSettings, Settings
+from llmroute.config import Settings
 from llmroute.errors import ErrorKind, NoKeysError, ProviderError
-from llmroute.keys import ApiKey, redact
+from llmroute.gatekeeper import Admitted, Gatekeeper, Skip
+from llmroute.keys import KeySlot, redact
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.store import AttemptRow, CheckRow, Store
 from llmroute.types import Attempt, Candidate, ChatRequest, KeyInfo, Outcome, StreamEnd, Target, TextDelta, Usage
@@ -99,25 +100,9 @@ class Diagnosis:
         return keys_pass and all(model.reachable for model in self.models)
 
 
-@dataclass(frozen=True)
-class _Slot:
-    provider: ProviderSettings
-    key: ApiKey | None
-
-    @property
-    def label(self) -> str:
-        return self.key.label if self.key else self.provider.name
-
-
-def select_slots(settings: Settings, provider: str | None, labels: Sequence[str]) -> list[_Slot]:
+def select_slots(settings: Settings, provider: str | None, labels: Sequence[str]) -> list[KeySlot]:
     """Every key of every usable provider (the local Ollama counts as one keyless slot), narrowed."""
-    slots = []
-    for p in settings.providers:
-        if not p.enabled or (provider and p.name != provider):
-            continue
-        if p.key_variable is None:
-            slots.append(_Slot(p, None))
-        slots.extend(_Slot(p, key) for key in p.keys)
+    slots = [s for s in settings.all_slots() if not provider or s.provider == provider]
     if labels:
         slots = [s for s in slots if s.label in labels]
     if not slots:
@@ -155,14 +140,15 @@ async def diagnose(
 
     slots = select_slots(settings, provider, labels)
     clients = ClientPool("llmroute")
-    adapters = {s.provider.name: build_adapter(s.provider, clients) for s in slots}
-    check = _Checker(settings, store, probes, timeout, inference, required, on_report)
+    adapters = {s.provider: build_adapter(settings.provider(s.provider), clients) for s in slots}  # type: ignore[arg-type]
+    gate = Gatekeeper(settings, store, clients)
+    check = _Checker(settings, store, probes, timeout, inference, required, on_report, gate)
     catalog_load = load_catalog(
-        settings, store, refresh=False, ttl=24 * 3600, now=time.time(), providers={s.provider.name for s in slots}
+        settings, store, refresh=False, ttl=24 * 3600, now=time.time(), providers={s.provider for s in slots}
     )
     try:
         reports, catalog = await asyncio.gather(
-            asyncio.gather(*(check.one(slot, adapters[slot.provider.name]) for slot in slots)), catalog_load
+            asyncio.gather(*(check.one(slot, adapters[slot.provider]) for slot in slots)), catalog_load
         )
     finally:
         await clients.aclose()
@@ -188,8 +174,10 @@ class _Checker:
         inference: bool,
         required: Sequence[str],
         on_report: Callable[[KeyReport], None] | None,
+        gate: Gatekeeper,
     ) -> None:
         self.settings = settings
+        self.gate = gate
         self.store = store
         self.probes = probes
         self.timeout = timeout
@@ -197,7 +185,7 @@ class _Checker:
         self.required = required
         self.on_report = on_report
 
-    async def one(self, slot: _Slot, adapter: ProviderAdapter) -> KeyReport:
+    async def one(self, slot: KeySlot, adapter: ProviderAdapter) -> KeyReport:
         report = await self._probe(slot, adapter)
         if self.inference and report.verdict is Verdict.OK:
             report = _replace(report, inference=await self._infer(slot, adapter))
@@ -205,7 +193,7 @@ class _Checker:
             self.on_report(report)
         return report
 
-    async def _probe(self, slot: _Slot, adapter: ProviderAdapter) -> KeyReport:
+    async def _probe(self, slot: KeySlot, adapter: ProviderAdapter) -> KeyReport:
         latencies: list[float] = []
         info = None
         try:
@@ -216,19 +204,25 @@ class _Checker:
                     latencies.append((time.monotonic() - started) * 1000)
         except ProviderError as error:
             error.message = redact(error.message, (k.secret for k in self.settings.keys))
-            health.record_failure(self.store, slot.provider.name, slot.key, error)
+            health.record_failure(self.store, slot, error)
             return _report(slot, _verdict(error), latencies, retry_at=error.retry_at, message=error.message)
         except TimeoutError:
             return _report(slot, Verdict.TIMED_OUT, latencies, message=f"no answer within {self.timeout:g}s")
-        health.record_success(self.store, slot.provider.name, slot.key)
+        health.record_success(self.store, slot)
+        if info is not None and info.free_requests_limit is not None:
+            self.store.record_free_limit(slot.id, slot.provider, info.free_requests_limit, time.time())
         return _report(slot, Verdict.OK, latencies, info=info)
 
-    async def _infer(self, slot: _Slot, adapter: ProviderAdapter) -> InferenceCheck:
-        target = self._inference_target(slot.provider.name)
+    async def _infer(self, slot: KeySlot, adapter: ProviderAdapter) -> InferenceCheck:
+        """A tiny real prompt, through the same gate as ``chat``: limits, budgets and the ledger."""
+        target = self._inference_target(slot.provider)
         if target is None:
             return InferenceCheck(model="-", ok=False, message="no model to try on this provider")
-        candidate = Candidate(target, slot.key)
+        candidate = Candidate(target, slot)
         request = ChatRequest.from_prompt(INFERENCE_PROMPT, model=str(target), max_tokens=INFERENCE_MAX_TOKENS)
+        admitted = await self.gate.admit(candidate, request, f"test-keys-{uuid.uuid4().hex[:8]}")
+        if isinstance(admitted, Skip):
+            return InferenceCheck(model=target.model, ok=False, message=f"not sent: {admitted.words()}")
         started = time.monotonic()
         ttft = None
         end = StreamEnd(model=target.model)
@@ -243,16 +237,20 @@ class _Checker:
             if isinstance(exc, ProviderError):
                 exc.message = redact(exc.message, (k.secret for k in self.settings.keys))
             message = exc.message if isinstance(exc, ProviderError) else f"no answer within {self.timeout:g}s"
-            self._ledger(candidate, started, ok=False, error=exc if isinstance(exc, ProviderError) else None)
+            self._ledger(admitted, candidate, started, ok=False, error=exc if isinstance(exc, ProviderError) else None)
             return InferenceCheck(model=target.model, ok=False, message=message)
-        self._ledger(candidate, started, ok=True, end=end, ttft=ttft)
+        self._ledger(admitted, candidate, started, ok=True, end=end, ttft=ttft)
         total = (time.monotonic() - started) * 1000
         return InferenceCheck(model=end.model, ok=True, ttft_ms=_round(ttft), total_ms=_round(total))
 
     def _inference_target(self, provider: str) -> Target | None:
+        """The first current target of this provider (a retired model's successor, never the retired model)."""
+        from llmroute.catalog import current_targets
+
         names = [p.name for p in self.settings.providers]
         for spec in (*self.required, self.settings.default_model):
-            for target in aliases.resolve(spec, self.settings.aliases, names):
+            targets, _ = current_targets(aliases.resolve(spec, self.settings.aliases, names), self.store, time.time())
+            for target in targets:
                 if target.provider == provider:
                     return target
         fallback = INFERENCE_FALLBACK.get(provider)
@@ -260,6 +258,7 @@ class _Checker:
 
     def _ledger(
         self,
+        admitted: Admitted,
         candidate: Candidate,
         started: float,
         *,
@@ -280,11 +279,10 @@ class _Checker:
             message=error.message if error else None,
             latency_ms=round((time.monotonic() - started) * 1000, 1),
             ttft_ms=_round(ttft),
-            usage=end.usage if end else Usage(),
+            usage=self.gate.costed(candidate, end.usage) if end else Usage(),
         )
-        fingerprint = candidate.key.fingerprint if candidate.key else None
-        request_id = f"test-keys-{uuid.uuid4().hex[:8]}"
-        self.store.record_attempt(AttemptRow.of(attempt, request_id=request_id, key_fingerprint=fingerprint))
+        row = AttemptRow.of(attempt, request_id=admitted.ticket.request_id, key_fingerprint=candidate.slot.fingerprint)
+        self.gate.settle(admitted, row, breaker_kind=row.error_kind, count_for_breaker=False)
 
 
 def _verdict(error: ProviderError) -> Verdict:
@@ -298,11 +296,11 @@ def _verdict(error: ProviderError) -> Verdict:
     }.get(error.kind, Verdict.ERROR)
 
 
-def _report(slot: _Slot, verdict: Verdict, latencies: list[float], **fields: object) -> KeyReport:
+def _report(slot: KeySlot, verdict: Verdict, latencies: list[float], **fields: object) -> KeyReport:
     return KeyReport(
-        provider=slot.provider.name,
+        provider=slot.provider,
         label=slot.label,
-        mask=slot.key.mask() if slot.key else "(no key)",
+        mask=slot.mask(),
         verdict=verdict,
         latency_ms=_round(statistics.median(latencies)) if latencies else None,
         **fields,  # type: ignore[arg-type]
@@ -332,7 +330,16 @@ def _reach(
     models: dict[str, set[str]],
     retirements: dict[tuple[str, str], tuple[str | None, str]],
 ) -> ModelReach:
-    """A required model is reachable through every working key of a provider whose catalogue lists it."""
+    """A required model is reachable through every working key of a provider whose catalogue lists it.
+
+    A target the one rule (``catalog.current_target``) replaces or drops is retired: it reaches nothing, and
+    the spec is reported retired, with the successor the rule would use, when no other target reaches it.
+    """
+    from datetime import UTC, datetime
+
+    from llmroute.catalog import current_target
+
+    today = datetime.now(UTC).date().isoformat()
     names = [p.name for p in settings.providers]
     targets = aliases.resolve(spec, settings.aliases, names)
     working = [r for r in reports if r.verdict is Verdict.OK]
@@ -340,9 +347,9 @@ def _reach(
     retired: list[tuple[Target, str | None]] = []
     unverified = False
     for target in targets:
-        gone = retirements.get((target.provider, target.model))
-        if gone is not None:
-            retired.append((target, gone[0]))
+        current, _ = current_target(target, retirements, today)
+        if current != target:
+            retired.append((target, current.model if current else None))
             continue
         known = models.get(target.provider)
         if known is None:
@@ -361,10 +368,10 @@ def _reach(
     )
 
 
-def _check_row(report: KeyReport, slot: _Slot) -> CheckRow:
+def _check_row(report: KeyReport, slot: KeySlot) -> CheckRow:
     return CheckRow(
         ts=time.time(),
-        key_id=health.key_id(slot.provider.name, slot.key),
+        key_id=slot.id,
         provider=report.provider,
         label=report.label,
         verdict=report.verdict.value,

@@ -29,6 +29,22 @@ class ErrorKind(StrEnum):
     BAD_RESPONSE = "bad_response"
 
 
+class Cause(StrEnum):
+    """What a failure is about, where the provider says more than its kind: it picks the failure's scope.
+
+    The failure table (:mod:`llmroute.policy`) maps (kind, cause) to the scope its state is kept at.
+    """
+
+    MODEL_ACCESS = "model_access"
+    """This key's plan may not use this model (Ollama's "requires a subscription", "extra usage only")."""
+    FREE_MODELS = "free_models"
+    """A cap on free models only (OpenRouter's free-models-per-min / -per-day): paid models are untouched."""
+    CLOUD_MODEL = "cloud_model"
+    """A local daemon refusing its cloud models (not signed in, cloud disabled): its local models still work."""
+    UNREACHABLE = "unreachable"
+    """The host could not be reached at all (refused, unresolvable): every key of the provider would fail."""
+
+
 class LlmrouteError(Exception):
     """Base of every error llmroute raises on purpose."""
 
@@ -60,7 +76,7 @@ class ProviderError(LlmrouteError):
         status: int | None = None,
         retry_at: float | None = None,
         provider: str | None = None,
-        unreachable: bool = False,
+        cause: Cause | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -68,11 +84,16 @@ class ProviderError(LlmrouteError):
         self.status = status
         self.retry_at = retry_at
         self.provider = provider
-        self.unreachable = unreachable
+        self.cause = cause
+
+    @property
+    def unreachable(self) -> bool:
         """The host could not be reached at all (refused, unresolvable): its other keys would fail too."""
+        return self.cause is Cause.UNREACHABLE
 
     def __repr__(self) -> str:
-        return f"ProviderError({self.kind.value}, status={self.status}, {self.message!r})"
+        cause = f", cause={self.cause.value}" if self.cause else ""
+        return f"ProviderError({self.kind.value}, status={self.status}{cause}, {self.message!r})"
 
 
 class RouteError(LlmrouteError):

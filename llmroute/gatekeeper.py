@@ -1,9 +1,12 @@
-"""The gate every attempt passes: circuit breaker, rate limits, budgets; and the settling afterwards.
+"""The one gate every attempt passes, and the settling afterwards.
 
-The router asks :meth:`Gatekeeper.admit` before each HTTP attempt. What applies
-to a candidate (its key's and provider's limits, the free-model cap, the key,
-provider and total budgets, the worst-case cost to reserve) is decided here; the
-counting and reserving happen atomically in the state file.
+:meth:`Gatekeeper.admit` answers "may this candidate be tried now?" from every
+scope at once: privacy, the holds kept by the failure table (key, key and model,
+quota pool, pool and free class, model, endpoint), the provider's circuit
+breaker, rate limits, free-model caps and budgets. It returns either an
+admission (a pending ledger row holding the worst-case cost) or one
+:class:`Skip` record that says what refused it, until when, and what would help.
+Counting and reserving happen atomically in the state file.
 """
 
 from __future__ import annotations
@@ -12,17 +15,73 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from llmroute import health, windows
 from llmroute.config import Settings
-from llmroute.limits import Budget, Price, Scope, usd
-from llmroute.store import AttemptRow, Refusal, Store, Ticket
-from llmroute.types import Candidate, ChatRequest, Usage
+from llmroute.config_limits import SEED_PROVIDERS
+from llmroute.limits import Budget, FreeModelLimit, Price, RateLimit, Scope, usd
+from llmroute.policy import StateScope, is_free_model
+from llmroute.store import AttemptRow, Hold, Refusal, Store, Ticket
+from llmroute.types import Candidate, ChatRequest, Privacy, Usage
+
+if TYPE_CHECKING:
+    from llmroute.providers import ClientPool
 
 log = logging.getLogger("llmroute")
 
 ALERT_LEVELS = (90.0,)
 """Utilisation alerts besides the configured ``alert_at_percent``."""
+
+
+class SkipKind(StrEnum):
+    HOLD = "hold"
+    """A state the failure table left: cooling, disabled, or the model not offered there."""
+    BREAKER = "breaker"
+    RATE_LIMIT = "rate_limit"
+    FREE_CAP = "free_cap"
+    BUDGET = "budget"
+    PRIVACY = "privacy"
+
+
+class Reach(StrEnum):
+    """What else a skip rules out for the rest of the request, without asking the gate again."""
+
+    CANDIDATE = "candidate"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why one candidate is not tried now: the one record the router keeps and words its errors from."""
+
+    candidate: Candidate
+    kind: SkipKind
+    scope: str
+    """What is held, in words: ``key OPENROUTER_API_KEY_1``, ``free models of key OPENROUTER_API_KEY_1``, ..."""
+    reason: str
+    """What holds it, worded to follow the scope: ``is cooling down after ...``, ``at 10 calls per minute``."""
+    until: float | None
+    """When it frees by itself (``inf``: not by itself; None: unknown)."""
+    hint: str = ""
+    """What would actually help, when waiting is not all."""
+    reach: Reach = Reach.CANDIDATE
+    limit: str = ""
+    """The budget that refused (``daily budget $5.00``), for a budget skip."""
+    detail: str = ""
+    """More on the refusal, worded to follow the budget: ``has $0.01 left, less than ...``."""
+    hold_scope: str = ""
+    """For a hold: the scope it is kept at (a :class:`~llmroute.policy.StateScope` value)."""
+
+    @property
+    def frees(self) -> float | None:
+        """The time it frees by itself, if it does."""
+        return self.until if self.until is not None and self.until != math.inf else None
+
+    def words(self) -> str:
+        frees = f"; frees at {windows.utc_clock(self.frees)}" if self.frees else ""
+        return f"{self.scope} {self.reason}{frees}"
 
 
 @dataclass(frozen=True)
@@ -32,27 +91,83 @@ class Admitted:
 
 
 class Gatekeeper:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, clients: ClientPool | None = None) -> None:
         self.settings = settings
         self.limits = settings.limits
         self.store = store
+        self._clients = clients
+        self._catalogues_asked: set[str] = set()
 
-    def admit(self, candidate: Candidate, request: ChatRequest, request_id: str) -> Admitted | Refusal:
+    async def admit(self, candidate: Candidate, request: ChatRequest, request_id: str) -> Admitted | Skip:
+        """Admit the candidate (a pending attempt is written) or say why not: privacy, holds, breaker, limits."""
         now = time.time()
-        trial_timeout = max(self.limits.breaker.cool_off, 120.0)
-        until = self.store.breaker_acquire(candidate.provider, now, trial_timeout)
+        refused = self.check(candidate, request, now)
+        if refused is not None:
+            return refused
+        until = self.store.breaker_acquire(candidate.provider, now, max(self.limits.breaker.cool_off, 120.0))
         if until is not None:
-            scope = Scope("provider", candidate.provider, candidate.provider)
-            return Refusal(scope, "circuit breaker open", until)
+            hint = f"`llmroute reset-limits --provider {candidate.provider}` closes it"
+            return Skip(
+                candidate,
+                SkipKind.BREAKER,
+                f"provider {candidate.provider}",
+                "has its circuit breaker open",
+                until,
+                hint,
+                Reach.PROVIDER,
+            )
+        if self._budgeted(candidate) and self.price(candidate) is None:
+            await self._fetch_prices(candidate.provider)
         ticket = self.ticket(candidate, request, request_id)
         result = self.store.admit(ticket, now)
-        return result if isinstance(result, Refusal) else Admitted(result, ticket)
+        if isinstance(result, Refusal):
+            return self._refusal(candidate, ticket, result)
+        return Admitted(result, ticket)
+
+    def check(self, candidate: Candidate, request: ChatRequest, now: float) -> Skip | None:
+        """The checks that write nothing: privacy, and the holds of every scope (one query)."""
+        if request.privacy is Privacy.CRITICAL and not self._local(candidate.provider):
+            return Skip(
+                candidate,
+                SkipKind.PRIVACY,
+                f"provider {candidate.provider}",
+                "is not a local provider",
+                math.inf,
+                "privacy critical keeps the prompt on local providers",
+                Reach.PROVIDER,
+            )
+        holds = health.holds_on(self.store, candidate.slot, candidate.model, now)
+        if not holds:
+            return None
+        hold = max(holds, key=lambda h: h.blocked_until(now) or 0.0)
+        return self.held(candidate, hold, now)
+
+    def held(self, candidate: Candidate, hold: Hold, now: float) -> Skip:
+        """The skip record of a candidate that ``hold`` keeps from being tried."""
+        scope = _hold_scope(hold, candidate)
+        why = " ".join((hold.reason or hold.error_kind or "").split())
+        if hold.disabled:
+            reason = f"is disabled ({why})"
+            hint = f"fix the key, then `llmroute reset-limits --key {candidate.key_label}`"
+        elif hold.until_refresh:
+            reason = f"is not available ({why})"
+            hint = f"`llmroute reset-limits --key {candidate.key_label}` or `llmroute models --refresh` tries it again"
+        else:
+            reason = f"is cooling down after {hold.error_kind or 'a failure'} ({why})"
+            hint = f"`llmroute reset-limits --key {candidate.key_label}` lifts it now"
+        reach = Reach.PROVIDER if hold.scope in (StateScope.ENDPOINT, StateScope.MODEL) else Reach.CANDIDATE
+        return Skip(
+            candidate, SkipKind.HOLD, scope, reason, hold.blocked_until(now), hint, reach, hold_scope=hold.scope
+        )
 
     def ticket(self, candidate: Candidate, request: ChatRequest, request_id: str) -> Ticket:
-        key_scope = self.key_scope(candidate)
+        slot = candidate.slot
+        key_scope = Scope.of_key(slot)
+        pool_scope = self.pool_scope(candidate)
         provider_scope = Scope("provider", candidate.provider, candidate.provider)
-        rate_limits = [
+        rate_limits: list[tuple[Scope, RateLimit | None]] = [
             (key_scope, self.limits.key_limits.get(candidate.key_label)),
+            (pool_scope, self.limits.pool_limits.get(slot.pool_name) if slot.pool else None),
             (provider_scope, self.limits.provider_limits.get(candidate.provider)),
         ]
         budgets: list[tuple[Scope, Budget | None]] = [
@@ -60,31 +175,44 @@ class Gatekeeper:
             (provider_scope, self.limits.provider_budgets.get(candidate.provider)),
             (Scope("total", "", "total"), self.limits.total_budget),
         ]
-        free = self.limits.free_limits.get(candidate.provider)
+        free = self.free_limit(candidate)
         return Ticket(
             request_id=request_id,
             provider=candidate.provider,
             model=candidate.model,
             key_label=candidate.key_label,
-            key_fingerprint=candidate.key.fingerprint if candidate.key else None,
-            free_model=candidate.model.endswith(":free"),
+            key_fingerprint=slot.fingerprint,
+            free_model=is_free_model(candidate.model),
             rate_limits=tuple((s, limit) for s, limit in rate_limits if limit),
-            free_limit=(provider_scope, free) if free else None,
+            free_limit=(pool_scope, free) if free else None,
             budgets=tuple((s, b) for s, b in budgets if b),
             reserve_micros=self.worst_case_micros(candidate, request),
             # No live request outlasts its deadline, so its reservation need not either.
             reservation_timeout=min(self.limits.reservation_timeout, (request.timeout or self.settings.timeout) + 5),
         )
 
-    @staticmethod
-    def key_scope(candidate: Candidate) -> Scope:
-        return Scope("key", health.key_id(candidate.provider, candidate.key), candidate.key_label)
+    def pool_scope(self, candidate: Candidate) -> Scope:
+        slot = candidate.slot
+        return Scope("pool", slot.pool_id, slot.pool_name, self.settings.pool_members(slot))
+
+    def free_limit(self, candidate: Candidate) -> FreeModelLimit | None:
+        """The provider's free-model cap for this key's pool: a daily cap a key reported replaces the default."""
+        limit = self.limits.free_limits.get(candidate.provider)
+        if limit is None or not limit.reported_wins:
+            return limit
+        reported = self.store.free_limits(self.settings.pool_members(candidate.slot))
+        if not reported:
+            return limit
+        return FreeModelLimit(limit.per_minute, max(reported.values()), reported_wins=True)
 
     def price(self, candidate: Candidate) -> Price | None:
-        """A configured price wins (the user knows their contract); else the cached catalogue's."""
+        """A configured price wins (the user knows their contract); else the cached catalogue's; a local daemon
+        costs nothing."""
         configured = self.limits.price(candidate.provider, candidate.model)
         if configured is not None:
             return configured
+        if self._local(candidate.provider):
+            return Price(0.0, 0.0)
         from llmroute.catalog import price_of
 
         cached = price_of(self.store, candidate.provider, candidate.model)
@@ -93,10 +221,9 @@ class Gatekeeper:
         return Price(*cached)  # type: ignore[arg-type]
 
     def worst_case_micros(self, candidate: Candidate, request: ChatRequest) -> int:
-        """Prompt (about 3 characters a token, rounded up) plus every token the answer may have."""
-        price = self.price(candidate)
-        if price is None:
-            return 0
+        """Prompt (about 3 characters a token, rounded up) plus every token the answer may have, at the model's
+        price, or at ``unpriced_price`` when no price is known: a budget never takes an unpriced call for free."""
+        price = self.price(candidate) or self.limits.unpriced_price
         prompt_tokens = math.ceil(sum(len(m.content) for m in request.messages) / 3) + 4 * len(request.messages)
         output_tokens = request.max_tokens or self.limits.reserve_tokens
         return math.ceil(prompt_tokens * price.prompt + output_tokens * price.completion)
@@ -119,6 +246,66 @@ class Gatekeeper:
         if row.cost_micros:
             self._alerts(admitted.ticket, now)
 
+    def _budgeted(self, candidate: Candidate) -> bool:
+        limits = self.limits
+        return bool(
+            limits.total_budget
+            or limits.provider_budgets.get(candidate.provider)
+            or limits.key_budgets.get(candidate.key_label)
+        )
+
+    def _local(self, provider: str) -> bool:
+        settings = self.settings.provider(provider)
+        return bool(settings and settings.local)
+
+    async def _fetch_prices(self, provider: str) -> None:
+        """One catalogue fetch per provider and process (cached as usual), for a model a budget must price."""
+        if provider in self._catalogues_asked:
+            return
+        self._catalogues_asked.add(provider)
+        from llmroute.catalog import load_catalog
+
+        result = await load_catalog(
+            self.settings, self.store, self._clients, now=time.time(), providers={provider}, timeout=15.0
+        )
+        if provider in result.errors:
+            log.warning("could not fetch the %s catalogue to price a call: %s", provider, result.errors[provider])
+
+    def _refusal(self, candidate: Candidate, ticket: Ticket, refusal: Refusal) -> Skip:
+        scope = refusal.scope
+        if refusal.budget:
+            priced = self.price(candidate) is not None
+            need = usd(ticket.reserve_micros / 1_000_000)
+            unpriced = "" if priced else f"; {candidate.target} has no known price, so {need} is held for it"
+            setting = _budget_setting(scope, refusal.reason)
+            hint = f"raise {setting}"
+            if not priced:
+                hint += f", or give its price in [providers.{candidate.provider}.prices]"
+            reason = f"at {refusal.reason} (a call may cost up to {need}{unpriced})"
+            left = refusal.left_micros or 0
+            detail = "is spent"
+            if left > 0:
+                unknown = "" if priced else f" ({candidate.target} has no known price)"
+                detail = f"has {usd(left / 1_000_000)} left, less than the {need} a call may cost{unknown}"
+            return Skip(
+                candidate, SkipKind.BUDGET, str(scope), reason, refusal.until, hint, limit=refusal.reason, detail=detail
+            )
+        if refusal.free:
+            hint = "a paid variant of the model is not capped"
+            return Skip(
+                candidate, SkipKind.FREE_CAP, f"free models of {scope}", f"at {refusal.reason}", refusal.until, hint
+            )
+        reach = Reach.PROVIDER if scope.kind == "provider" else Reach.CANDIDATE
+        return Skip(
+            candidate,
+            SkipKind.RATE_LIMIT,
+            str(scope),
+            f"at {refusal.reason}",
+            refusal.until,
+            "wait, or raise the limit in the config file",
+            reach,
+        )
+
     def _alerts(self, ticket: Ticket, now: float) -> None:
         levels = sorted({self.limits.alert_at_percent, *ALERT_LEVELS})
         for scope, budget in ticket.budgets:
@@ -134,11 +321,38 @@ class Gatekeeper:
                 if reached and self.store.note_budget_alert(str(scope), period.key, int(reached[-1]), now):
                     name = "daily" if kind == "day" else "monthly"
                     log.warning(
-                        "%s %s budget at %.0f%% (%s of %s); resets %s UTC",
+                        "%s %s budget at %.0f%% (%s of %s); resets %s",
                         scope,
                         name,
                         percent,
                         usd(used / 1_000_000),
                         usd(limit),
-                        time.strftime("%Y-%m-%d %H:%M", time.gmtime(period.end)),
+                        windows.utc_clock(period.end),
                     )
+
+
+def _hold_scope(hold: Hold, candidate: Candidate) -> str:
+    """A hold's scope in words."""
+    who = f"pool {hold.label}" if candidate.slot.pool and hold.scope.startswith("pool") else f"key {hold.label}"
+    match hold.scope:
+        case StateScope.KEY_MODEL | StateScope.POOL_MODEL:
+            return f"{candidate.target} on {who}"
+        case StateScope.POOL_CLASS:
+            return f"{hold.model} models of {who}"
+        case StateScope.MODEL:
+            return str(candidate.target)
+        case StateScope.ENDPOINT:
+            provider = candidate.provider
+            return f"{provider} at {candidate.slot.base_url}" if candidate.slot.base_url else f"provider {provider}"
+    return who
+
+
+def _budget_setting(scope: Scope, reason: str) -> str:
+    """Where the budget that refused is set."""
+    field = "daily" if reason.startswith("daily") else "monthly"
+    if scope.kind == "total":
+        return f"[budgets] {field} (or TOTAL_{field.upper()}_BUDGET)"
+    if scope.kind == "provider":
+        variable = f" (or {scope.name.upper()}_{field.upper()}_BUDGET)" if scope.name in SEED_PROVIDERS else ""
+        return f"[providers.{scope.name}.budget] {field}{variable}"
+    return f"[keys.{scope.label}.budget] {field}"

@@ -41,6 +41,58 @@ class ApiKey:
         return mask(self.secret)
 
 
+@dataclass(frozen=True)
+class KeySlot:
+    """One way into a provider: one of its keys, or the endpoint of a keyless local daemon.
+
+    The one home of key identity: what the state file, the ledger, limits and
+    reports call a key. ``pool`` names the quota the key shares with others (an
+    account, a project): by default each key is its own pool. ``endpoint`` is
+    a short hash of the provider's base URL, so that state kept for one
+    endpoint never holds a key sent to another.
+    """
+
+    provider: str
+    key: ApiKey | None = None
+    pool: str = ""
+    """The pool id; empty means the key's own pool (:attr:`pool_id`)."""
+    base_url: str = ""
+
+    @property
+    def id(self) -> str:
+        """How the state file and the ledger know the slot: the key's fingerprint, or ``provider:NAME``."""
+        return self.key.fingerprint if self.key else f"provider:{self.provider}"
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.key.fingerprint if self.key else None
+
+    @property
+    def label(self) -> str:
+        return self.key.label if self.key else self.provider
+
+    @property
+    def pool_id(self) -> str:
+        return self.pool or self.id
+
+    @property
+    def pool_name(self) -> str:
+        """How to show the pool: its configured name, or the key's label for a key on its own."""
+        return self.pool.removeprefix("pool:") if self.pool else self.label
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_id(self.base_url)
+
+    def mask(self) -> str:
+        return self.key.mask() if self.key else "(no key)"
+
+
+def endpoint_id(base_url: str) -> str:
+    """A short stable hash of a base URL (which may carry an account id in its path)."""
+    return hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:8] if base_url else ""
+
+
 def fingerprint(secret: str) -> str:
     """A short stable hash: enough to tell keys apart, useless to recover one."""
     return hashlib.sha256(secret.encode()).hexdigest()[:12]

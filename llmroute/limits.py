@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmroute.keys import KeySlot
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
@@ -31,13 +35,18 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class FreeModelLimit:
-    """A cap on calls to ``:free`` models: per sliding minute, and per UTC day (the provider's own reset)."""
+    """A cap on calls to free models, counted per quota pool: per sliding minute, and per UTC day (the
+    provider's own reset)."""
 
     per_minute: int | None = None
     per_utc_day: int | None = None
+    reported_wins: bool = True
+    """A daily cap the provider reports for the key (OpenRouter ``GET /key``) replaces ``per_utc_day``;
+    False when the user set ``per_utc_day`` in the config file."""
 
 
-#: OpenRouter's documented free-model caps for accounts that bought under 10 credits (reference §1.8).
+#: OpenRouter's documented free-model caps for accounts that bought under 10 credits (reference §1.8); accounts
+#: that bought 10 or more have 1000 a day, which ``GET /key`` reports as ``free_model_daily_requests``.
 OPENROUTER_FREE_LIMIT = FreeModelLimit(per_minute=20, per_utc_day=50)
 
 
@@ -73,6 +82,11 @@ class Price:
     completion: float
 
 
+#: What a budget assumes for a model with no known price: USD per million tokens, about the dearest
+#: mainstream models' list prices, so that an unpriced call is never taken for a free one.
+UNPRICED_PRICE = Price(prompt=15.0, completion=75.0)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Everything the admission check and the breaker need, for every scope."""
@@ -80,6 +94,8 @@ class Limits:
     provider_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     key_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     """Key label -> its own limit."""
+    pool_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    """Pool name -> the limit its keys share."""
     free_limits: Mapping[str, FreeModelLimit] = field(default_factory=lambda: {"openrouter": OPENROUTER_FREE_LIMIT})
     total_budget: Budget = field(default_factory=Budget)
     provider_budgets: Mapping[str, Budget] = field(default_factory=dict)
@@ -92,6 +108,8 @@ class Limits:
     """Seconds after which a crashed process's reservation stops counting (never counted as spend)."""
     reserve_tokens: int = 4096
     """Output tokens assumed for the worst case when a request sets no ``max_tokens``."""
+    unpriced_price: Price = field(default_factory=lambda: UNPRICED_PRICE)
+    """The price a budget assumes for a model whose price is unknown (never zero)."""
 
     def price(self, provider: str, model: str) -> Price | None:
         table = self.prices.get(provider, {})
@@ -100,17 +118,24 @@ class Limits:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a limit or budget applies to: everything, one provider, or one key."""
+    """What a limit or budget applies to: everything, one provider, one quota pool, or one key."""
 
     kind: str
-    """``total``, ``provider`` or ``key``."""
+    """``total``, ``provider``, ``pool`` or ``key``."""
     name: str = ""
-    """The provider's name, or the key's id (fingerprint, or ``provider:NAME`` when keyless)."""
+    """The provider's name, the pool's id, or the key's id (fingerprint, or ``provider:NAME`` when keyless)."""
     label: str = ""
-    """How to show it: the provider's name or the key's variable name."""
+    """How to show it: the provider's name, the pool's name or the key's variable name."""
+    members: tuple[str, ...] = ()
+    """A pool's key ids: its calls are theirs."""
 
     def __str__(self) -> str:
         return "total" if self.kind == "total" else f"{self.kind} {self.label or self.name}"
+
+    @classmethod
+    def of_key(cls, slot: KeySlot) -> Scope:
+        """The scope of one key's own limits and budgets."""
+        return cls("key", slot.id, slot.label)
 
 
 def usd(amount: float) -> str:

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llmroute import aliases
 from llmroute.config import Settings
 from llmroute.errors import NoKeysError, PrivacyRefused
 from llmroute.types import Candidate, ChatRequest, Privacy, Target
 
+if TYPE_CHECKING:
+    from llmroute.store import Store
 
-def plan(request: ChatRequest, settings: Settings, next_cursor: Callable[[str], int]) -> list[Candidate]:
-    """Targets ordered by provider preference, each expanded over that provider's keys.
 
-    ``next_cursor(provider)`` supplies the round-robin start for providers with
-    several keys when key selection is ``round-robin``.
+@dataclass(frozen=True)
+class Plan:
+    candidates: list[Candidate]
+    notices: tuple[str, ...] = ()
+    """What the caller should know about the plan: a retired model replaced by its successor, ..."""
+
+
+def plan(
+    request: ChatRequest, settings: Settings, next_cursor: Callable[[str], int], store: Store | None = None
+) -> Plan:
+    """Current targets ordered by provider preference, each expanded over that provider's keys.
+
+    Retired models are replaced by their successors (or dropped) by the one rule of
+    :func:`llmroute.catalog.current_targets`, from ``store``'s cached catalogue and the
+    built-in table. ``next_cursor(provider)`` supplies the round-robin start for
+    providers with several keys when key selection is ``round-robin``.
     """
+    from llmroute.catalog import current_targets
+
     names = [p.name for p in settings.providers]
     spec = request.model or settings.default_model
-    targets = aliases.resolve(spec, settings.aliases, names)
+    targets, notices = current_targets(aliases.resolve(spec, settings.aliases, names), store, time.time())
     if request.privacy is Privacy.CRITICAL:
         targets = _local_only(targets, spec, settings)
     else:
@@ -29,8 +48,8 @@ def plan(request: ChatRequest, settings: Settings, next_cursor: Callable[[str], 
     for target in targets:
         candidates.extend(_expand(target, settings, next_cursor))
     if not candidates:
-        raise NoKeysError(_no_keys_message(spec, targets, settings))
-    return candidates
+        raise NoKeysError("; ".join([*notices, _no_keys_message(spec, targets, settings)]))
+    return Plan(candidates, notices)
 
 
 def _enabled(settings: Settings, name: str) -> bool:
@@ -60,16 +79,11 @@ def _provider_order(settings: Settings, preferred: str | None) -> list[str]:
 
 
 def _expand(target: Target, settings: Settings, next_cursor: Callable[[str], int]) -> list[Candidate]:
-    provider = settings.provider(target.provider)
-    if provider is None:
-        return []
-    if provider.key_variable is None:
-        return [Candidate(target, None)]
-    keys = list(provider.keys)
-    if settings.key_selection == "round-robin" and len(keys) > 1:
-        start = next_cursor(provider.name) % len(keys)
-        keys = keys[start:] + keys[:start]
-    return [Candidate(target, key) for key in keys]
+    slots = list(settings.slots(target.provider))
+    if settings.key_selection == "round-robin" and len(slots) > 1:
+        start = next_cursor(target.provider) % len(slots)
+        slots = slots[start:] + slots[:start]
+    return [Candidate(target, slot) for slot in slots]
 
 
 def _no_keys_message(spec: str, targets: tuple[Target, ...], settings: Settings) -> str:

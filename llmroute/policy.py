@@ -1,6 +1,7 @@
-"""The one table from error kind to action, and the cooldown arithmetic.
+"""The one failure table: (kind, cause) -> what it affects (its scope), what happens there, what the request does.
 
-Pure decisions: no I/O. The router applies them; the store persists the result.
+Pure decisions: no I/O. The router applies them; the store keeps the state at the
+scope the table names, and the gate checks every scope before a candidate is tried.
 """
 
 from __future__ import annotations
@@ -8,7 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from llmroute.errors import ErrorKind
+from llmroute.errors import Cause, ErrorKind
+
+
+class StateScope(StrEnum):
+    """Where a failure's state is kept (and checked): what it says nothing about stays usable."""
+
+    KEY = "key"
+    """One key, for every model."""
+    KEY_MODEL = "key_model"
+    """One key, for one model."""
+    POOL = "pool"
+    """Every key of a quota pool (an account, project or organization), for every model."""
+    POOL_MODEL = "pool_model"
+    """Every key of a quota pool, for one model (a plan that does not include it)."""
+    POOL_CLASS = "pool_class"
+    """Every key of a quota pool, for one class of models (OpenRouter's free models)."""
+    MODEL = "model"
+    """One model at one provider, whatever the key (the provider does not serve it)."""
+    ENDPOINT = "endpoint"
+    """A provider's endpoint (its base URL), every key: it cannot be reached."""
 
 
 class KeyEffect(StrEnum):
@@ -17,6 +37,8 @@ class KeyEffect(StrEnum):
     """Cool down until the provider's reset hint, else a default that grows on repeats."""
     DISABLE = "disable"
     """Never try again until ``reset-limits`` or the key changes."""
+    UNAVAILABLE = "unavailable"
+    """Not offered here: skipped until ``reset-limits`` or the provider's catalogue is fetched again."""
 
 
 class RequestEffect(StrEnum):
@@ -31,6 +53,7 @@ class RequestEffect(StrEnum):
 class Action:
     key: KeyEffect
     request: RequestEffect
+    scope: StateScope = StateScope.KEY
     retry_same: bool = False
     """Retry the same target once, after a short jittered backoff, before moving on."""
     base_cooldown: float = 0.0
@@ -38,23 +61,41 @@ class Action:
     max_cooldown: float = 0.0
 
 
-ACTIONS: dict[ErrorKind, Action] = {
-    ErrorKind.RATE_LIMITED: Action(KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, base_cooldown=60, max_cooldown=3600),
-    ErrorKind.QUOTA: Action(KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, base_cooldown=3600, max_cooldown=86400),
-    ErrorKind.AUTH: Action(KeyEffect.DISABLE, RequestEffect.NEXT_CANDIDATE),
-    ErrorKind.MODEL_NOT_FOUND: Action(KeyEffect.NONE, RequestEffect.NEXT_PROVIDER),
-    ErrorKind.BAD_REQUEST: Action(KeyEffect.NONE, RequestEffect.STOP),
-    ErrorKind.TIMEOUT: Action(
-        KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, retry_same=True, base_cooldown=30, max_cooldown=600
+_NEXT, _PROVIDER, _STOP = RequestEffect.NEXT_CANDIDATE, RequestEffect.NEXT_PROVIDER, RequestEffect.STOP
+_COOL, _DISABLE, _UNAVAILABLE = KeyEffect.COOL, KeyEffect.DISABLE, KeyEffect.UNAVAILABLE
+
+ACTIONS: dict[tuple[ErrorKind, Cause | None], Action] = {
+    (ErrorKind.RATE_LIMITED, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=60, max_cooldown=3600),
+    # OpenRouter's free-model caps count per account and say nothing about paid models.
+    (ErrorKind.RATE_LIMITED, Cause.FREE_MODELS): Action(
+        _COOL, _NEXT, StateScope.POOL_CLASS, base_cooldown=60, max_cooldown=3600
+    ),
+    # Credit and plan quotas belong to the account (the pool), not to one of its keys.
+    (ErrorKind.QUOTA, None): Action(_COOL, _NEXT, StateScope.POOL, base_cooldown=3600, max_cooldown=86400),
+    (ErrorKind.QUOTA, Cause.FREE_MODELS): Action(
+        _COOL, _NEXT, StateScope.POOL_CLASS, base_cooldown=3600, max_cooldown=86400
+    ),
+    (ErrorKind.QUOTA, Cause.MODEL_ACCESS): Action(_UNAVAILABLE, _NEXT, StateScope.POOL_MODEL),
+    (ErrorKind.AUTH, None): Action(_DISABLE, _NEXT, StateScope.KEY),
+    (ErrorKind.AUTH, Cause.MODEL_ACCESS): Action(_UNAVAILABLE, _NEXT, StateScope.POOL_MODEL),
+    # A local daemon that is not signed in (or has cloud disabled) still runs its local models.
+    (ErrorKind.AUTH, Cause.CLOUD_MODEL): Action(_UNAVAILABLE, _NEXT, StateScope.KEY_MODEL),
+    (ErrorKind.MODEL_NOT_FOUND, None): Action(_UNAVAILABLE, _PROVIDER, StateScope.MODEL),
+    (ErrorKind.BAD_REQUEST, None): Action(KeyEffect.NONE, _STOP),
+    (ErrorKind.TIMEOUT, None): Action(
+        _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600
     ),
     # A connection cut mid-answer is one key's bad luck; a host that cannot be reached at all
-    # (ProviderError.unreachable) makes the router skip the provider's other keys too.
-    ErrorKind.CONNECTION: Action(
-        KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, retry_same=True, base_cooldown=30, max_cooldown=600
+    # is every key's: the endpoint cools briefly (a daemon being restarted answers again soon).
+    (ErrorKind.CONNECTION, None): Action(
+        _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600
     ),
-    ErrorKind.SERVER: Action(KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, base_cooldown=30, max_cooldown=600),
-    ErrorKind.OVERLOADED: Action(KeyEffect.COOL, RequestEffect.NEXT_CANDIDATE, base_cooldown=30, max_cooldown=600),
-    ErrorKind.BAD_RESPONSE: Action(KeyEffect.NONE, RequestEffect.NEXT_CANDIDATE),
+    (ErrorKind.CONNECTION, Cause.UNREACHABLE): Action(
+        _COOL, _PROVIDER, StateScope.ENDPOINT, retry_same=True, base_cooldown=5, max_cooldown=60
+    ),
+    (ErrorKind.SERVER, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=30, max_cooldown=600),
+    (ErrorKind.OVERLOADED, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=30, max_cooldown=600),
+    (ErrorKind.BAD_RESPONSE, None): Action(KeyEffect.NONE, _NEXT),
 }
 
 STALL_TIMEOUT = 60.0
@@ -67,9 +108,26 @@ caller's own deadline is the shorter, running out of it cools nothing.
 RETRY_BACKOFF = (0.2, 0.6)
 """Bounds in seconds of the jittered pause before retrying the same target."""
 
+FREE_CLASS = "free"
+"""The class of models a free-model cap counts (``StateScope.POOL_CLASS``)."""
 
-def action_for(kind: ErrorKind) -> Action:
-    return ACTIONS[kind]
+FREE_ROUTER = "openrouter/free"
+"""OpenRouter's router that picks among free models: a free-model call like any ``:free`` one."""
+
+
+def action_for(kind: ErrorKind, cause: Cause | None = None) -> Action:
+    """The table's row for a kind and cause; a cause the table does not single out acts as its kind."""
+    return ACTIONS.get((kind, cause)) or ACTIONS[(kind, None)]
+
+
+def is_free_model(model: str) -> bool:
+    """A model that draws on a free-model cap: a ``:free`` variant or the free router."""
+    return model.endswith(":free") or model == FREE_ROUTER
+
+
+def model_class(model: str) -> str | None:
+    """The class a class-scoped state of ``model`` is kept under, if it has one."""
+    return FREE_CLASS if is_free_model(model) else None
 
 
 def cooldown_until(action: Action, *, now: float, retry_at: float | None, consecutive_failures: int) -> float:

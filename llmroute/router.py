@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
-from llmroute import health, planner
+from llmroute import health, planner, windows
 from llmroute.config import Settings
 from llmroute.errors import (
     AllCandidatesFailed,
@@ -27,11 +27,11 @@ from llmroute.errors import (
     RequestRejected,
     StreamBroken,
 )
-from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, action_for
+from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, StateScope, action_for
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
-from llmroute.gatekeeper import Admitted, Gatekeeper
+from llmroute.gatekeeper import Admitted, Gatekeeper, Reach, Skip, SkipKind
 from llmroute.keys import redact
-from llmroute.store import AttemptRow, Refusal, Store
+from llmroute.store import AttemptRow, Store
 from llmroute.types import (
     Attempt,
     Candidate,
@@ -39,6 +39,7 @@ from llmroute.types import (
     ChatResult,
     Outcome,
     Privacy,
+    ReasoningDelta,
     StreamEnd,
     TextDelta,
     Usage,
@@ -49,10 +50,6 @@ log = logging.getLogger("llmroute")
 _LIMIT_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.QUOTA})
 
 
-def key_id(candidate: Candidate) -> str:
-    return health.key_id(candidate.provider, candidate.key)
-
-
 @dataclass
 class _Run:
     """What one request has seen so far."""
@@ -60,15 +57,20 @@ class _Run:
     request_id: str
     deadline: float
     keep_text: bool = True
+    buffered: bool = False
+    """The caller shows nothing before the result: no text is yielded, so any failure may fail over."""
     attempts: list[Attempt] = field(default_factory=list)
-    blocked: list[tuple[Candidate, float]] = field(default_factory=list)
-    skipped_providers: set[str] = field(default_factory=set)
-    limit_until: list[float] = field(default_factory=list)
-    refusals: list[Refusal] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    """Every candidate not tried (or not to be tried again) and why: the one record errors are worded from."""
     deadline_hit: bool = False
+    notices: tuple[str, ...] = ()
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def ruled_out(self, candidate: Candidate) -> bool:
+        """A skip that reaches the candidate's whole provider rules it out without asking the gate."""
+        return any(s.reach is Reach.PROVIDER and s.candidate.provider == candidate.provider for s in self.skips)
 
 
 @dataclass
@@ -79,6 +81,8 @@ class _Progress:
     ttft_ms: float | None = None
     parts: list[str] = field(default_factory=list)
     """The text so far, kept only when the caller wants it in the result."""
+    reasoning: list[str] = field(default_factory=list)
+    """The reasoning so far, kept like ``parts``."""
     emitted: bool = False
     """Whether any text reached the caller (after which no failover is possible)."""
     end: StreamEnd | None = None
@@ -102,7 +106,7 @@ class Router:
         self.store = store
         self._clients = ClientPool(user_agent)
         self._adapters: dict[str, ProviderAdapter] = {}
-        self._gate = Gatekeeper(settings, store)
+        self._gate = Gatekeeper(settings, store, self._clients)
         self._secrets = tuple(k.secret for k in settings.keys)
 
     async def __aenter__(self) -> Router:
@@ -114,8 +118,8 @@ class Router:
     async def aclose(self) -> None:
         await self._clients.aclose()
 
-    def plan(self, request: ChatRequest) -> list[Candidate]:
-        return planner.plan(request, self.settings, self.store.next_cursor)
+    def plan(self, request: ChatRequest) -> planner.Plan:
+        return planner.plan(request, self.settings, self.store.next_cursor, self.store)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         result = None
@@ -126,24 +130,33 @@ class Router:
         assert result is not None
         return result
 
-    async def stream(self, request: ChatRequest, *, keep_text: bool = True) -> AsyncIterator[TextDelta | ChatResult]:
-        """Yield text as it arrives, then one :class:`ChatResult`; raise a ``RouteError`` on failure.
+    async def stream(
+        self, request: ChatRequest, *, keep_text: bool = True, buffered: bool = False
+    ) -> AsyncIterator[TextDelta | ReasoningDelta | ChatResult]:
+        """Yield text (and reasoning) as it arrives, then one :class:`ChatResult`; raise a ``RouteError`` on failure.
 
         With ``keep_text=False`` the result's ``text`` is empty: a caller that has
         already written every piece need not hold a long answer in memory twice.
+        With ``buffered=True`` nothing but the result is yielded: the caller shows
+        nothing before it, so a stream that breaks midway still fails over.
         """
         timeout = request.timeout or self.settings.timeout
-        run = _Run(request_id=uuid.uuid4().hex[:16], deadline=time.monotonic() + timeout, keep_text=keep_text)
-        for candidate in self.plan(request):
-            if candidate.provider in run.skipped_providers:
+        run = _Run(
+            request_id=uuid.uuid4().hex[:16],
+            deadline=time.monotonic() + timeout,
+            keep_text=keep_text or buffered,
+            buffered=buffered,
+        )
+        plan = self.plan(request)
+        run.notices = plan.notices
+        for notice in plan.notices:
+            log.warning("%s", notice)
+        for candidate in plan.candidates:
+            if run.ruled_out(candidate):
                 continue
             if len(run.attempts) >= self.settings.max_attempts:
                 log.info("attempt cap of %d reached", self.settings.max_attempts)
                 break
-            if request.privacy is Privacy.CRITICAL and not self._adapter(candidate.provider).local:
-                raise PrivacyRefused("privacy is critical: refusing a cloud provider", run.attempts)
-            if self._blocked(candidate, run):
-                continue
             async with aclosing(self._try(candidate, request, run)) as items:
                 async for item in items:
                     yield item
@@ -153,41 +166,24 @@ class Router:
                 break
         raise self._failure(request, run)
 
-    def _blocked(self, candidate: Candidate, run: _Run) -> bool:
-        state = self.store.key_states([key_id(candidate)]).get(key_id(candidate))
-        until = state.blocked_until(time.time()) if state else None
-        if until is None:
-            return False
-        run.blocked.append((candidate, until))
-        why = "disabled" if until == float("inf") else f"cooling down for {until - time.time():.0f}s"
-        log.info("skip %s %s (%s): %s", candidate.provider, candidate.key_label, candidate.model, why)
-        return True
-
-    def _refused(self, candidate: Candidate, refusal: Refusal, run: _Run) -> None:
-        """Skip without a round trip; a provider-wide refusal skips that provider's other keys too."""
-        run.refusals.append(refusal)
-        if refusal.until is not None:
-            run.blocked.append((candidate, refusal.until))
-        if refusal.scope.kind == "provider":
-            run.skipped_providers.add(candidate.provider)
-        if refusal.scope.kind == "total":
-            run.skipped_providers.update(p.name for p in self.settings.providers)
-        frees = f"; frees at {time.strftime('%H:%M:%S', time.localtime(refusal.until))}" if refusal.until else ""
+    @staticmethod
+    def _skip(skip: Skip, run: _Run) -> None:
+        run.skips.append(skip)
         log.info(
-            "skip %s %s: %s at %s%s", candidate.provider, candidate.key_label, refusal.scope, refusal.reason, frees
+            "skip %s %s (%s): %s", skip.candidate.provider, skip.candidate.key_label, skip.candidate.model, skip.words()
         )
 
     async def _try(
         self, candidate: Candidate, request: ChatRequest, run: _Run
-    ) -> AsyncIterator[TextDelta | ChatResult]:
+    ) -> AsyncIterator[TextDelta | ReasoningDelta | ChatResult]:
         """One target: an attempt, and at most one retry of the same target."""
         for retry in (False, True):
             if run.remaining() <= 0:
                 run.deadline_hit = True
                 return
-            admitted = self._gate.admit(candidate, request, run.request_id)
-            if isinstance(admitted, Refusal):
-                self._refused(candidate, admitted, run)
+            admitted = await self._gate.admit(candidate, request, run.request_id)
+            if isinstance(admitted, Skip):
+                self._skip(admitted, run)
                 return
             log.info("try %s %s %s (%s)", candidate.provider, candidate.key_label, candidate.key_mask, candidate.model)
             progress = _Progress(admitted=admitted)
@@ -197,7 +193,7 @@ class Router:
                     async for delta in deltas:
                         yield delta
             except ProviderError as exc:
-                error = self._redacted(exc)
+                error = health.refine(self.store, candidate.slot, candidate.model, self._redacted(exc))
             except BaseException:
                 self._record(candidate, run, progress, Outcome.CANCELLED)
                 raise
@@ -205,7 +201,7 @@ class Router:
                 yield self._succeed(candidate, run, progress)
                 return
             self._record(candidate, run, progress, Outcome.FAILED, error)
-            action = action_for(error.kind)
+            action = action_for(error.kind, error.cause)
             if run.deadline_hit:
                 # The caller's deadline ended the attempt: not the key's fault, nothing is cooled.
                 if progress.emitted:
@@ -221,13 +217,11 @@ class Router:
                 raise self._broken(candidate, error, run)
             if action.request is RequestEffect.STOP:
                 raise RequestRejected(f"{candidate.provider} rejected the request: {error.message}", run.attempts)
-            if action.request is RequestEffect.NEXT_PROVIDER or error.unreachable:
-                run.skipped_providers.add(candidate.provider)
             return
 
     async def _attempt(
         self, candidate: Candidate, request: ChatRequest, run: _Run, progress: _Progress
-    ) -> AsyncIterator[TextDelta]:
+    ) -> AsyncIterator[TextDelta | ReasoningDelta]:
         adapter = self._adapter(candidate.provider)
         # The adapter's own timeout ends a stall; it outlasts the deadline when that is nearer,
         # so that the deadline (the caller's choice) is what ends the attempt then.
@@ -248,13 +242,19 @@ class Router:
                     ) from None
                 if isinstance(event, StreamEnd):
                     progress.end = event
+                elif isinstance(event, ReasoningDelta):
+                    if event.text and run.keep_text:
+                        progress.reasoning.append(event.text)
+                    if event.text and not run.buffered:
+                        yield event
                 elif event.text:
                     if progress.ttft_ms is None:
                         progress.ttft_ms = progress.elapsed_ms()
-                    progress.emitted = True
                     if run.keep_text:
                         progress.parts.append(event.text)
-                    yield event
+                    if not run.buffered:
+                        progress.emitted = True
+                        yield event
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         if progress.end is None:
@@ -279,7 +279,7 @@ class Router:
     def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
         end = progress.end = self._costed(candidate, progress.end or StreamEnd(model=candidate.model))
         attempt = self._record(candidate, run, progress, Outcome.OK)
-        health.record_success(self.store, candidate.provider, candidate.key)
+        health.record_success(self.store, candidate.slot)
         log.info("answered by %s %s (%s)", candidate.provider, candidate.key_label, end.model)
         return ChatResult(
             request_id=run.request_id,
@@ -293,6 +293,8 @@ class Router:
             ttft_ms=progress.ttft_ms,
             finish_reason=end.finish_reason,
             attempts=tuple(run.attempts),
+            reasoning="".join(progress.reasoning),
+            notices=run.notices,
         )
 
     def _costed(self, candidate: Candidate, end: StreamEnd) -> StreamEnd:
@@ -323,8 +325,7 @@ class Router:
         run.attempts.append(attempt)
         if error:
             log.info("failed %s %s: %s (%s)", candidate.provider, candidate.key_label, error.kind, error.message)
-        key_fingerprint = candidate.key.fingerprint if candidate.key else None
-        row = AttemptRow.of(attempt, request_id=run.request_id, key_fingerprint=key_fingerprint)
+        row = AttemptRow.of(attempt, request_id=run.request_id, key_fingerprint=candidate.slot.fingerprint)
         # The caller's deadline or a cancellation says nothing about the provider's health.
         counts = outcome is not Outcome.CANCELLED and not run.deadline_hit
         assert progress.admitted is not None
@@ -332,29 +333,36 @@ class Router:
         return attempt
 
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
-        state = health.record_failure(self.store, candidate.provider, candidate.key, error)
-        if state and error.kind in _LIMIT_KINDS and state.cooldown_until:
-            run.limit_until.append(state.cooldown_until)
+        """Keep the failure's state at its scope; a limit that now holds the candidate joins the skips."""
+        hold = health.record_failure(self.store, candidate.slot, error, candidate.model)
+        if hold is not None and error.kind in _LIMIT_KINDS and hold.blocked_until(time.time()):
+            run.skips.append(self._gate.held(candidate, hold, time.time()))
 
     def _failure(self, request: ChatRequest, run: _Run) -> Exception:
-        attempts = run.attempts
+        attempts, skips = run.attempts, run.skips
         model = request.model or self.settings.default_model
         if run.deadline_hit:
             return DeadlineExceeded(
                 f"no answer within the {request.timeout or self.settings.timeout:g}s deadline", attempts
             )
         if request.privacy is Privacy.CRITICAL:
-            return PrivacyRefused("no local model could answer; cloud providers were not contacted", attempts)
+            return PrivacyRefused(_privacy_message(run), attempts)
         kinds = {a.error_kind for a in attempts}
-        # A provider that lacks the model is no reason to wait; keys of the others that are cooling are.
+        # A provider that lacks the model is no reason to wait; keys of the others that are held are.
         lacking = {a.provider for a in attempts if a.error_kind is ErrorKind.MODEL_NOT_FOUND}
-        waiting = [until for candidate, until in run.blocked if candidate.provider not in lacking]
-        if attempts and kinds == {ErrorKind.MODEL_NOT_FOUND} and not waiting:
+        lacking |= {
+            s.candidate.provider
+            for s in skips
+            if s.kind is SkipKind.HOLD and s.reach is Reach.PROVIDER and s.frees is None
+        }
+        # An endpoint that could not be reached moments ago is a failure to wait out, not a limit.
+        waiting = [s for s in skips if s.candidate.provider not in lacking and s.hold_scope != StateScope.ENDPOINT]
+        if kinds <= {ErrorKind.MODEL_NOT_FOUND} and lacking and not waiting:
             return ModelNotFound(f"no provider serves the model {model!r}", attempts)
-        if kinds - {ErrorKind.MODEL_NOT_FOUND} <= _LIMIT_KINDS and (waiting or run.limit_until):
-            frees = [until for until in waiting if until != float("inf")] + run.limit_until
+        if kinds - {ErrorKind.MODEL_NOT_FOUND} <= _LIMIT_KINDS and waiting:
+            frees = [s.frees for s in waiting if s.frees is not None]
             retry_at = min(frees) if frees else None
-            return NoCandidateAvailable(_limited_message(run, retry_at), attempts, retry_at)
+            return NoCandidateAvailable(_limited_message(waiting, retry_at), attempts, retry_at)
         return AllCandidatesFailed(_failed_message(attempts, run), attempts)
 
     def _adapter(self, name: str) -> ProviderAdapter:
@@ -366,26 +374,37 @@ class Router:
         return adapter
 
 
-def _limited_message(run: _Run, retry_at: float | None) -> str:
-    budget = next((r for r in run.refusals if r.budget), None)
+def _limited_message(skips: list[Skip], retry_at: float | None) -> str:
+    """Why nothing could be tried, from the skips: what holds, when it frees, and what would help."""
+    budget = next((s for s in skips if s.kind is SkipKind.BUDGET), None)
     if budget is not None:
-        resets = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(budget.until)) if budget.until else "never"
-        return f"the {budget.reason} of {budget.scope} is spent; it resets {resets}"
-    disabled = sum(1 for _, until in run.blocked if until == float("inf"))
+        resets = windows.utc_clock(budget.until) if budget.until else "never"
+        return f"the {budget.limit} of {budget.scope} {budget.detail}; it resets {resets}; {budget.hint}"
+    disabled = sum(1 for s in skips if s.until == float("inf"))
     parts = ["every candidate key is rate-limited, out of quota, cooling down or at a configured limit"]
-    parts += [f"{r.scope} at {r.reason}" for r in run.refusals[:2]]
+    parts += [s.words() for s in list({s.words(): s for s in skips if s.frees}.values())[:2]]
     if disabled:
-        parts.append(f"{disabled} disabled")
+        parts.append(f"{disabled} disabled or not available")
     if retry_at is not None:
-        parts.append("the first frees at " + time.strftime("%H:%M:%S", time.localtime(retry_at)))
-    return "; ".join(parts)
+        parts.append("the first frees at " + windows.utc_clock(retry_at))
+    hints = list(dict.fromkeys(s.hint for s in skips if s.hint))[:2]
+    return "; ".join(parts + hints)
+
+
+def _privacy_message(run: _Run) -> str:
+    tried = "; ".join(f"{a.provider}: {a.message}" for a in run.attempts if a.message)
+    held = "; ".join(s.words() for s in run.skips if s.kind is not SkipKind.PRIVACY)
+    why = tried or held or "no local provider is enabled (set OLLAMA_HOST)"
+    return f"no local model could answer ({why}); cloud providers were not contacted"
 
 
 def _failed_message(attempts: list[Attempt], run: _Run) -> str:
     if not attempts:
-        return "no candidate could be tried"
+        held = "; ".join(dict.fromkeys(s.words() for s in run.skips))
+        return f"no candidate could be tried: {held}" if held else "no candidate could be tried"
     last = attempts[-1]
     summary = f"all {len(attempts)} attempt{'s' * (len(attempts) != 1)} failed"
-    if run.blocked:
-        summary += f" ({len(run.blocked)} more key{'s' * (len(run.blocked) != 1)} cooling down or disabled)"
+    if run.skips:
+        held = len(run.skips)
+        summary += f" ({held} more key{'s' * (held != 1)} held: {run.skips[0].words()})"
     return f"{summary}; last: {last.provider} {last.key_label}: {last.message}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from llmroute.errors import ErrorKind
-from llmroute.keys import ApiKey
+from llmroute.keys import ApiKey, KeySlot
 
 
 class Privacy(StrEnum):
@@ -53,10 +53,10 @@ class Target:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One way to answer a request: a target reached through one key (or none, for local)."""
+    """One way to answer a request: a target reached through one key slot (keyless for a local daemon)."""
 
     target: Target
-    key: ApiKey | None
+    slot: KeySlot
 
     @property
     def provider(self) -> str:
@@ -67,12 +67,16 @@ class Candidate:
         return self.target.model
 
     @property
+    def key(self) -> ApiKey | None:
+        return self.slot.key
+
+    @property
     def key_label(self) -> str:
-        return self.key.label if self.key else self.provider
+        return self.slot.label
 
     @property
     def key_mask(self) -> str:
-        return self.key.mask() if self.key else "(no key)"
+        return self.slot.mask()
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,13 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (chain of thought): never part of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class StreamEnd:
     """The last event of a successful provider stream."""
 
@@ -113,7 +124,7 @@ class StreamEnd:
     finish_reason: str | None = None
 
 
-StreamEvent = TextDelta | StreamEnd
+StreamEvent = TextDelta | ReasoningDelta | StreamEnd
 
 
 class Outcome(StrEnum):
@@ -152,6 +163,10 @@ class ChatResult:
     ttft_ms: float | None
     finish_reason: str | None
     attempts: tuple[Attempt, ...]
+    reasoning: str = ""
+    """The model's reasoning, apart from the answer (empty when it gave none or it was not kept)."""
+    notices: tuple[str, ...] = ()
+    """Things the caller should know about how the request was routed (a retired model replaced, ...)."""
 
 
 @dataclass(frozen=True)

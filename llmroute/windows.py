@@ -42,3 +42,11 @@ def period(kind: str, now: float) -> Period:
     if kind == "month":
         return month(now)
     raise ValueError(f"unknown period {kind!r}")
+
+
+def utc_clock(epoch: float) -> str:
+    """``14:03:07 UTC`` today (UTC), else ``2026-12-01 00:00 UTC``: a time a message names with its zone."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    if moment.date() == datetime.now(UTC).date():
+        return moment.strftime("%H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

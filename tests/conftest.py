@@ -166,8 +166,10 @@ def cloud() -> Iterator[FakeProvider]:
     keys = {k: f"or{i + 1}" for i, k in enumerate(OR_KEYS)} | {k: f"oll{i + 1}" for i, k in enumerate(OLLAMA_KEYS)}
     models = {
         "openai/gpt-4o-mini",
-        "moonshotai/kimi-k2.5",
+        "moonshotai/kimi-k2.5",  # retired (2026-09-07, 2026-07-31) but still listed: `models` must say so
         "kimi-k2.5",
+        "moonshotai/kimi-k2.6",
+        "kimi-k2.6",
         "gpt-oss:120b",
         "meta-llama/llama-3.3-70b-instruct:free",
     }

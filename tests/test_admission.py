@@ -29,7 +29,7 @@ def ticket(**overrides: object) -> Ticket:
     return Ticket(**values)  # type: ignore[arg-type]
 
 
-def settled(cost_micros: int, outcome: str = "ok") -> AttemptRow:
+def settled(cost_micros: int | None, outcome: str = "ok") -> AttemptRow:
     return AttemptRow(
         ts=time.time(),
         request_id="r",
@@ -105,9 +105,24 @@ def test_a_reservation_holds_budget_until_settled_to_the_real_cost(tmp_path: Pat
 def test_a_budget_refusal_names_the_budget_and_its_reset(tmp_path: Path) -> None:
     s = store(tmp_path)
     now = time.time()
-    refusal = s.admit(ticket(budgets=((TOTAL, Budget(monthly=0.0)),)), now)
+    refusal = s.admit(ticket(budgets=((TOTAL, Budget(monthly=0.0)),), reserve_micros=1), now)
     assert isinstance(refusal, Refusal) and refusal.budget
     assert refusal.reason == "monthly budget $0.00" and refusal.until == windows.month(now).end
+
+
+def test_a_call_known_to_cost_nothing_is_never_refused_by_a_budget(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    assert isinstance(s.admit(ticket(budgets=((TOTAL, Budget(daily=0.0)),), reserve_micros=0), time.time()), int)
+
+
+def test_an_answered_call_of_unknown_cost_keeps_its_reservation_against_the_budget(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    budgeted = ticket(budgets=((TOTAL, Budget(daily=0.001)),), reserve_micros=600)
+    now = time.time()
+    first = s.admit(budgeted, now)
+    assert isinstance(first, int)
+    s.settle(first, settled(None))
+    assert isinstance(s.admit(budgeted, now), Refusal), "600 held by the unpriced answer + 600 > 1000"
 
 
 def test_a_crashed_processs_reservation_is_released_after_its_timeout_and_is_never_spend(tmp_path: Path) -> None:

@@ -266,7 +266,7 @@ def test_every_command_leaks_no_canary_anywhere(battery: Battery, cloud: FakePro
     b.run("chat", "--json", "-m", MODEL, "hi", expect=0)
     b.run("chat", "-v", "--no-stream", "-m", "ollama:gpt-oss:120b", "hi", expect=0)
     cloud.script(OLLAMA_KEYS[0], oll_usage_limit("weekly"))
-    b.run("chat", "-v", "--json", "-m", "kimi-k2.5", "hi", expect=0)
+    b.run("chat", "-v", "--json", "-m", "kimi-k2.6", "hi", expect=0)
     b.run("chat", "-v", "-m", MODEL, input=f"the key is {OR_KEYS[0]}\n".encode(), expect=0)
     b.run("chat", "--json", "-m", MODEL, f"{OLLAMA_KEYS[1]}", **third, expect=0)
 

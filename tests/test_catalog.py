@@ -12,20 +12,21 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from llmroute import health
 from llmroute.catalog import (
     CATALOG_TTL,
     RETIRED,
     CatalogEntry,
     cached_model_specs,
+    current_target,
+    current_targets,
     filter_and_sort,
     load_catalog,
     price_of,
     usable_providers,
 )
 from llmroute.config import Settings, load_settings
-from llmroute.store import Store
-from llmroute.types import ModelInfo
+from llmroute.store import Address, Store
+from llmroute.types import ModelInfo, Target
 
 OR_MODELS = "https://openrouter.ai/api/v1/models"
 OLL_TAGS = "https://ollama.com/api/tags"
@@ -151,8 +152,8 @@ def test_one_key_fetches_for_all_and_a_disabled_key_is_passed_over(
 ) -> None:
     first = both.provider("openrouter").keys[0]  # type: ignore[union-attr]
     store.record_failure(
-        key_id=health.key_id("openrouter", first), provider="openrouter", label=first.label, now=NOW,
-        error_kind="auth", reason="User not found.", disable=True, deadline=None,
+        Address("key", first.fingerprint), provider="openrouter", label=first.label, endpoint="", now=NOW,
+        error_kind="auth", reason="User not found.", effect="disable", deadline=None,
     )  # fmt: skip
     serve_both(httpx_mock)
     load(both, store)
@@ -206,7 +207,7 @@ def test_a_failed_first_fetch_has_nothing_to_show(both: Settings, store: Store, 
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=OR_MODELS)
     httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
     result = load(both, store)
-    assert result.stale == () and result.errors["openrouter"].startswith("could not connect")
+    assert result.stale == () and result.errors["openrouter"] == "https://openrouter.ai refused the connection"
     assert {e.info.provider for e in result.entries} == {"ollama"} and "openrouter" not in store.catalogs()
 
 
@@ -214,13 +215,32 @@ def test_a_failed_first_fetch_has_nothing_to_show(both: Settings, store: Store, 
 
 
 def test_the_retirements_table_follows_the_reference() -> None:
-    assert RETIRED[("ollama", "kimi-k2.5")] == ("kimi-k2.6", "2026-07-31")
-    assert RETIRED[("ollama", "minimax-m2.5")] == ("minimax-m2.7", "2026-07-31")
-    assert {m for (_, m), (_, date) in RETIRED.items() if date == "2026-06-16"} == {
-        "kimi-k2:1t",
-        "kimi-k2-thinking",
-        "glm-4.6",
+    """reference/providers-next.md §8 (June-September 2026), with providers.md §2.2 where §8 is silent."""
+    by_date: dict[str, set[str]] = {}
+    for (provider, model), (_, date) in RETIRED.items():
+        by_date.setdefault(date, set()).add(f"{provider}:{model}")
+    assert by_date == {
+        "2026-06-16": {
+            "ollama:kimi-k2:1t", "ollama:kimi-k2-thinking", "ollama:glm-4.6", "ollama:qwen3-next:80b",
+            "ollama:cogito-2.1:671b", "ollama:minimax-m2", "ollama:qwen3-vl:*",
+        },
+        "2026-06-30": {"ollama:rnj-1:8b"},
+        "2026-07-15": {
+            "ollama:deepseek-v3.1:671b", "ollama:devstral-2:123b", "ollama:ministral-3:14b", "ollama:gemma3:27b",
+            "ollama:glm-4.7", "ollama:qwen3-coder:480b",
+        },
+        "2026-07-31": {"ollama:kimi-k2.5", "ollama:minimax-m2.5"},
+        "2026-09-07": {"openrouter:moonshotai/kimi-k2.5"},
+        "2026-09-25": {"ollama:qwen3.5:397b", "ollama:glm-5.1", "ollama:deepseek-v4-flash:0731"},
+    }  # fmt: skip
+    successors = {f"{p}:{m}": s for (p, m), (s, _) in RETIRED.items() if s}
+    assert successors == {
+        "ollama:kimi-k2.5": "kimi-k2.6",
+        "ollama:minimax-m2.5": "minimax-m2.7",
+        "ollama:qwen3.5:397b": "glm-5.3",
+        "openrouter:moonshotai/kimi-k2.5": "moonshotai/kimi-k2.6",
     }
+    assert not any((p, s) in RETIRED for (p, _), (s, _) in RETIRED.items() if s), "no successor is retired itself"
 
 
 @pytest.mark.parametrize(("today", "retired"), [("2026-07-30", False), ("2026-07-31", True), ("2026-11-21", True)])
@@ -239,6 +259,161 @@ def test_an_openrouter_model_past_its_expiration_date_is_retired(
     serve_both(httpx_mock)
     retired = {e.spec for e in load(both, store).entries if e.retired}
     assert retired == {"openrouter:old/promo:free", "ollama:kimi-k2.5"}
+
+
+# --- the one rule for models that exist ---------------------------------------------------------------
+
+KIMI_OLD = (Target("ollama", "kimi-k2.5"), Target("openrouter", "moonshotai/kimi-k2.5"))
+
+
+def test_current_targets_replace_retired_kimi_on_both_wires_with_notices(store: Store) -> None:
+    assert current_targets(KIMI_OLD, store, NOW) == (
+        (Target("ollama", "kimi-k2.6"), Target("openrouter", "moonshotai/kimi-k2.6")),
+        (
+            "ollama:kimi-k2.5 was retired on 2026-07-31; using ollama:kimi-k2.6",
+            "openrouter:moonshotai/kimi-k2.5 was retired on 2026-09-07; using openrouter:moonshotai/kimi-k2.6",
+        ),
+    )
+    assert current_targets(KIMI_OLD, None, NOW)[0] == current_targets(KIMI_OLD, store, NOW)[0], "no store: the table"
+
+
+def test_an_openrouter_row_past_its_expiry_is_dropped_and_a_future_one_kept_with_a_notice(store: Store) -> None:
+    store.replace_catalog(
+        "openrouter",
+        [
+            ModelInfo("openrouter", "old/promo:free", expires="2026-10-01"),
+            ModelInfo("openrouter", "acme/soon-gone", expires="2026-12-15T00:00:00Z"),
+            ModelInfo("openrouter", "openai/gpt-4o-mini"),
+        ],
+        NOW,
+    )
+    wanted = [Target("openrouter", m) for m in ("old/promo:free", "acme/soon-gone", "openai/gpt-4o-mini")]
+    assert current_targets(wanted, store, NOW) == (
+        (Target("openrouter", "acme/soon-gone"), Target("openrouter", "openai/gpt-4o-mini")),
+        (
+            "openrouter:old/promo:free was retired on 2026-10-01 and has no successor; skipping it",
+            "openrouter:acme/soon-gone expires on 2026-12-15",
+        ),
+    )
+
+
+def test_the_cached_catalogue_wins_over_the_built_in_table(store: Store) -> None:
+    store.replace_catalog(
+        "openrouter",
+        [
+            ModelInfo("openrouter", "moonshotai/kimi-k2.5", expires="2026-12-31"),  # removal postponed
+            ModelInfo("openrouter", "acme/old", expires="2026-11-01", successor="acme/new"),
+        ],
+        NOW,
+    )
+    targets = (Target("openrouter", "moonshotai/kimi-k2.5"), Target("openrouter", "acme/old"))
+    assert current_targets(targets, store, NOW) == (
+        (Target("openrouter", "moonshotai/kimi-k2.5"), Target("openrouter", "acme/new")),
+        (
+            "openrouter:moonshotai/kimi-k2.5 expires on 2026-12-31; its successor is openrouter:moonshotai/kimi-k2.6",
+            "openrouter:acme/old was retired on 2026-11-01; using openrouter:acme/new",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (
+            "2026-07-30",
+            ("ollama:kimi-k2.5", "ollama:kimi-k2.5 expires on 2026-07-31; its successor is ollama:kimi-k2.6"),
+        ),
+        ("2026-07-31", ("ollama:kimi-k2.6", "ollama:kimi-k2.5 was retired on 2026-07-31; using ollama:kimi-k2.6")),
+    ],
+)
+def test_the_date_decides_between_keeping_with_a_warning_and_replacing(today: str, expected: tuple[str, str]) -> None:
+    target, notice = current_target(Target("ollama", "kimi-k2.5"), RETIRED, today)
+    assert (str(target), notice) == expected
+
+
+def test_a_model_with_no_known_end_or_no_usable_date_is_kept_silently() -> None:
+    known = {("openrouter", "a/undated"): ("a/next", ""), ("openrouter", "a/garbled"): (None, "soon")}
+    for model in ("gpt-oss:120b", "a/undated", "a/garbled"):
+        target = Target("openrouter" if "/" in model else "ollama", model)
+        assert current_target(target, known, "2026-11-21") == (target, None)
+    assert current_target(Target("local", "kimi-k2.5"), RETIRED, "2026-11-21")[1] is None, "a local model is yours"
+
+
+def test_replacements_that_meet_are_kept_once_in_order_with_one_notice_each() -> None:
+    targets = (Target("ollama", "kimi-k2.5"), Target("ollama", "kimi-k2.6"), Target("local", "kimi-k2.5"))
+    kept, notices = current_targets(targets, None, NOW)
+    assert kept == (Target("ollama", "kimi-k2.6"), Target("local", "kimi-k2.5"))
+    assert notices == ("ollama:kimi-k2.5 was retired on 2026-07-31; using ollama:kimi-k2.6",)
+
+
+def test_a_family_and_a_local_daemons_cloud_names_follow_the_table() -> None:
+    targets = [
+        Target("ollama", "qwen3-vl:235b"),
+        Target("local", "kimi-k2.5:cloud"),
+        Target("local", "qwen3.5:397b-cloud"),
+        Target("local", "qwen3-coder:480b-cloud"),
+        Target("local", "gpt-oss:120b-cloud"),
+    ]
+    kept, notices = current_targets(targets, None, NOW)
+    assert kept == (Target("local", "kimi-k2.6:cloud"), Target("local", "glm-5.3:cloud"), targets[-1])
+    assert [n.split(" was ")[0] for n in notices] == [str(t) for t in targets[:4]]
+
+
+def test_a_chain_of_successors_is_followed_and_a_loop_or_a_dead_end_drops_the_target() -> None:
+    chain = {("ollama", "a"): ("b", "2026-01-01"), ("ollama", "b"): ("c", "2026-02-01")}
+    assert current_target(Target("ollama", "a"), chain, "2026-11-21") == (
+        Target("ollama", "c"),
+        "ollama:a was retired on 2026-01-01; using ollama:c",
+    )
+    loop = {("ollama", "a"): ("b", "2026-01-01"), ("ollama", "b"): ("a", "2026-01-01")}
+    dead = {("ollama", "a"): ("b", "2026-01-01"), ("ollama", "b"): (None, "2026-01-01")}
+    for known in (loop, dead):
+        assert current_target(Target("ollama", "a"), known, "2026-11-21") == (
+            None,
+            "ollama:a was retired on 2026-01-01 and its successor ollama:b is gone too; skipping it",
+        )
+
+
+class _CountingStore:
+    """A store that counts its catalogue reads and refuses to load whole catalogues."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reads: list[tuple[str, str]] = []
+
+    def catalog_model(self, provider: str, model: str) -> ModelInfo | None:
+        self.reads.append((provider, model))
+        return self.store.catalog_model(provider, model)
+
+    def catalogs(self, providers: object = None) -> None:
+        raise AssertionError("the rule must not load a whole catalogue")
+
+
+def test_the_rule_costs_one_primary_key_read_per_model_looked_at(store: Store) -> None:
+    rows = [ModelInfo("openrouter", f"acme/model-{i}", expires="2026-01-01") for i in range(3000)]
+    store.replace_catalog("openrouter", [*rows, ModelInfo("openrouter", "moonshotai/kimi-k2.6")], NOW)
+    spy = _CountingStore(store)
+    kept, _ = current_targets((*KIMI_OLD, Target("openrouter", "acme/model-7"), *KIMI_OLD), spy, NOW)  # type: ignore[arg-type]
+    assert kept == (Target("ollama", "kimi-k2.6"), Target("openrouter", "moonshotai/kimi-k2.6"))
+    assert sorted(spy.reads) == sorted(
+        {*((t.provider, t.model) for t in KIMI_OLD), ("ollama", "kimi-k2.6"), ("openrouter", "moonshotai/kimi-k2.6"),
+         ("openrouter", "acme/model-7")}
+    ), "each model read once, by primary key"  # fmt: skip
+
+
+def test_models_and_the_rule_agree_on_every_cached_entry(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
+    serve_both(httpx_mock)
+    entries = load(both, store).entries
+    assert {e.spec: (e.retired, e.successor) for e in entries if e.retired} == {
+        "ollama:kimi-k2.5": (True, "kimi-k2.6"),
+        "openrouter:old/promo:free": (True, None),
+    }
+    for entry in entries:
+        target = Target(entry.info.provider, entry.info.model)
+        kept = current_targets([target], store, NOW)[0]
+        assert entry.retired == (kept != (target,)), entry.spec
+        if entry.retired:
+            assert entry.successor == (kept[0].model if kept else None), entry.spec
 
 
 # --- prices for costing a call ------------------------------------------------------------------------

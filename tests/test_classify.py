@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import httpx
 import pytest
 
-from llmroute.errors import ErrorKind
+from llmroute.errors import Cause, ErrorKind
+from llmroute.keys import redact
 from llmroute.providers import ADAPTERS, OllamaAdapter, OpenRouterAdapter
 from llmroute.providers.classify import (
     body_excerpt,
@@ -146,6 +149,187 @@ def test_transport_errors_are_classified(exc: Exception, kind: ErrorKind) -> Non
     assert error.kind is kind
     assert error.provider == "openrouter"
     assert error.status is None
+
+
+# --- transport errors name the endpoint ----------------------------------------------------------------
+
+LOCAL_CHAT = "http://localhost:11434/api/chat?stream=true"
+
+
+def sent_to(exc: httpx.HTTPError, url: str, cause: BaseException | None = None) -> httpx.HTTPError:
+    """``exc`` as httpx raises it: with the request it failed on, and the OS error behind it."""
+    exc.request = httpx.Request("POST", url)
+    exc.__cause__ = cause
+    return exc
+
+
+def anyio_refusal(*errors: OSError) -> OSError:
+    """anyio's "All connection attempts failed", caused by one refusal or a group of them (one per address)."""
+    behind = errors[0] if len(errors) == 1 else ExceptionGroup("multiple connection attempts failed", list(errors))
+    failed = OSError("All connection attempts failed")
+    failed.__cause__ = behind
+    return failed
+
+
+def test_refused_connection_names_the_endpoint_and_is_unreachable() -> None:
+    refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 11434)")
+    exc = sent_to(httpx.ConnectError("All connection attempts failed"), LOCAL_CHAT, anyio_refusal(refused))
+    error = transport_error(exc, "ollama-local")
+    assert (error.kind, error.cause, error.message) == (
+        ErrorKind.CONNECTION,
+        Cause.UNREACHABLE,
+        "http://localhost:11434 refused the connection",
+    )
+
+
+def test_refusal_of_every_address_tried_is_a_refusal() -> None:
+    refusals = (ConnectionRefusedError(111, "Connect call failed ('::1', 9)"), ConnectionRefusedError(111, "x"))
+    exc = sent_to(httpx.ConnectError("All connection attempts failed"), "http://127.0.0.1:9/", anyio_refusal(*refusals))
+    assert transport_error(exc, "p").message == "http://127.0.0.1:9 refused the connection"
+
+
+def test_unresolvable_host_names_the_host_and_the_endpoint() -> None:
+    lookup = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    exc = sent_to(
+        httpx.ConnectError("[Errno -2] Name or service not known"), "https://openrouter.example/api/v1/x", lookup
+    )
+    error = transport_error(exc, "openrouter")
+    assert (error.kind, error.cause, error.message) == (
+        ErrorKind.CONNECTION,
+        Cause.UNREACHABLE,
+        "could not resolve openrouter.example (https://openrouter.example)",
+    )
+
+
+def test_connect_timeout_names_the_endpoint() -> None:
+    error = transport_error(sent_to(httpx.ConnectTimeout(""), "https://ollama.com/api/chat"), "ollama")
+    assert (error.kind, error.cause, error.message) == (
+        ErrorKind.TIMEOUT,
+        None,
+        "timed out connecting to https://ollama.com",
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (httpx.ReadTimeout(""), "timed out waiting for data from https://ollama.com"),
+        (httpx.WriteTimeout(""), "timed out sending the request to https://ollama.com"),
+        (httpx.PoolTimeout(""), "timed out waiting for a free connection to https://ollama.com"),
+    ],
+)
+def test_other_timeouts_say_what_was_awaited_from_which_endpoint(exc: httpx.HTTPError, message: str) -> None:
+    error = transport_error(sent_to(exc, "https://ollama.com/api/chat"), "ollama")
+    assert (error.kind, error.message) == (ErrorKind.TIMEOUT, message)
+
+
+def test_reset_mid_answer_names_the_endpoint_and_is_not_unreachable() -> None:
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    error = transport_error(sent_to(httpx.ReadError(""), "http://127.0.0.1:9/api/chat", reset), "ollama")
+    assert (error.kind, error.cause, error.message) == (
+        ErrorKind.CONNECTION,
+        None,
+        "connection to http://127.0.0.1:9 was reset",
+    )
+
+
+def test_other_connect_failure_names_the_endpoint_and_keeps_the_reason() -> None:
+    exc = sent_to(
+        httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "https://x.example/a"
+    )
+    error = transport_error(exc, "p")
+    assert (error.cause, error.message) == (
+        Cause.UNREACHABLE,
+        "could not connect to https://x.example: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",
+    )
+
+
+def test_connection_broken_otherwise_names_the_endpoint_and_keeps_the_reason() -> None:
+    exc = sent_to(httpx.RemoteProtocolError("peer closed connection without sending complete message body"), LOCAL_CHAT)
+    error = transport_error(exc, "p")
+    assert (error.kind, error.cause, error.message) == (
+        ErrorKind.CONNECTION,
+        None,
+        "connection to http://localhost:11434 failed: peer closed connection without sending complete message body",
+    )
+
+
+def test_undecodable_body_names_the_endpoint() -> None:
+    error = transport_error(sent_to(httpx.DecodingError("bad gzip"), "https://ollama.com/api/chat"), "ollama")
+    assert (error.kind, error.message) == (
+        ErrorKind.BAD_RESPONSE,
+        "response body from https://ollama.com could not be decoded",
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://openrouter.ai/api/v1/chat/completions?debug=1#frag", "https://openrouter.ai"),
+        ("https://user:hunter2@proxy.example:8443/v1/chat?key=abc", "https://proxy.example:8443"),
+        ("https://ollama.com:443/api/chat", "https://ollama.com"),
+        ("http://[::1]:11434/api/chat?x=y", "http://[::1]:11434"),
+    ],
+)
+@pytest.mark.parametrize(
+    "exc",
+    [
+        lambda: httpx.ConnectError("[Errno 111] Connection refused"),
+        lambda: httpx.ConnectError("[Errno -2] Name or service not known"),
+        lambda: httpx.ConnectError("TLS handshake failed"),
+        lambda: httpx.ConnectTimeout(""),
+        lambda: httpx.ReadError("connection reset"),
+        lambda: httpx.RemoteProtocolError("peer closed connection"),
+    ],
+    ids=["refused", "dns", "connect", "timeout", "reset", "protocol"],
+)
+def test_the_message_names_the_origin_never_the_path_query_or_user_info(
+    exc: Callable[[], httpx.HTTPError], url: str, origin: str
+) -> None:
+    message = transport_error(sent_to(exc(), url), "p").message
+    assert origin in message
+    for hidden in ("/api", "/v1", "?", "debug", "key=", "frag", "user", "hunter2", "chat"):
+        assert hidden not in message, (hidden, message)
+
+
+@pytest.mark.parametrize(
+    ("exc", "message", "cause"),
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"), "the host refused the connection", Cause.UNREACHABLE),
+        (
+            httpx.ConnectError("[Errno -2] Name or service not known"),
+            "could not resolve the host: [Errno -2] Name or service not known",
+            Cause.UNREACHABLE,
+        ),
+        (httpx.ConnectTimeout("timed out"), "timed out connecting", None),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), "the connection was reset", None),
+        (httpx.RemoteProtocolError("peer closed connection"), "connection failed: peer closed connection", None),
+    ],
+)
+def test_without_a_request_the_message_still_says_what_happened(
+    exc: httpx.HTTPError, message: str, cause: Cause | None
+) -> None:
+    error = transport_error(exc, "p")
+    assert (error.message, error.cause) == (message, cause)
+
+
+def test_a_secret_in_the_reason_is_redacted() -> None:
+    exc = sent_to(httpx.ConnectError(f"proxy refused token {SECRET}\nand more"), "https://openrouter.ai/api/v1")
+    message = transport_error(exc, "openrouter", secrets=[SECRET]).message
+    assert SECRET not in message and "\n" not in message
+    redacted = redact(SECRET, [SECRET])
+    assert message == f"could not connect to https://openrouter.ai: proxy refused token {redacted} and more"
+
+
+async def test_a_real_refused_connection_names_the_endpoint() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await client.post(f"http://127.0.0.1:{port}/api/chat?secret=no", json={})
+    error = transport_error(caught.value, "ollama-local")
+    assert (error.cause, error.message) == (Cause.UNREACHABLE, f"http://127.0.0.1:{port} refused the connection")
 
 
 def test_adapters_are_registered_by_wire_protocol() -> None:

@@ -18,12 +18,13 @@ from tests.fakes import (
     oll_usage_limit,
     or_401,
     or_daily_cap,
-    or_per_minute,
+    or_429,
     reply,
     stream_reply,
 )
 
 ANSWER = "Hello from the fake provider."
+FREE_MODEL = "openrouter:meta-llama/llama-3.3-70b-instruct:free"
 
 
 def ledger(cli: Cli):
@@ -73,14 +74,14 @@ def test_ollama_cloud_answers_over_ndjson_with_options(cli: Cli, cloud: FakeProv
 
 def test_alias_cascades_from_ollama_cloud_to_openrouter(cli: Cli, cloud: FakeProvider) -> None:
     cloud.script(OLLAMA_KEYS[0], oll_usage_limit("weekly"))
-    result = cli("chat", "-v", "-m", "kimi-k2.5", "hi", **keys_env(ollama=1, openrouter=1))
+    result = cli("chat", "-v", "-m", "kimi-k2.6", "hi", **keys_env(ollama=1, openrouter=1))
     assert result.code == 0 and result.stdout == ANSWER + "\n"
     assert [r.path for r in cloud.chat_requests] == ["/api/chat", "/api/v1/chat/completions"]
     assert "usage limit" in result.stderr and "answered by openrouter" in result.stderr
 
 
 def test_429_on_key_1_is_answered_by_key_2(cli: Cli, cloud: FakeProvider) -> None:
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     result = cli("chat", "-v", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=2))
     assert result.code == 0 and result.stdout == ANSWER + "\n"
     assert [r.bearer for r in cloud.chat_requests] == OR_KEYS[:2]
@@ -88,7 +89,7 @@ def test_429_on_key_1_is_answered_by_key_2(cli: Cli, cloud: FakeProvider) -> Non
 
 
 def test_a_second_process_honours_the_cooldown(cli: Cli, cloud: FakeProvider) -> None:
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     env = keys_env(openrouter=2)
     assert cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "one", **env).code == 0
     assert cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "two", **env).code == 0
@@ -110,10 +111,10 @@ def test_every_key_limited_exits_limited_with_the_reset_time(cli: Cli, cloud: Fa
     for key in OR_KEYS[:2]:
         cloud.script(key, or_daily_cap(in_an_hour_ms()))
     env = keys_env(openrouter=2)
-    result = cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "hi", **env)
+    result = cli("chat", "-m", FREE_MODEL, "hi", **env)
     assert result.code == ExitStatus.LIMITED and result.stdout == ""
     assert result.stderr.startswith("error: ") and "frees at" in result.stderr
-    again = cli("chat", "-m", "openrouter:openai/gpt-4o-mini", "hi", **env)
+    again = cli("chat", "-m", FREE_MODEL, "hi", **env)
     assert again.code == ExitStatus.LIMITED and len(cloud.chat_requests) == 2
 
 
@@ -177,7 +178,7 @@ def test_privacy_critical_without_a_local_model_exits_8_and_stays_offline(
 
 
 def test_json_reports_the_answer_and_every_attempt(cli: Cli, cloud: FakeProvider) -> None:
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     cloud.script(OR_KEYS[1], reply(cost=0.002))
     result = cli("chat", "--json", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=2))
     document = json.loads(result.stdout)
@@ -193,7 +194,7 @@ def test_json_reports_the_answer_and_every_attempt(cli: Cli, cloud: FakeProvider
 
 def test_json_failure_is_one_document_too(cli: Cli, cloud: FakeProvider) -> None:
     cloud.script(OR_KEYS[0], or_daily_cap(in_an_hour_ms()))
-    result = cli("chat", "--json", "-m", "openrouter:openai/gpt-4o-mini", "hi", **keys_env(openrouter=1))
+    result = cli("chat", "--json", "-m", FREE_MODEL, "hi", **keys_env(openrouter=1))
     document = json.loads(result.stdout)
     assert result.code == ExitStatus.LIMITED and document["error"]["exit_code"] == ExitStatus.LIMITED
     assert document["attempts"][0]["error_kind"] == "quota"
@@ -279,7 +280,7 @@ def test_broken_config_file_is_one_line_and_exit_3(cli: Cli) -> None:
 
 
 def test_no_keys_at_all_says_which_variables_to_set(cli: Cli) -> None:
-    result = cli("chat", "-m", "kimi-k2.5", "hi")
+    result = cli("chat", "-m", "kimi-k2.6", "hi")
     assert result.code == ExitStatus.CONFIG and "OLLAMA_API_KEY or OPENROUTER_API_KEY" in result.stderr
 
 
@@ -309,7 +310,7 @@ def test_ctrl_c_exits_130(cli: Cli, cloud: FakeProvider) -> None:
 
 
 def test_concurrent_processes_record_every_attempt_exactly_once(cli: Cli, cloud: FakeProvider) -> None:
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     procs = [
         cli.popen("chat", "-m", "openrouter:openai/gpt-4o-mini", f"prompt {i}", **keys_env(openrouter=3))
         for i in range(8)

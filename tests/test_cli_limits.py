@@ -102,14 +102,14 @@ def test_the_breaker_opens_lets_one_trial_through_after_the_cool_off_and_closes(
         cloud.script(OLLAMA_KEYS[0], error(200, b"<html><body>502 Bad Gateway</body></html>"))
     env = keys_env(ollama=1, openrouter=1)
     for _ in range(2):
-        assert cli("chat", "-m", "kimi-k2.5", "hi", **env).code == 0
+        assert cli("chat", "-m", "kimi-k2.6", "hi", **env).code == 0
     ollama_calls = len(cloud.requests_for(OLLAMA_KEYS[0]))
-    assert cli("chat", "-m", "kimi-k2.5", "hi", **env).code == 0
+    assert cli("chat", "-m", "kimi-k2.6", "hi", **env).code == 0
     assert len(cloud.requests_for(OLLAMA_KEYS[0])) == ollama_calls, "open: Ollama Cloud is skipped"
     status = json.loads(cli("status", "--json", **env).stdout)
     assert {p["name"]: p["breaker"]["state"] for p in status["providers"]}["ollama"] == "open"
     time.sleep(1.2)
-    trial = cli("chat", "-v", "-m", "kimi-k2.5", "hi", **env)
+    trial = cli("chat", "-v", "-m", "kimi-k2.6", "hi", **env)
     assert trial.code == 0 and "answered by ollama" in trial.stderr
     status = json.loads(cli("status", "--json", **env).stdout)
     assert {p["name"]: p["breaker"]["state"] for p in status["providers"]}["ollama"] == "closed"

@@ -5,18 +5,20 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llmroute.catalog import current_targets
 from llmroute.cli import models as models_command
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus
 from llmroute.config import load_settings
 from llmroute.store import Store
-from llmroute.types import ModelInfo
+from llmroute.types import ModelInfo, Target
 from tests.conftest import Cli, base_env, keys_env, with_env
 from tests.fakes import FakeProvider, error
 
@@ -148,6 +150,50 @@ def test_prices_and_expiry_come_from_the_catalogue(home: Any) -> None:
     assert rows(result.stdout)["openrouter:openai/gpt-4"][3:] == ["30.00", "60.00", "no", "OPENROUTER_API_KEY", "retires 2099-12-01"]  # fmt: skip
 
 
+def test_every_retired_model_is_shown_with_the_successor_chat_would_use(cli: Cli) -> None:
+    data = document(cli, **BOTH)
+    shown = {(m["provider"], m["model"]): (m["retired"], m["successor"]) for m in data["models"]}
+    assert {spec: s for spec, s in shown.items() if s[0]} == {
+        ("ollama", "kimi-k2.5"): (True, "kimi-k2.6"),
+        ("openrouter", "moonshotai/kimi-k2.5"): (True, "moonshotai/kimi-k2.6"),
+    }
+    table = rows(cli("models", **BOTH).stdout)
+    assert table["openrouter:moonshotai/kimi-k2.5"][-1] == "retired → moonshotai/kimi-k2.6"
+    assert table["ollama:kimi-k2.6"][-1] == "OLLAMA_API_KEY", "a current model has no status"
+    store = Store.open(load_settings({"LLMROUTE_HOME": str(cli.home)}).state_path)
+    try:
+        for (provider, model), (retired, successor) in shown.items():
+            target = Target(provider, model)
+            kept, _ = current_targets([target], store, time.time())  # what chat's planner does
+            assert retired == (kept != (target,)) and (not retired or successor == kept[0].model), target
+    finally:
+        store.close()
+
+
+def test_an_openrouter_model_past_its_expiration_date_is_retired(home: Any) -> None:
+    with FakeProvider(
+        keys={"sk-or-v1-" + "e" * 64: "x"},
+        models={"acme/gone:free", "openai/gpt-4o-mini"},
+        expiring={"acme/gone:free": "2026-10-01"},
+    ) as fake:
+        cli = Cli(home=home, env=base_env(home) | {"OPENROUTER_BASE_URL": fake.openrouter_url})
+        result = cli("models", OPENROUTER_API_KEY="sk-or-v1-" + "e" * 64)
+    assert result.code == 0
+    assert rows(result.stdout)["openrouter:acme/gone:free"][-1] == "retired"
+
+
+def test_a_local_daemons_cloud_names_of_retired_models_are_retired(cli: Cli) -> None:
+    with FakeProvider(
+        keys={}, models={"kimi-k2.5:cloud", "qwen3-coder:480b-cloud", "llama3.2"}, require_auth=False
+    ) as local:
+        result = cli("models", "--provider", "local", OLLAMA_HOST=local.base_url)
+    assert result.code == 0, result.stderr
+    table = rows(result.stdout)
+    assert table["local:kimi-k2.5:cloud"][-1] == "retired → kimi-k2.6:cloud"
+    assert table["local:qwen3-coder:480b-cloud"][-1] == "retired"
+    assert table["local:llama3.2"][-1] == "local"
+
+
 def test_a_local_daemon_needs_no_key_and_its_models_are_free(cli: Cli, local: FakeProvider) -> None:
     result = cli("models", "--provider", "local", OLLAMA_HOST=local.base_url)
     assert result.code == 0
@@ -222,7 +268,12 @@ def test_free_filter(cli: Cli) -> None:
 
 
 def test_search_is_case_insensitive_on_ids_and_names(cli: Cli) -> None:
-    assert specs(document(cli, "--search", "KIMI", **BOTH)) == ["ollama:kimi-k2.5", "openrouter:moonshotai/kimi-k2.5"]
+    assert specs(document(cli, "--search", "KIMI", **BOTH)) == [
+        "ollama:kimi-k2.5",
+        "ollama:kimi-k2.6",
+        "openrouter:moonshotai/kimi-k2.5",
+        "openrouter:moonshotai/kimi-k2.6",
+    ]
     assert specs(document(cli, "--search", "auto router", **BOTH)) == ["openrouter:openrouter/auto"]
 
 
@@ -234,7 +285,11 @@ def test_max_price_keeps_known_prices_within_the_limit(cli: Cli) -> None:
 
 
 def test_provider_filter_fetches_only_that_provider(cli: Cli, cloud: FakeProvider) -> None:
-    assert specs(document(cli, "--provider", "ollama", **BOTH)) == ["ollama:gpt-oss:120b", "ollama:kimi-k2.5"]
+    assert specs(document(cli, "--provider", "ollama", **BOTH)) == [
+        "ollama:gpt-oss:120b",
+        "ollama:kimi-k2.5",
+        "ollama:kimi-k2.6",
+    ]
     assert cloud.requests_to(MODELS_PATH) == []
 
 
@@ -246,14 +301,24 @@ def test_provider_filter_fetches_only_that_provider(cli: Cli, cloud: FakeProvide
             [
                 "openrouter:meta-llama/llama-3.3-70b-instruct:free",
                 "openrouter:openai/gpt-4o-mini",
+                "openrouter:moonshotai/kimi-k2.6",
                 "openrouter:moonshotai/kimi-k2.5",
                 "ollama:gpt-oss:120b",
                 "ollama:kimi-k2.5",
+                "ollama:kimi-k2.6",
                 "openrouter:openrouter/auto",
             ],
         ),
         ("context", ["openrouter:openrouter/auto"]),
-        ("name", ["ollama:gpt-oss:120b", "ollama:kimi-k2.5", "openrouter:meta-llama/llama-3.3-70b-instruct:free"]),
+        (
+            "name",
+            [
+                "ollama:gpt-oss:120b",
+                "ollama:kimi-k2.5",
+                "ollama:kimi-k2.6",
+                "openrouter:meta-llama/llama-3.3-70b-instruct:free",
+            ],
+        ),
     ],
 )
 def test_sorts(cli: Cli, sort: str, expected: list[str]) -> None:

@@ -12,7 +12,7 @@ from llmroute.cli.failures import ExitStatus
 from llmroute.limits import BreakerSettings, Scope
 from llmroute.store import AttemptRow, Store
 from tests.conftest import OLLAMA_KEYS, OR_KEYS, Cli, keys_env
-from tests.fakes import FakeProvider, oll_401, or_401, or_per_minute
+from tests.fakes import FakeProvider, oll_401, or_401, or_429
 
 MODEL = "openrouter:openai/gpt-4o-mini"
 TOTAL = Scope("total", "", "total")
@@ -50,7 +50,7 @@ def states(cli: Cli, env: dict[str, str]) -> dict[str, str]:
 def limited(cli: Cli, cloud: FakeProvider) -> dict[str, str]:
     """OPENROUTER_API_KEY_1 cooling (429), OPENROUTER_API_KEY_2 disabled (401), OLLAMA_API_KEY disabled, breaker open."""
     env = keys_env(openrouter=3, ollama=1)
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     cloud.script(OR_KEYS[1], or_401())
     assert cli("chat", "-m", MODEL, "hi", **env).code == ExitStatus.OK
     cloud.script(OLLAMA_KEYS[0], oll_401())

@@ -16,9 +16,9 @@ from llmroute.cli.status import run as run_status
 from llmroute.config import ProviderSettings, Settings
 from llmroute.keys import ApiKey
 from llmroute.limits import BreakerSettings, Budget, Limits
-from llmroute.store import AttemptRow, CheckRow, Store
+from llmroute.store import Address, AttemptRow, CheckRow, Store
 from tests.conftest import OLLAMA_KEYS, OR_KEYS, Cli, keys_env
-from tests.fakes import FakeProvider, or_401, or_per_minute
+from tests.fakes import FakeProvider, or_401, or_429
 
 MODEL = "openrouter:openai/gpt-4o-mini"
 KEY_FIELDS = {
@@ -82,7 +82,7 @@ def in_an_hour_ms() -> int:
 
 def test_status_reports_each_keys_state_and_usage_as_the_ledger_has_it(cli: Cli, cloud: FakeProvider) -> None:
     env = keys_env(openrouter=3, ollama=1)
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     cloud.script(OR_KEYS[1], or_401())
     assert cli("chat", "-m", MODEL, "hi", **env).code == ExitStatus.OK
     assert cli("chat", "-m", MODEL, "again", **env).code == ExitStatus.OK
@@ -147,7 +147,7 @@ def test_the_breaker_and_last_test_keys_verdict_are_shown(cli: Cli, cloud: FakeP
 
 def test_piped_output_is_plain_columns_one_line_per_key(cli: Cli, cloud: FakeProvider) -> None:
     env = keys_env(openrouter=2)
-    cloud.script(OR_KEYS[0], or_per_minute(in_an_hour_ms()))
+    cloud.script(OR_KEYS[0], or_429(reset_ms=in_an_hour_ms()))
     assert cli("chat", "-m", MODEL, "hi", **env).code == ExitStatus.OK
     result = cli("status", **env)
     assert "\x1b[" not in result.stdout and result.stderr == ""
@@ -232,8 +232,8 @@ def test_an_ollama_key_mask_never_shows_the_secret(cli: Cli, cloud: FakeProvider
 
 def test_a_spent_total_budget_shows_every_key_over_budget(cli: Cli, cloud: FakeProvider) -> None:
     env = keys_env(openrouter=2) | {"TOTAL_DAILY_BUDGET": "0.00008"}
-    for prompt in ("one", "two"):
-        assert cli("chat", "-m", MODEL, prompt, **env).code == ExitStatus.OK
+    for prompt in ("one", "two"):  # 16 tokens at the catalogue's price reserve well under the 42 each call costs
+        assert cli("chat", "-m", MODEL, "--max-tokens", "16", prompt, **env).code == ExitStatus.OK
     document = status(cli, **env)
     (budget,) = document["budgets"]
     assert (budget["scope"], budget["period"], budget["limit_micros"], budget["used_micros"]) == (
@@ -253,13 +253,14 @@ def test_on_a_terminal_the_reasons_are_listed_below_the_keys(tmp_path: Path) -> 
     store = Store.open(settings.state_path)
     key = settings.keys[0]
     store.record_failure(
-        key_id=key.fingerprint,
+        Address("key", key.fingerprint),
         provider="openrouter",
         label=key.label,
+        endpoint="",
         now=time.time(),
         error_kind="auth",
         reason="User not found. [401]",
-        disable=True,
+        effect="disable",
         deadline=None,
     )
     store.close()

@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from llmroute.cli.failures import ExitStatus
 from tests.conftest import OLLAMA_KEYS, OR_KEYS, Cli, keys_env
 from tests.fakes import FakeProvider, error, oll_usage_limit, or_401, or_402_credits, or_daily_cap, reply
@@ -209,6 +211,32 @@ def test_a_retired_model_is_reported_with_its_successor(cli: Cli, cloud: FakePro
     (reach,) = check_document(result.stdout)["required_models"]
     assert reach["retired"] is True and reach["successor"] == "kimi-k2.6"
     assert result.code == ExitStatus.CHECKS_FAILED
+
+
+def test_the_grid_agrees_with_models_about_every_retired_model(cli: Cli, cloud: FakeProvider) -> None:
+    env = keys_env(openrouter=1, ollama=1)
+    listed = json.loads(cli("models", "--json", **env).stdout)["models"]
+    retired = {f"{m['provider']}:{m['model']}": m["successor"] for m in listed if m["retired"]}
+    assert retired == {"ollama:kimi-k2.5": "kimi-k2.6", "openrouter:moonshotai/kimi-k2.5": "moonshotai/kimi-k2.6"}
+    required = [arg for m in listed for arg in ("--require-model", f"{m['provider']}:{m['model']}")]
+    grid = check_document(cli("test-keys", "--json", *required, **env).stdout)["required_models"]
+    assert {m["spec"]: m["successor"] for m in grid if m["retired"]} == retired
+    assert all(m["reachable"] for m in grid if m["spec"] not in retired)
+
+
+@pytest.mark.parametrize("how", ["--require-model", "LLMROUTE_MODEL"])
+def test_inference_goes_to_the_successor_never_to_a_retired_model(cli: Cli, cloud: FakeProvider, how: str) -> None:
+    env = keys_env(openrouter=1, ollama=1)
+    if how == "LLMROUTE_MODEL":
+        result = cli("test-keys", "--json", "--inference", LLMROUTE_MODEL="kimi-k2.5", **env)
+    else:
+        result = cli("test-keys", "--json", "--inference", "--require-model", "kimi-k2.5", **env)
+    document = check_document(result.stdout)
+    assert sorted(chat.body["model"] for chat in cloud.chat_requests) == ["kimi-k2.6", "moonshotai/kimi-k2.6"]
+    assert sorted(k["inference"]["model"] for k in document["keys"]) == ["kimi-k2.6", "moonshotai/kimi-k2.6"]
+    assert all(k["inference"]["ok"] for k in document["keys"])
+    for reach in document["required_models"]:
+        assert (reach["retired"], reach["successor"], reach["reachable"]) == (True, "kimi-k2.6", False)
 
 
 def test_inference_sends_a_tiny_prompt_and_reports_time_to_first_token(cli: Cli, cloud: FakeProvider) -> None:

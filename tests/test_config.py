@@ -182,7 +182,9 @@ def test_every_limit_section_is_read(tmp_path: Path) -> None:
 
 def test_a_partial_free_limit_keeps_openrouters_other_default(tmp_path: Path) -> None:
     free = settings_for(tmp_path, FULL).limits.free_limits
-    assert free == {"openrouter": FreeModelLimit(per_minute=OPENROUTER_FREE_LIMIT.per_minute, per_utc_day=1000)}
+    assert free == {
+        "openrouter": FreeModelLimit(per_minute=OPENROUTER_FREE_LIMIT.per_minute, per_utc_day=1000, reported_wins=False)
+    }, "a daily cap the user sets wins over the one a key reports"
 
 
 def test_without_limits_the_defaults_hold(tmp_path: Path) -> None:

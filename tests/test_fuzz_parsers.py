@@ -27,22 +27,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.keys import ApiKey
+from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OllamaAdapter, OpenRouterAdapter
 from llmroute.providers import ollama as ollama_module
 from llmroute.providers import openrouter as openrouter_module
 from llmroute.providers.classify import parse_reset_ms, parse_retry_after
 from llmroute.providers.framing import json_object, ndjson_objects, sse_events
 from llmroute.providers.openrouter_catalog import key_info, model_info
-from llmroute.types import Candidate, KeyInfo, ModelInfo, StreamEnd, StreamEvent, Target, TextDelta
+from llmroute.types import Candidate, KeyInfo, ModelInfo, ReasoningDelta, StreamEnd, StreamEvent, Target, TextDelta
 from tests.conftest import find_leaks
 
 OR_SECRET = "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"
 OLLAMA_SECRET = "0f3c9a2b7e5d41c8a6b9e2f7d1c4a8b3.Zx9Qw7Er5Ty3Ui1OpLkMnBv"
 OR_CANDIDATE = Candidate(
-    Target("openrouter", "openai/gpt-4o-mini"), ApiKey("openrouter", "OPENROUTER_API_KEY", OR_SECRET)
+    Target("openrouter", "openai/gpt-4o-mini"),
+    KeySlot("openrouter", ApiKey("openrouter", "OPENROUTER_API_KEY", OR_SECRET)),
 )
-OLLAMA_CANDIDATE = Candidate(Target("ollama", "gpt-oss:120b"), ApiKey("ollama", "OLLAMA_API_KEY", OLLAMA_SECRET))
+OLLAMA_CANDIDATE = Candidate(
+    Target("ollama", "gpt-oss:120b"), KeySlot("ollama", ApiKey("ollama", "OLLAMA_API_KEY", OLLAMA_SECRET))
+)
 POOL = ClientPool("llmroute-fuzz")  # never opens a connection: only the readers are called
 OPENROUTER = OpenRouterAdapter("openrouter", "https://openrouter.ai/api/v1", POOL)
 OLLAMA = OllamaAdapter("ollama", "https://ollama.com", POOL)
@@ -238,7 +241,7 @@ def check_events(events: list[StreamEvent]) -> None:
     """Text deltas, then exactly one end; counts and costs that fit the ledger's 64-bit integer columns."""
     assert events and isinstance(events[-1], StreamEnd), events
     for event in events[:-1]:
-        assert isinstance(event, TextDelta) and isinstance(event.text, str) and event.text, events
+        assert isinstance(event, TextDelta | ReasoningDelta) and isinstance(event.text, str) and event.text, events
         event.text.encode("utf-8")  # printable to stdout: no lone surrogates
     usage = events[-1].usage
     for value in (usage.input_tokens, usage.output_tokens, usage.cost_micros):

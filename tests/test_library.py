@@ -42,4 +42,4 @@ def test_the_readme_library_example_runs(cli, cloud) -> None:  # type: ignore[no
     assert proc.returncode == 0, proc.stderr
     assert_no_secret(proc.stdout + proc.stderr, "the README example")
     assert proc.stdout.startswith("Hello from the fake provider. openrouter OPENROUTER_API_KEY Usage(")
-    assert cloud.chat_requests[0].body["model"] == "moonshotai/kimi-k2.5"
+    assert cloud.chat_requests[0].body["model"] == "moonshotai/kimi-k2.6"

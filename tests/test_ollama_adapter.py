@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -12,18 +13,18 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
-from llmroute.errors import ErrorKind, ProviderError
-from llmroute.keys import ApiKey
+from llmroute.errors import Cause, ErrorKind, ProviderError
+from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OllamaAdapter
 from llmroute.providers.ollama import usage_limit_reset
-from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, Target, TextDelta, Usage
+from llmroute.types import Candidate, ChatRequest, ReasoningDelta, StreamEnd, StreamEvent, Target, TextDelta, Usage
 
 CLOUD = "https://ollama.com"
 URL = f"{CLOUD}/api/chat"
 LOCAL = "http://localhost:11434"
 SECRET = "0f3c9a2b7e5d41c8a6b9e2f7d1c4a8b3.Zx9Qw7Er5Ty3Ui1OpLk"
-CANDIDATE = Candidate(Target("ollama", "gpt-oss:120b"), ApiKey("ollama", "OLLAMA_API_KEY", SECRET))
-LOCAL_CANDIDATE = Candidate(Target("ollama-local", "llama3.2:latest"), None)
+CANDIDATE = Candidate(Target("ollama", "gpt-oss:120b"), KeySlot("ollama", ApiKey("ollama", "OLLAMA_API_KEY", SECRET)))
+LOCAL_CANDIDATE = Candidate(Target("ollama-local", "llama3.2:latest"), KeySlot("ollama-local"))
 STREAM = ChatRequest.from_prompt("hi")
 NON_STREAM = ChatRequest.from_prompt("hi", stream=False)
 
@@ -48,6 +49,8 @@ USAGE_LIMITS = {
     "weekly-extra": "you (seppe) have reached your weekly usage limit, upgrade for higher limits: https://ollama.com/upgrade or add extra usage: https://ollama.com/settings (ref: \u2026)",
     "hourly": "you've reached your hourly usage limit, please wait or upgrade to continue",
 }
+SUBSCRIPTION = "this model requires a subscription, upgrade for access: https://ollama.com/upgrade"
+EXTRA_USAGE_ONLY = "this model uses extra usage only (not included plan usage) and your extra usage balance is empty"
 
 
 @pytest.fixture
@@ -193,12 +196,75 @@ async def test_stream_yields_each_delta_as_soon_as_it_arrives(adapter: OllamaAda
     assert rest[0] == TextDelta("'s")
 
 
-async def test_non_stream_body_gives_text_and_usage(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+async def test_non_stream_body_gives_thinking_apart_then_text_and_usage(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
     httpx_mock.add_response(url=URL, content=NON_STREAM_BODY)
     assert await run(adapter, NON_STREAM) == [
+        ReasoningDelta("…"),
         TextDelta("Hello! How can I help you today?"),
         StreamEnd("gpt-oss:120b", Usage(11, 18, None), "stop"),
     ]
+
+
+def thinking_line(thinking: str) -> bytes:
+    """A ``done:false`` line as thinking models stream it: ``content`` empty, the piece in ``thinking``."""
+    message = {"role": "assistant", "content": "", "thinking": thinking}
+    return json.dumps({"model": "gpt-oss:120b", "message": message, "done": False}).encode() + b"\n"
+
+
+def done_line(done_reason: str = "stop", **message: str) -> bytes:
+    obj = {
+        "model": "gpt-oss:120b",
+        "message": {"role": "assistant", "content": "", **message},
+        "done": True,
+        "done_reason": done_reason,
+        "prompt_eval_count": 3,
+        "eval_count": 4,
+    }
+    return json.dumps(obj).encode() + b"\n"
+
+
+async def test_stream_yields_thinking_as_reasoning_apart_from_the_answer(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    lines = [thinking_line("The user"), thinking_line(" greets."), FIRST_LINE, done_line()]
+    httpx_mock.add_response(url=URL, stream=IteratorStream(lines))
+    assert await run(adapter) == [
+        ReasoningDelta("The user"),
+        ReasoningDelta(" greets."),
+        TextDelta("That"),
+        StreamEnd("gpt-oss:120b", Usage(3, 4, None), "stop"),
+    ]
+
+
+async def test_stream_of_thinking_cut_by_num_predict_has_no_answer_and_ends_with_length(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    lines = [thinking_line("The user"), thinking_line(" asks"), done_line("length")]
+    httpx_mock.add_response(url=URL, stream=IteratorStream(lines))
+    events = await run(adapter)
+    assert text_of(events) == "" and events[:-1] == [ReasoningDelta("The user"), ReasoningDelta(" asks")]
+    assert isinstance(events[-1], StreamEnd) and events[-1].finish_reason == "length"
+
+
+async def test_non_stream_thinking_cut_by_num_predict_is_no_answer(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, content=done_line("length", thinking="The user asks"))
+    assert await run(adapter, NON_STREAM) == [
+        ReasoningDelta("The user asks"),
+        StreamEnd("gpt-oss:120b", Usage(3, 4, None), "length"),
+    ]
+
+
+async def test_thinking_surrogate_pair_cut_across_lines_is_joined(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    lines = [thinking_line("smile \ud83d"), thinking_line("\ude00 ok"), thinking_line("\ud83d"), done_line()]
+    httpx_mock.add_response(url=URL, stream=IteratorStream(lines))
+    events = await run(adapter)
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "smile \U0001f600 ok\ufffd"
 
 
 async def test_non_stream_body_that_is_not_json_is_a_bad_response(
@@ -315,6 +381,148 @@ async def test_499_request_canceled_is_a_connection_error(adapter: OllamaAdapter
     assert (await failure(adapter)).kind is ErrorKind.CONNECTION
 
 
+# --- what a failure is about (its cause) ---------------------------------------------------------------
+
+
+async def test_403_subscription_required_is_auth_for_that_model_not_the_key(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=403, json={"error": SUBSCRIPTION})
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.status, error.message) == (
+        ErrorKind.AUTH,
+        Cause.MODEL_ACCESS,
+        403,
+        SUBSCRIPTION,
+    )
+
+
+async def test_402_extra_usage_only_is_quota_for_that_model_not_the_key(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=402, json={"error": EXTRA_USAGE_ONLY})
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.status, error.retry_at) == (ErrorKind.QUOTA, Cause.MODEL_ACCESS, 402, None)
+
+
+@pytest.mark.parametrize("window", list(USAGE_LIMITS))
+async def test_usage_limits_are_account_wide_without_a_cause(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock, window: str
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=429, json={"error": USAGE_LIMITS[window]})
+    error = await failure(adapter)
+    assert (error.kind, error.cause) == (ErrorKind.QUOTA, None)
+    assert error.retry_at is not None
+
+
+async def test_402_usage_limit_is_account_wide_without_a_cause(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, status_code=402, json={"error": "You've reached your usage limit, please upgrade"})
+    assert ((error := await failure(adapter)).kind, error.cause) == (ErrorKind.QUOTA, None)
+
+
+async def test_bad_cloud_key_is_auth_without_a_cause(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, status_code=401, json={"error": "unauthorized"})
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.status) == (ErrorKind.AUTH, None, 401)
+
+
+async def test_local_daemon_not_signed_in_refuses_its_cloud_models(pool: ClientPool, httpx_mock: HTTPXMock) -> None:
+    local = OllamaAdapter("ollama-local", LOCAL, pool, local=True)
+    body = {"error": "unauthorized", "signin_url": "https://ollama.com/connect?name=host&key=abc"}
+    httpx_mock.add_response(url=f"{LOCAL}/api/chat", status_code=401, json=body)
+    with pytest.raises(ProviderError) as caught:
+        await run(local, candidate=LOCAL_CANDIDATE)
+    assert (caught.value.kind, caught.value.cause) == (ErrorKind.AUTH, Cause.CLOUD_MODEL)
+    assert "ollama signin" in caught.value.message
+
+
+async def test_local_daemon_with_cloud_disabled_refuses_its_cloud_models(
+    pool: ClientPool, httpx_mock: HTTPXMock
+) -> None:
+    local = OllamaAdapter("ollama-local", LOCAL, pool, local=True)
+    body = {"error": "ollama cloud is disabled: remote model is unavailable"}
+    httpx_mock.add_response(url=f"{LOCAL}/api/chat", status_code=403, json=body)
+    with pytest.raises(ProviderError) as caught:
+        await run(local, candidate=LOCAL_CANDIDATE)
+    assert (caught.value.kind, caught.value.cause, caught.value.status) == (ErrorKind.AUTH, Cause.CLOUD_MODEL, 403)
+
+
+@pytest.mark.parametrize(("status", "text"), [(401, "unauthorized"), (403, "forbidden")])
+async def test_any_other_401_or_403_of_a_local_daemon_is_about_its_cloud_models(
+    pool: ClientPool, httpx_mock: HTTPXMock, status: int, text: str
+) -> None:
+    local = OllamaAdapter("ollama-local", LOCAL, pool, local=True)
+    httpx_mock.add_response(url=f"{LOCAL}/api/chat", status_code=status, json={"error": text})
+    with pytest.raises(ProviderError) as caught:
+        await run(local, candidate=LOCAL_CANDIDATE)
+    assert (caught.value.kind, caught.value.cause) == (ErrorKind.AUTH, Cause.CLOUD_MODEL)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"error": "unauthorized", "signin_url": "https://ollama.com/connect?name=host&key=abc"}),
+        (403, {"error": "ollama cloud is disabled: remote model is unavailable"}),
+    ],
+)
+async def test_daemon_texts_on_an_adapter_configured_as_cloud_stay_about_the_key(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock, status: int, body: dict[str, str]
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=status, json=body)
+    assert ((error := await failure(adapter)).kind, error.cause) == (ErrorKind.AUTH, None)
+
+
+async def test_subscription_refusal_relayed_by_a_local_daemon_is_still_about_the_model(
+    pool: ClientPool, httpx_mock: HTTPXMock
+) -> None:
+    local = OllamaAdapter("ollama-local", LOCAL, pool, local=True)
+    httpx_mock.add_response(url=f"{LOCAL}/api/chat", status_code=403, json={"error": SUBSCRIPTION})
+    with pytest.raises(ProviderError) as caught:
+        await run(local, candidate=LOCAL_CANDIDATE)
+    assert (caught.value.kind, caught.value.cause) == (ErrorKind.AUTH, Cause.MODEL_ACCESS)
+
+
+async def test_mid_stream_subscription_line_is_auth_for_that_model(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    line = json.dumps({"error": SUBSCRIPTION}).encode() + b"\n"
+    httpx_mock.add_response(url=URL, stream=IteratorStream([line]))
+    assert ((error := await failure(adapter)).kind, error.cause) == (ErrorKind.AUTH, Cause.MODEL_ACCESS)
+
+
+async def test_500_for_an_unserved_model_stays_a_server_error_without_a_cause(
+    adapter: OllamaAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=500, json={"error": "Internal Server Error (ref: 0b7c3f5e)"})
+    assert ((error := await failure(adapter)).kind, error.cause) == (ErrorKind.SERVER, None)
+
+
+@pytest.mark.parametrize(
+    ("helper", "status", "kind", "cause"),
+    [
+        ("oll_403_subscription", 403, ErrorKind.AUTH, Cause.MODEL_ACCESS),
+        ("oll_402_extra_usage", 402, ErrorKind.QUOTA, Cause.MODEL_ACCESS),
+        ("oll_500_unserved", 500, ErrorKind.SERVER, None),
+    ],
+)
+async def test_fake_refuses_one_model_while_the_same_key_serves_another(
+    pool: ClientPool, helper: str, status: int, kind: ErrorKind, cause: Cause | None
+) -> None:
+    import tests.fakes
+    from tests.fakes import FakeProvider
+
+    with FakeProvider(keys={SECRET: "oll1"}, models={"gpt-oss:120b", "kimi-k2.6"}) as fake:
+        fake.script(SECRET, getattr(tests.fakes, helper)(), model="kimi-k2.6")
+        cloud = OllamaAdapter("ollama", fake.ollama_url, pool)
+        assert text_of(await run(cloud)) == "Hello from the fake provider."
+        kimi = dataclasses.replace(CANDIDATE, target=Target("ollama", "kimi-k2.6"))
+        with pytest.raises(ProviderError) as caught:
+            await run(cloud, candidate=kimi)
+        assert text_of(await run(cloud)) == "Hello from the fake provider."
+        assert fake.remaining(SECRET, model="kimi-k2.6") == 0
+    assert (caught.value.kind, caught.value.cause, caught.value.status) == (kind, cause, status)
+
+
 @pytest.mark.parametrize(
     ("status", "text", "kind"),
     [
@@ -358,6 +566,10 @@ async def test_connection_refused_is_a_connection_error(pool: ClientPool, httpx_
     with pytest.raises(ProviderError) as caught:
         await run(local, candidate=LOCAL_CANDIDATE)
     assert (caught.value.kind, caught.value.provider) == (ErrorKind.CONNECTION, "ollama-local")
+    assert (caught.value.cause, caught.value.message) == (
+        Cause.UNREACHABLE,
+        "http://localhost:11434 refused the connection",
+    )
 
 
 async def test_read_timeout_is_a_timeout(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -12,16 +13,19 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
-from llmroute.errors import ErrorKind, ProviderError
-from llmroute.keys import ApiKey
+from llmroute.errors import Cause, ErrorKind, ProviderError
+from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OpenRouterAdapter
 from llmroute.providers.openrouter import classify_error
-from llmroute.types import Candidate, ChatRequest, StreamEnd, StreamEvent, Target, TextDelta, Usage
+from llmroute.types import Candidate, ChatRequest, ReasoningDelta, StreamEnd, StreamEvent, Target, TextDelta, Usage
 
 BASE = "https://openrouter.ai/api/v1"
 URL = f"{BASE}/chat/completions"
 SECRET = "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"
-CANDIDATE = Candidate(Target("openrouter", "openai/gpt-4o-mini"), ApiKey("openrouter", "OPENROUTER_API_KEY", SECRET))
+CANDIDATE = Candidate(
+    Target("openrouter", "openai/gpt-4o-mini"),
+    KeySlot("openrouter", ApiKey("openrouter", "OPENROUTER_API_KEY", SECRET)),
+)
 STREAM = ChatRequest.from_prompt("hi")
 NON_STREAM = ChatRequest.from_prompt("hi", stream=False)
 
@@ -197,15 +201,53 @@ async def test_non_stream_tolerates_blank_lines_before_the_json(
     assert text_of(await run(adapter, NON_STREAM)) == "The capital of France is Paris."
 
 
-async def test_non_stream_falls_back_to_reasoning_when_content_is_empty(
-    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+@pytest.mark.parametrize("content", ["", None], ids=["empty", "null"])
+async def test_non_stream_reasoning_with_no_content_is_no_answer_cut_by_length(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock, content: str | None
 ) -> None:
     body = {
         "model": "m",
-        "choices": [{"message": {"content": "", "reasoning": "Paris."}, "finish_reason": "stop"}],
+        "choices": [{"message": {"content": content, "reasoning": "The user asks"}, "finish_reason": "length"}],
     }
     httpx_mock.add_response(url=URL, json=body)
-    assert text_of(await run(adapter, NON_STREAM)) == "Paris."
+    assert await run(adapter, NON_STREAM) == [ReasoningDelta("The user asks"), StreamEnd("m", Usage(), "length")]
+
+
+async def test_non_stream_yields_the_reasoning_before_the_answer_and_once(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    message = {
+        "role": "assistant",
+        "content": "Paris.",
+        "refusal": None,
+        "reasoning": "France's capital.",
+        "reasoning_details": [{"type": "reasoning.text", "text": "France's capital.", "format": "unknown", "index": 0}],
+    }
+    httpx_mock.add_response(url=URL, json={"model": "m", "choices": [{"message": message, "finish_reason": "stop"}]})
+    events = await run(adapter, NON_STREAM)
+    assert events[:-1] == [ReasoningDelta("France's capital."), TextDelta("Paris.")]
+
+
+async def test_reasoning_details_are_read_when_the_reasoning_string_is_missing(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    details = [
+        {"type": "reasoning.summary", "summary": "Looked it up. ", "format": "anthropic-claude-v1", "index": 0},
+        {"type": "reasoning.encrypted", "data": "gAAAAB…opaque", "format": "openai-responses-v1", "index": 1},
+        {"type": "reasoning.text", "text": "It is Paris.", "signature": "sig", "format": "unknown", "index": 2},
+    ]
+    message = {"content": "Paris.", "reasoning": None, "reasoning_details": details}
+    httpx_mock.add_response(url=URL, json={"model": "m", "choices": [{"message": message, "finish_reason": "stop"}]})
+    events = await run(adapter, NON_STREAM)
+    assert events[:-1] == [ReasoningDelta("Looked it up. It is Paris."), TextDelta("Paris.")]
+
+
+async def test_non_stream_reasoning_with_lone_surrogates_becomes_valid_unicode(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    body = b'{"model":"m","choices":[{"message":{"content":"ok","reasoning":"a\\ud83d b \\ud83d\\ude00"},"finish_reason":"stop"}]}'
+    httpx_mock.add_response(url=URL, content=body)
+    assert (await run(adapter, NON_STREAM))[0] == ReasoningDelta("a\ufffd b \U0001f600")
 
 
 async def test_non_stream_model_actually_used_comes_from_the_response(
@@ -330,6 +372,49 @@ async def test_stream_yields_each_delta_as_soon_as_it_arrives(
     assert rest[0] == TextDelta("lo")
 
 
+def reasoning_chunk(text: str | None, finish: str | None = None) -> dict[str, Any]:
+    """A chunk as reasoning models stream it: ``delta.reasoning`` and the same text in ``reasoning_details``."""
+    data = chunk("", finish)
+    details = [{"type": "reasoning.text", "text": text, "format": "unknown", "index": 0}] if text else []
+    data["choices"][0]["delta"] |= {"reasoning": text, "reasoning_details": details}
+    return data
+
+
+async def test_stream_yields_reasoning_apart_from_the_answer(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
+    answer = chunk(" Paris.")
+    answer["choices"][0]["delta"] |= {"reasoning": None, "reasoning_details": []}
+    body = sse(reasoning_chunk("Capital"), reasoning_chunk(" of France."), answer, chunk("", "stop", usage=FULL_USAGE))
+    httpx_mock.add_response(url=URL, stream=IteratorStream([body]))
+    assert await run(adapter) == [
+        ReasoningDelta("Capital"),
+        ReasoningDelta(" of France."),
+        TextDelta(" Paris."),
+        StreamEnd("openai/gpt-4o-mini", Usage(14, 7, 6), "stop"),
+    ]
+
+
+async def test_stream_of_reasoning_cut_by_max_tokens_has_no_answer_and_ends_with_length(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    body = sse(reasoning_chunk("The user"), reasoning_chunk(" asks"), reasoning_chunk(None, "length"))
+    httpx_mock.add_response(url=URL, stream=IteratorStream([body]))
+    events = await run(adapter)
+    assert text_of(events) == "" and events[:-1] == [ReasoningDelta("The user"), ReasoningDelta(" asks")]
+    assert isinstance(events[-1], StreamEnd) and events[-1].finish_reason == "length"
+
+
+async def test_stream_reasoning_surrogate_pair_cut_across_chunks_is_joined(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    body = sse(
+        reasoning_chunk("smile \ud83d"), reasoning_chunk("\ude00 ok"), reasoning_chunk("\ud83d"), chunk("hi", "stop")
+    )
+    httpx_mock.add_response(url=URL, stream=IteratorStream([body]))
+    events = await run(adapter)
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    assert reasoning == "smile \U0001f600 ok\ufffd" and text_of(events) == "hi"
+
+
 async def test_mid_stream_error_chunk_with_integer_code_is_classified(
     adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
 ) -> None:
@@ -447,6 +532,114 @@ async def test_per_minute_cap_is_rate_limited_until_its_reset(
     httpx_mock.add_response(url=URL, status_code=429, json=body)
     error = await failure(adapter)
     assert (error.kind, error.retry_at) == (ErrorKind.RATE_LIMITED, 1_783_519_380.0)
+
+
+# --- what a 429 is about (its cause) -------------------------------------------------------------------
+
+
+async def test_daily_free_model_cap_is_about_free_models_only(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=429, content=DAILY_CAP)
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.retry_at) == (ErrorKind.QUOTA, Cause.FREE_MODELS, 1_788_220_800.0)
+
+
+async def test_high_balance_daily_cap_is_about_free_models_only(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    body = {"error": {"message": "Rate limit exceeded: free-models-per-day-high-balance", "code": 429}}
+    httpx_mock.add_response(url=URL, status_code=429, json=body, headers={"X-RateLimit-Reset": "1788220800000"})
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.retry_at) == (ErrorKind.QUOTA, Cause.FREE_MODELS, 1_788_220_800.0)
+
+
+async def test_daily_cap_named_only_by_its_limit_source_is_about_free_models(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    metadata = {"limit_source": "openrouter_free_tier_daily", "headers": {"X-RateLimit-Reset": "1788220800000"}}
+    body = {"error": {"message": "Rate limit exceeded", "code": 429, "metadata": metadata}}
+    httpx_mock.add_response(url=URL, status_code=429, json=body)
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.retry_at) == (ErrorKind.QUOTA, Cause.FREE_MODELS, 1_788_220_800.0)
+
+
+async def test_per_minute_free_model_cap_is_about_free_models_only(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    limits = {"X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1783519380000"}
+    body = {
+        "error": {"message": "Rate limit exceeded: free-models-per-min.", "code": 429, "metadata": {"headers": limits}}
+    }
+    httpx_mock.add_response(url=URL, status_code=429, json=body, headers=limits)
+    error = await failure(adapter)
+    assert (error.kind, error.cause, error.retry_at) == (ErrorKind.RATE_LIMITED, Cause.FREE_MODELS, 1_783_519_380.0)
+
+
+async def test_per_minute_cap_keeps_its_retry_after_over_the_reset(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    body = {"error": {"message": "Rate limit exceeded: free-models-per-min.", "code": 429}}
+    headers = {"Retry-After": "7", "X-RateLimit-Reset": "1783519380000"}
+    httpx_mock.add_response(url=URL, status_code=429, json=body, headers=headers)
+    before = time.time()
+    error = await failure(adapter)
+    assert (error.kind, error.cause) == (ErrorKind.RATE_LIMITED, Cause.FREE_MODELS)
+    assert error.retry_at is not None and before + 7 <= error.retry_at <= time.time() + 7
+
+
+async def test_mid_stream_daily_cap_is_about_free_models_only(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    error_chunk = {"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-day. Add 10 credits"}}
+    httpx_mock.add_response(url=URL, stream=IteratorStream([sse(error_chunk)]))
+    error = await failure(adapter)
+    assert (error.kind, error.cause) == (ErrorKind.QUOTA, Cause.FREE_MODELS)
+
+
+async def test_upstream_429_for_a_free_model_is_not_a_free_model_cap(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, status_code=429, content=UPSTREAM_429)
+    error = await failure(adapter)
+    assert (error.kind, error.cause) == (ErrorKind.RATE_LIMITED, None)
+
+
+async def test_shared_capacity_429_of_one_free_model_is_not_a_free_model_cap(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    message = (
+        "Rate limit exceeded: limit_rpm/qwen/qwen3-coder-480b-a35b-07-25/x. High demand for qwen/qwen3-coder:free"
+        " on OpenRouter - limited to 8 requests per minute. Please retry shortly."
+    )
+    body = {"error": {"message": message, "code": 429, "metadata": {"limit_source": "openrouter_shared_capacity"}}}
+    httpx_mock.add_response(url=URL, status_code=429, json=body)
+    assert ((error := await failure(adapter)).kind, error.cause) == (ErrorKind.RATE_LIMITED, None)
+
+
+def test_free_model_cap_text_outside_a_429_has_no_cause() -> None:
+    error = {"message": "free-models-per-day is mentioned in passing", "code": 400}
+    assert (classify_error(400, error, {}, [], 1000.0).cause) is None
+
+
+async def test_fake_free_model_caps_classify_as_free_model_caps() -> None:
+    from tests.fakes import FakeProvider, or_daily_cap, or_per_minute
+
+    free = dataclasses.replace(CANDIDATE, target=Target("openrouter", "meta-llama/llama-3.3-70b-instruct:free"))
+    pool = ClientPool("llmroute-test")
+    caught: list[ProviderError] = []
+    with FakeProvider(keys={SECRET: "or1"}) as fake:
+        fake.script(SECRET, or_daily_cap(1_788_220_800_000), or_per_minute(1_783_519_380_000))
+        cloud = OpenRouterAdapter("openrouter", fake.openrouter_url, pool)
+        for _ in range(2):
+            with pytest.raises(ProviderError) as failed:
+                [event async for event in cloud.chat(free, STREAM, timeout=5)]
+            caught.append(failed.value)
+        await pool.aclose()
+    assert [(e.kind, e.cause, e.retry_at) for e in caught] == [
+        (ErrorKind.QUOTA, Cause.FREE_MODELS, 1_788_220_800.0),
+        (ErrorKind.RATE_LIMITED, Cause.FREE_MODELS, 1_783_519_380.0),
+    ]
 
 
 async def test_429_retry_after_header_sets_retry_at(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
@@ -622,6 +815,16 @@ async def test_connection_refused_is_a_connection_error(adapter: OpenRouterAdapt
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=URL)
     error = await failure(adapter)
     assert (error.kind, error.provider) == (ErrorKind.CONNECTION, "openrouter")
+    assert (error.cause, error.message) == (Cause.UNREACHABLE, "https://openrouter.ai refused the connection")
+
+
+async def test_transport_error_names_the_origin_but_not_the_path(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectTimeout("timed out"), url=URL)
+    error = await failure(adapter)
+    assert (error.kind, error.message) == (ErrorKind.TIMEOUT, "timed out connecting to https://openrouter.ai")
+    assert "/api/v1" not in error.message and "/chat/completions" not in error.message
 
 
 async def test_read_timeout_is_a_timeout(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:

@@ -55,45 +55,45 @@ def test_author_slash_model_belongs_to_openrouter() -> None:
 
 
 def test_builtin_alias_spans_providers_in_provider_order(tmp_path: Path) -> None:
-    candidates = plan(request("kimi-k2.5"), settings(tmp_path), no_cursor)
+    candidates = plan(request("kimi-k2.6"), settings(tmp_path), no_cursor).candidates
     assert labels(candidates) == [
-        "ollama:kimi-k2.5@OLLAMA_API_KEY",
-        "ollama:kimi-k2.5@OLLAMA_API_KEY_2",
-        "openrouter:moonshotai/kimi-k2.5@OPENROUTER_API_KEY_1",
-        "openrouter:moonshotai/kimi-k2.5@OPENROUTER_API_KEY_2",
-        "openrouter:moonshotai/kimi-k2.5@OPENROUTER_API_KEY_3",
+        "ollama:kimi-k2.6@OLLAMA_API_KEY",
+        "ollama:kimi-k2.6@OLLAMA_API_KEY_2",
+        "openrouter:moonshotai/kimi-k2.6@OPENROUTER_API_KEY_1",
+        "openrouter:moonshotai/kimi-k2.6@OPENROUTER_API_KEY_2",
+        "openrouter:moonshotai/kimi-k2.6@OPENROUTER_API_KEY_3",
     ]
 
 
 def test_prefer_ollama_false_flips_the_cascade(tmp_path: Path) -> None:
-    candidates = plan(request("kimi-k2.5"), settings(tmp_path, PREFER_OLLAMA="false"), no_cursor)
+    candidates = plan(request("kimi-k2.6"), settings(tmp_path, PREFER_OLLAMA="false"), no_cursor).candidates
     assert candidates[0].provider == "openrouter" and candidates[-1].provider == "ollama"
 
 
 def test_preferred_provider_goes_first(tmp_path: Path) -> None:
-    candidates = plan(request("kimi-k2.5", provider="openrouter"), settings(tmp_path), no_cursor)
+    candidates = plan(request("kimi-k2.6", provider="openrouter"), settings(tmp_path), no_cursor).candidates
     assert candidates[0].provider == "openrouter"
 
 
 def test_config_alias_overrides_a_builtin(tmp_path: Path) -> None:
     s = settings(tmp_path, '[aliases]\n"kimi-k2.5" = "openrouter:moonshotai/kimi-k2.6"\n')
-    assert {c.model for c in plan(request("kimi-k2.5"), s, no_cursor)} == {"moonshotai/kimi-k2.6"}
+    assert {c.model for c in plan(request("kimi-k2.5"), s, no_cursor).candidates} == {"moonshotai/kimi-k2.6"}
 
 
 def test_round_robin_rotates_the_keys_by_the_cursor(tmp_path: Path) -> None:
     s = settings(tmp_path, '[routing]\nkey_selection = "round-robin"\n')
     cursor = count()
-    firsts = [plan(request("openrouter:a/b"), s, lambda _: next(cursor))[0].key_label for _ in range(4)]
+    firsts = [plan(request("openrouter:a/b"), s, lambda _: next(cursor)).candidates[0].key_label for _ in range(4)]
     assert firsts == ["OPENROUTER_API_KEY_1", "OPENROUTER_API_KEY_2", "OPENROUTER_API_KEY_3", "OPENROUTER_API_KEY_1"]
 
 
 def test_privacy_critical_keeps_only_local_targets(tmp_path: Path) -> None:
-    candidates = plan(request("gpt-oss:20b", privacy=Privacy.CRITICAL), settings(tmp_path), no_cursor)
+    candidates = plan(request("gpt-oss:20b", privacy=Privacy.CRITICAL), settings(tmp_path), no_cursor).candidates
     assert labels(candidates) == ["local:gpt-oss:20b@local"]
 
 
 def test_privacy_critical_sends_an_unaliased_name_to_local(tmp_path: Path) -> None:
-    candidates = plan(request("kimi-k2.5", privacy=Privacy.CRITICAL), settings(tmp_path), no_cursor)
+    candidates = plan(request("kimi-k2.5", privacy=Privacy.CRITICAL), settings(tmp_path), no_cursor).candidates
     assert labels(candidates) == ["local:kimi-k2.5@local"]
 
 
@@ -105,4 +105,4 @@ def test_privacy_critical_refuses_a_pinned_cloud_provider(tmp_path: Path) -> Non
 def test_no_keys_names_the_variables_to_set(tmp_path: Path) -> None:
     s = load_settings({"LLMROUTE_HOME": str(tmp_path)})
     with pytest.raises(NoKeysError, match="set OLLAMA_API_KEY or OPENROUTER_API_KEY"):
-        plan(request("kimi-k2.5"), s, no_cursor)
+        plan(request("kimi-k2.6"), s, no_cursor)

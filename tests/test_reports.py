@@ -11,7 +11,7 @@ from llmroute.config import ProviderSettings, Settings
 from llmroute.keys import ApiKey
 from llmroute.limits import BreakerSettings, Budget, Limits, RateLimit
 from llmroute.reports import NO_KEY, NOT_CONFIGURED, build_costs, build_status, cost_period, usd
-from llmroute.store import AttemptRow, CheckRow, Store, Ticket, Totals
+from llmroute.store import Address, AttemptRow, CheckRow, Store, Ticket, Totals
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 DAY_START = datetime(2026, 11, 22, tzinfo=UTC).timestamp()
@@ -133,7 +133,7 @@ def test_every_configured_key_is_listed_ready_without_history(store: Store) -> N
         ("openrouter", "OPENROUTER_API_KEY_2", "ready"),
         ("local", "local", "ready"),
     ]
-    assert status.keys[1].key.mask == OR1.mask() and status.keys[3].key.mask == NO_KEY
+    assert status.keys[1].key.mask() == OR1.mask() and status.keys[3].key.mask() == NO_KEY
     assert all(k.today == Totals() and k.last_check is None for k in status.keys)
     assert [p.name for p in status.providers] == ["ollama", "openrouter", "local"]
     assert all(p.breaker.state == "closed" for p in status.providers)
@@ -141,13 +141,14 @@ def test_every_configured_key_is_listed_ready_without_history(store: Store) -> N
 
 def fail(store: Store, key: ApiKey, *, until: float | None, kind: str = "rate_limited", reason: str = "429") -> None:
     store.record_failure(
-        key_id=key.fingerprint,
+        Address("key", key.fingerprint),
         provider=key.provider,
         label=key.label,
+        endpoint="",
         now=NOW - 5,
         error_kind=kind,
         reason=reason,
-        disable=until is None,
+        effect="disable" if until is None else "cool",
         deadline=None if until is None else (lambda streak: until),
     )
 

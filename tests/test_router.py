@@ -24,6 +24,7 @@ import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
 import llmroute.health
+import llmroute.gatekeeper
 import llmroute.router
 from llmroute.config import load_settings
 from llmroute.errors import (
@@ -38,7 +39,7 @@ from llmroute.errors import (
 )
 from llmroute.keys import fingerprint, mask
 from llmroute.router import Router
-from llmroute.store import KeyState, Store
+from llmroute.store import Hold, Store
 from llmroute.types import Attempt, ChatRequest, ChatResult, Outcome, Privacy, TextDelta, Usage
 
 OR_BASE = "http://127.0.0.1:9/api/v1"
@@ -63,7 +64,7 @@ LABELS = {
 #: Pinned to OpenRouter: the candidates are its keys, in order, and nothing else.
 OR_ONLY = "openrouter:openai/gpt-4o-mini"
 #: An alias served by Ollama Cloud (first by default) and OpenRouter.
-KIMI = "kimi-k2.5"
+KIMI = "kimi-k2.6"
 
 
 # --- provider wire bodies (reference/providers.md §1, §2) --------------------------------------------
@@ -128,8 +129,8 @@ OR_503 = or_error(
 )
 OR_529 = json.dumps({"error": {"code": 529, "message": "Provider returned error"}}).encode()
 OR_401 = json.dumps({"error": {"message": "User not found.", "code": 401}}).encode()
-OR_NO_ENDPOINTS_404 = or_error(404, "No endpoints found for moonshotai/kimi-k2.5.")
-OR_INVALID_MODEL_400 = or_error(400, "moonshotai/kimi-k2.5 is not a valid model ID")
+OR_NO_ENDPOINTS_404 = or_error(404, "No endpoints found for moonshotai/kimi-k2.6.")
+OR_INVALID_MODEL_400 = or_error(400, "moonshotai/kimi-k2.6 is not a valid model ID")
 OR_BAD_REQUEST_400 = or_error(400, 'Input required: specify "prompt" or "messages"')
 OR_MID_STREAM_ERROR = (
     b'data: {"id":"gen-abc123","object":"chat.completion.chunk","created":1234567890,"model":"openai/gpt-4o-mini",'
@@ -143,12 +144,11 @@ OR_ERROR_ONLY_CHUNK = (
 
 
 def or_rate_limit(reset: float) -> tuple[bytes, dict[str, str]]:
-    """A per-minute platform 429: reset in epoch milliseconds, in the headers and mirrored in the body."""
+    """A key's 429: reset in epoch milliseconds, in the headers and mirrored in the body (not a free-model cap,
+    which holds only the free models of the key's pool)."""
     reset_ms = str(int(reset * 1000))
     limits = {"X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset_ms}
-    body = or_error(
-        429, "Rate limit exceeded: free-models-per-min. ", metadata={"headers": limits, "provider_name": None}
-    )
+    body = or_error(429, "Rate limit exceeded", metadata={"headers": limits, "provider_name": None})
     return body, limits
 
 
@@ -166,7 +166,7 @@ def ollama_line(data: dict[str, Any]) -> bytes:
     return json.dumps(data).encode() + b"\n"
 
 
-def ollama_stream(*parts: str, model: str = "kimi-k2.5") -> list[bytes]:
+def ollama_stream(*parts: str, model: str = "kimi-k2.6") -> list[bytes]:
     lines = [
         ollama_line(
             {
@@ -200,9 +200,9 @@ def ollama_stream(*parts: str, model: str = "kimi-k2.5") -> list[bytes]:
 OLLAMA_WEEKLY = json.dumps(
     {"error": "you've reached your weekly usage limit, please wait or upgrade to continue"}
 ).encode()
-OLLAMA_NOT_FOUND = json.dumps({"error": "model 'kimi-k2.5' not found"}).encode()
+OLLAMA_NOT_FOUND = json.dumps({"error": "model 'kimi-k2.6' not found"}).encode()
 OLLAMA_BUSY = json.dumps({"error": "server busy, please try again.  maximum pending requests exceeded"}).encode()
-OLLAMA_NO_TOOLS = json.dumps({"error": "kimi-k2.5 does not support tools"}).encode()
+OLLAMA_NO_TOOLS = json.dumps({"error": "kimi-k2.6 does not support tools"}).encode()
 
 
 # --- registering answers -----------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def matching(secret: str | None) -> dict[str, Any]:
 def answer(httpx_mock: HTTPXMock, secret: str | None, *parts: str, model: str | None = None) -> None:
     """A successful streamed answer from the provider this secret belongs to (None: local Ollama)."""
     if secret is None or secret == OLLAMA_KEY:
-        body = ollama_stream(*parts, model=model or "kimi-k2.5")
+        body = ollama_stream(*parts, model=model or "kimi-k2.6")
         content_type = "application/x-ndjson"
     else:
         body = or_stream(*parts, model=model or "openai/gpt-4o-mini")
@@ -263,7 +263,8 @@ def who(request: httpx.Request) -> str:
 
 
 def contacted(httpx_mock: HTTPXMock) -> list[str]:
-    return [who(request) for request in httpx_mock.get_requests()]
+    """Who was asked for an answer (catalogue fetches are not chat requests)."""
+    return [who(request) for request in httpx_mock.get_requests() if request.method == "POST"]
 
 
 # --- the router under test ---------------------------------------------------------------------------
@@ -328,8 +329,9 @@ async def collect(router: Router, request: ChatRequest, received: list[str]) -> 
     return result
 
 
-def state_of(router: Router, secret: str) -> KeyState | None:
-    return router.store.key_states([fingerprint(secret)]).get(fingerprint(secret))
+def state_of(router: Router, secret: str) -> Hold | None:
+    """The hold kept for the key itself or for its own quota pool (a key on its own is its pool)."""
+    return next(iter(router.store.holds_of([fingerprint(secret)])), None)
 
 
 def cooldown_of(router: Router, secret: str) -> float:
@@ -363,6 +365,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(llmroute.router, "time", fake)
     monkeypatch.setattr(llmroute.health, "time", fake)
+    monkeypatch.setattr(llmroute.gatekeeper, "time", fake)
     return fake
 
 
@@ -484,7 +487,7 @@ async def test_ollama_weekly_usage_limit_cools_the_key_until_monday_and_openrout
     router: Router, httpx_mock: HTTPXMock
 ) -> None:
     fail(httpx_mock, OLLAMA_KEY, 429, OLLAMA_WEEKLY)
-    answer(httpx_mock, OR_KEY_1, "Paris.", model="moonshotai/kimi-k2.5")
+    answer(httpx_mock, OR_KEY_1, "Paris.", model="moonshotai/kimi-k2.6")
     before = time.time()
     result = await router.complete(ask(KIMI))
     after = time.time()
@@ -549,7 +552,23 @@ async def test_model_not_found_everywhere_raises_model_not_found(router: Router,
         ("openrouter", "OPENROUTER_API_KEY_1", Outcome.FAILED, ErrorKind.MODEL_NOT_FOUND),
     ]
     assert contacted(httpx_mock) == ["OLLAMA_API_KEY", "OPENROUTER_API_KEY_1"]
-    assert router.store.all_key_states() == []
+    held = {(h.scope, h.subject, h.model) for h in router.store.all_holds()}
+    assert held == {("model", "ollama", "kimi-k2.6"), ("model", "openrouter", "moonshotai/kimi-k2.6")}, "no key is held"
+
+
+async def test_a_model_not_found_is_not_asked_for_again_while_another_model_is(
+    router: Router, httpx_mock: HTTPXMock
+) -> None:
+    fail(httpx_mock, OLLAMA_KEY, 404, OLLAMA_NOT_FOUND)
+    fail(httpx_mock, OR_KEY_1, 404, OR_NO_ENDPOINTS_404)
+    with pytest.raises(ModelNotFound):
+        await router.complete(ask(KIMI))
+    with pytest.raises(ModelNotFound) as caught:
+        await router.complete(ask(KIMI))
+    assert caught.value.attempts == () and len(contacted(httpx_mock)) == 2, "no second round trip"
+    answer(httpx_mock, OR_KEY_1)
+    result = await router.complete(ask())
+    assert result.key_label == "OPENROUTER_API_KEY_1"
 
 
 async def test_model_missing_on_one_provider_and_the_other_limited_is_limited_not_missing(
@@ -594,7 +613,7 @@ async def test_bad_request_stops_at_once_without_trying_another_key(router: Rout
         ("openrouter", "OPENROUTER_API_KEY_1", Outcome.FAILED, ErrorKind.BAD_REQUEST)
     ]
     assert contacted(httpx_mock) == ["OPENROUTER_API_KEY_1"]
-    assert router.store.all_key_states() == []
+    assert router.store.all_holds() == []
 
 
 async def test_bad_request_from_the_first_provider_never_reaches_the_next_provider(
@@ -644,8 +663,9 @@ async def test_connection_failure_is_retried_once_then_the_providers_other_keys_
     result = await router.complete(ask(KIMI, provider="openrouter"))
     assert (result.provider, result.key_label) == ("ollama", "OLLAMA_API_KEY")
     assert contacted(httpx_mock) == ["OPENROUTER_API_KEY_1", "OPENROUTER_API_KEY_1", "OLLAMA_API_KEY"]
-    assert before + 30 <= cooldown_of(router, OR_KEY_1) <= time.time() + 30
-    assert state_of(router, OR_KEY_2) is None
+    (endpoint,) = router.store.all_holds()
+    assert (endpoint.scope, endpoint.subject) == ("endpoint", "openrouter"), "the endpoint is held, not a key"
+    assert before + 5 <= (endpoint.cooldown_until or 0) <= time.time() + 5, "a refused connection cools briefly"
     assert (
         summary(result.attempts)[:2]
         == [("openrouter", "OPENROUTER_API_KEY_1", Outcome.FAILED, ErrorKind.CONNECTION)] * 2
@@ -700,7 +720,7 @@ async def test_server_failure_cools_the_key_briefly_and_the_next_key_answers(
 
 async def test_ollama_queue_full_cools_the_key_and_openrouter_answers(router: Router, httpx_mock: HTTPXMock) -> None:
     fail(httpx_mock, OLLAMA_KEY, 503, OLLAMA_BUSY)
-    answer(httpx_mock, OR_KEY_1, "Paris.", model="moonshotai/kimi-k2.5")
+    answer(httpx_mock, OR_KEY_1, "Paris.", model="moonshotai/kimi-k2.6")
     before = time.time()
     result = await router.complete(ask(KIMI))
     assert result.provider == "openrouter"
@@ -1011,7 +1031,7 @@ async def test_no_ledger_row_or_key_state_ever_holds_a_key_secret(
         await router.complete(ask("gpt-oss:120b"))
     rows = router.store.attempts()
     assert len(rows) == 3
-    stored = [*(asdict(r) for r in rows), *(asdict(s) for s in router.store.all_key_states())]
+    stored = [*(asdict(r) for r in rows), *(asdict(s) for s in router.store.all_holds())]
     shown = [asdict(a) for a in caught.value.attempts]
     for record in stored + shown:
         for name, value in record.items():
@@ -1028,12 +1048,12 @@ async def test_result_lists_every_attempt_in_order_with_its_outcome(router: Rout
     fail(httpx_mock, OLLAMA_KEY, 503, OLLAMA_BUSY)
     body, headers = or_rate_limit(time.time() + 45)
     fail(httpx_mock, OR_KEY_1, 429, body, headers)
-    answer(httpx_mock, OR_KEY_2, "Paris.", model="moonshotai/kimi-k2.5")
+    answer(httpx_mock, OR_KEY_2, "Paris.", model="moonshotai/kimi-k2.6")
     result = await router.complete(ask(KIMI))
     assert [(a.provider, a.model, a.key_label, a.outcome, a.error_kind, a.status) for a in result.attempts] == [
-        ("ollama", "kimi-k2.5", "OLLAMA_API_KEY", Outcome.FAILED, ErrorKind.OVERLOADED, 503),
-        ("openrouter", "moonshotai/kimi-k2.5", "OPENROUTER_API_KEY_1", Outcome.FAILED, ErrorKind.RATE_LIMITED, 429),
-        ("openrouter", "moonshotai/kimi-k2.5", "OPENROUTER_API_KEY_2", Outcome.OK, None, None),
+        ("ollama", "kimi-k2.6", "OLLAMA_API_KEY", Outcome.FAILED, ErrorKind.OVERLOADED, 503),
+        ("openrouter", "moonshotai/kimi-k2.6", "OPENROUTER_API_KEY_1", Outcome.FAILED, ErrorKind.RATE_LIMITED, 429),
+        ("openrouter", "moonshotai/kimi-k2.6", "OPENROUTER_API_KEY_2", Outcome.OK, None, None),
     ]
     assert [a.key_mask for a in result.attempts] == [mask(OLLAMA_KEY), mask(OR_KEY_1), mask(OR_KEY_2)]
     assert result.attempts[-1].usage == result.usage == Usage(14, 7, 42)

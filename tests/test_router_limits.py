@@ -60,12 +60,17 @@ async def test_a_provider_at_its_limit_fails_limited_with_the_time_a_slot_frees(
     assert contacted(httpx_mock) == ["OPENROUTER_API_KEY_1"]
 
 
+TINY_PRICE = {"openrouter": {"*": Price(prompt=0.1, completion=0.1)}}
+"""Small enough that a one-token answer reserves about 2 micro-dollars."""
+CATALOGUE = "http://127.0.0.1:9/api/v1/models"
+
+
 async def test_a_spent_budget_names_itself_and_its_reset(limited: MakeRouter, httpx_mock: HTTPXMock) -> None:
-    router = limited(Limits(provider_budgets={"openrouter": Budget(daily=0.000042)}))
+    router = limited(Limits(provider_budgets={"openrouter": Budget(daily=0.000042)}, prices=TINY_PRICE))
     answer(httpx_mock, OR_KEY_1, "Paris.")
-    await router.complete(ask())
+    await router.complete(ask(max_tokens=1))
     with pytest.raises(NoCandidateAvailable) as caught:
-        await router.complete(ask())
+        await router.complete(ask(max_tokens=1))
     assert "daily budget $0.000042 of provider openrouter is spent; it resets" in str(caught.value)
     assert contacted(httpx_mock) == ["OPENROUTER_API_KEY_1"]
 
@@ -85,7 +90,7 @@ async def test_the_worst_case_is_reserved_from_the_configured_price_and_max_toke
 async def test_budget_alerts_warn_once_per_level_and_period(
     limited: MakeRouter, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    router = limited(Limits(total_budget=Budget(daily=0.0001), alert_at_percent=40))
+    router = limited(Limits(total_budget=Budget(daily=0.0001), alert_at_percent=40, prices=TINY_PRICE))
     for _ in range(3):
         answer(httpx_mock, OR_KEY_1, "Paris.")
     with caplog.at_level(logging.WARNING, logger="llmroute"):
@@ -98,16 +103,35 @@ async def test_budget_alerts_warn_once_per_level_and_period(
     ], "84% crossed no new level: no warning"
 
 
-async def test_without_a_known_price_nothing_is_reserved_so_one_call_may_overshoot(
+def catalogue(httpx_mock: HTTPXMock, *rows: dict[str, object]) -> None:
+    httpx_mock.add_response(method="GET", url=CATALOGUE, json={"data": list(rows)})
+
+
+async def test_an_unpriced_model_under_a_budget_is_priced_from_one_catalogue_fetch(
     limited: MakeRouter, httpx_mock: HTTPXMock
 ) -> None:
-    router = limited(Limits(total_budget=Budget(daily=0.00005)))
-    for _ in range(2):
-        answer(httpx_mock, OR_KEY_1, "Paris.")
-    await router.complete(ask())
-    await router.complete(ask())
-    with pytest.raises(NoCandidateAvailable, match=r"daily budget \$0.00005 of total is spent"):
-        await router.complete(ask())
+    router = limited(Limits(total_budget=Budget(daily=0.00004)))
+    catalogue(httpx_mock, {"id": "openai/gpt-4o-mini", "pricing": {"prompt": "0.0000001", "completion": "0.0000001"}})
+    answer(httpx_mock, OR_KEY_1, "Paris.")
+    await router.complete(ask(max_tokens=1))
+    with pytest.raises(NoCandidateAvailable, match=r"daily budget \$0.00004 of total is spent"):
+        await router.complete(ask(max_tokens=1))
+    assert len(httpx_mock.get_requests(url=CATALOGUE)) == 1, "one fetch, then the cache"
+
+
+async def test_a_model_still_unpriced_reserves_the_configured_worst_case_never_nothing(
+    limited: MakeRouter, httpx_mock: HTTPXMock
+) -> None:
+    router = limited(Limits(total_budget=Budget(daily=0.01), unpriced_price=Price(prompt=1.0, completion=1.0)))
+    catalogue(httpx_mock, {"id": "some/other-model", "pricing": {"prompt": "0", "completion": "0"}})
+    with pytest.raises(NoCandidateAvailable) as caught:
+        await router.complete(ask(max_tokens=20_000))
+    assert contacted(httpx_mock) == [], "20,000 tokens at the assumed $1/M could overshoot $0.01"
+    assert "has $0.0100 left, less than the $0.0200 a call may cost" in str(caught.value)
+    assert "(openrouter:openai/gpt-4o-mini has no known price)" in str(caught.value)
+    assert "[providers.openrouter.prices]" in str(caught.value), "the message says how to price it"
+    answer(httpx_mock, OR_KEY_1, "ok")
+    assert (await router.complete(ask(max_tokens=100))).text == "ok"
 
 
 async def test_an_open_breaker_skips_the_provider_and_the_next_one_answers(

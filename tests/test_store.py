@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmroute.errors import StateError
-from llmroute.store import AttemptRow, Store
+from llmroute.store import Address, AttemptRow, Store
 
 
 def row(**overrides: object) -> AttemptRow:
@@ -37,15 +37,20 @@ def row(**overrides: object) -> AttemptRow:
 def fail(store: Store, key_id: str = "k1", *, seconds: float = 60.0, disable: bool = False):
     now = time.time()
     return store.record_failure(
-        key_id=key_id,
+        Address("key", key_id),
         provider="openrouter",
         label="OPENROUTER_API_KEY",
+        endpoint="",
         now=now,
         error_kind="rate_limited",
         reason="429",
-        disable=disable,
+        effect="disable" if disable else "cool",
         deadline=None if disable else (lambda streak: now + seconds * streak),
     )
+
+
+def held(store: Store, key_id: str = "k1"):
+    return next(iter(store.holds_of([key_id])), None)
 
 
 def test_the_state_file_uses_wal(tmp_path: Path) -> None:
@@ -66,6 +71,7 @@ def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
         "m006_estimated_cost",
         "m007_admission_and_breakers",
         "m008_reservation_expiry",
+        "m009_scoped_holds",
     ]
 
 
@@ -94,17 +100,17 @@ def test_a_shorter_hint_never_shortens_an_existing_cooldown(tmp_path: Path) -> N
 def test_success_resets_the_streak_but_keeps_the_cooldown(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "state.db")
     cooled = fail(store)
-    store.record_success("k1", time.time())
-    state = store.key_states(["k1"])["k1"]
+    store.record_success(Address("key", "k1"), time.time())
+    state = held(store)
     assert state.consecutive_failures == 0 and state.cooldown_until == cooled.cooldown_until
 
 
 def test_a_disabled_key_stays_blocked_until_cleared(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "state.db")
     fail(store, disable=True)
-    assert store.key_states(["k1"])["k1"].blocked_until(time.time() + 10**9) == float("inf")
-    assert [s.key_id for s in store.clear_key_states(["k1"])] == ["k1"]
-    assert store.key_states(["k1"]) == {}
+    assert held(store).blocked_until(time.time() + 10**9) == float("inf")
+    assert [s.subject for s in store.clear_holds(["k1"])] == ["k1"]
+    assert held(store) is None
 
 
 def test_round_robin_cursor_advances_across_store_instances(tmp_path: Path) -> None:

@@ -85,7 +85,9 @@ def chat(
     temperature: Annotated[
         float | None, typer.Option(min=0.0, max=2.0, callback=_finite, help="Sampling temperature.")
     ] = None,
-    max_tokens: Annotated[int | None, typer.Option(min=1, help="Most tokens to generate.")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Most tokens to generate, a reasoning model's reasoning included.")
+    ] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
     provider: Annotated[str | None, typer.Option(help="Try this provider first.")] = None,
     privacy: Annotated[
@@ -96,13 +98,27 @@ def chat(
     ] = None,
     no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not read a prompt from stdin.")] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object with the answer and attempts.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object with the answer, reasoning, finish reason and attempts, once the answer is"
+            " whole (so a stream that breaks midway still fails over to the next key).",
+        ),
+    ] = False,
+    show_reasoning: Annotated[
+        bool,
+        typer.Option(
+            "--show-reasoning",
+            help="Show the model's reasoning on stderr as it arrives (dim on a terminal); it never goes to stdout.",
+        ),
     ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show each attempt and failover on stderr.")] = False,
 ) -> None:
     """Send a prompt and stream the answer.
 
     Piped stdin comes first, then the arguments, separated by a blank line.
+    Only the answer goes to stdout, never a reasoning model's reasoning. An answer cut off by the
+    max-tokens limit (finish reason "length") warns on stderr and still exits 0.
     """
     from llmroute.cli import chat as chat_command
 
@@ -118,6 +134,7 @@ def chat(
         timeout=timeout,
         read_stdin=not no_stdin,
         json=as_json,
+        show_reasoning=show_reasoning,
     )
     _run(ctx, verbose, lambda environment, settings: chat_command.chat(options, settings, environment))
 

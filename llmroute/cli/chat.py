@@ -14,7 +14,7 @@ from llmroute.config import Settings
 from llmroute.errors import ConfigError, LlmrouteError, RouteError
 from llmroute.router import Router
 from llmroute.store import Store
-from llmroute.types import ChatRequest, ChatResult, Privacy, TextDelta
+from llmroute.types import ChatRequest, ChatResult, Privacy, ReasoningDelta, TextDelta
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class ChatOptions:
     timeout: float | None = None
     read_stdin: bool = True
     json: bool = False
+    show_reasoning: bool = False
 
 
 def build_prompt(arguments: Sequence[str], piped: str | None) -> str:
@@ -86,19 +87,44 @@ def make_request(options: ChatOptions, prompt: str, settings: Settings) -> ChatR
     )
 
 
-async def run_chat(request: ChatRequest, settings: Settings, environment: Environment, *, as_json: bool) -> ExitStatus:
+async def run_chat(
+    request: ChatRequest,
+    settings: Settings,
+    environment: Environment,
+    *,
+    as_json: bool,
+    show_reasoning: bool = False,
+) -> ExitStatus:
+    """Stream the answer to stdout (or print one JSON document); reasoning goes to stderr only, when asked.
+
+    ``--json`` shows nothing before the result, so it asks the router for a buffered answer: a stream
+    that breaks midway then fails over to the next key instead of ending the run.
+    """
     store = Store.open(settings.state_path)
     out = _TextOut(environment, echo=not as_json)
+    thoughts = _ReasoningOut(environment, show=show_reasoning)
     try:
-        async with Router(settings, store) as router, aclosing(router.stream(request, keep_text=as_json)) as items:
+        async with (
+            Router(settings, store) as router,
+            aclosing(router.stream(request, keep_text=as_json, buffered=as_json)) as items,
+        ):
             async for item in items:
                 if isinstance(item, TextDelta):
+                    thoughts.finish()
                     out.write(item.text)
-                else:
+                elif isinstance(item, ReasoningDelta):
+                    thoughts.write(item.text)
+                elif isinstance(item, ChatResult):
+                    if as_json:  # buffered: the reasoning arrives with the result
+                        thoughts.write(item.reasoning)
+                    thoughts.finish()
                     out.finish()
                     if as_json:
                         _print_json(environment, result_document(item))
+                    if item.finish_reason == "length":
+                        environment.warn(cut_off_warning(request, answered=out.wrote or bool(item.text)))
     except RouteError as exc:
+        thoughts.finish()
         out.finish()
         if as_json:
             _print_json(environment, error_document(exc))
@@ -108,6 +134,19 @@ async def run_chat(request: ChatRequest, settings: Settings, environment: Enviro
     return ExitStatus.OK
 
 
+def cut_off_warning(request: ChatRequest, *, answered: bool) -> str:
+    """What to say when the answer ended at the max-tokens limit (finish reason ``length``).
+
+    Reasoning models spend that limit on their reasoning first: an empty answer means the whole
+    budget went there. The run still succeeds (exit 0); the finish reason is in ``--json``.
+    """
+    limit = f"max-tokens limit ({request.max_tokens})" if request.max_tokens is not None else "max-tokens limit"
+    if answered:
+        return f"the answer was cut off by the {limit}; raise --max-tokens for the rest"
+    still = "while the model was still reasoning, before any answer"
+    return f"the answer was cut off by the {limit} {still}; raise --max-tokens"
+
+
 class _TextOut:
     """Writes and flushes each piece as it arrives; ends the output with a newline."""
 
@@ -115,12 +154,19 @@ class _TextOut:
         self.stream = environment.stdout
         self.echo = echo
         self.last = "\n"
+        self._wrote = False
+
+    @property
+    def wrote(self) -> bool:
+        """Whether any answer text was written."""
+        return self._wrote
 
     def write(self, text: str) -> None:
-        if self.echo:
+        if self.echo and text:
             self.stream.write(text)
             self.stream.flush()
             self.last = text[-1]
+            self._wrote = True
 
     def finish(self) -> None:
         if self.echo and self.last != "\n":
@@ -129,8 +175,40 @@ class _TextOut:
             self.last = "\n"
 
 
+class _ReasoningOut:
+    """Shows the model's reasoning on stderr as it arrives, when asked: dim on a terminal, plain otherwise.
+
+    It is the model's text, not ours, so control and invisible characters are shown escaped
+    (line breaks kept), as in every other note on stderr; it ends with a newline before the answer.
+    """
+
+    def __init__(self, environment: Environment, *, show: bool) -> None:
+        self.environment = environment
+        self.show = show
+        self.last = "\n"
+
+    def write(self, text: str) -> None:
+        if not (self.show and text):
+            return
+        stream = self.environment.stderr
+        shown = self.environment.printable(text)
+        stream.write(f"\x1b[2m{shown}\x1b[0m" if self.environment.color(stream) else shown)
+        stream.flush()
+        self.last = text[-1]
+
+    def finish(self) -> None:
+        if self.show and self.last != "\n":
+            self.environment.stderr.write("\n")
+            self.environment.stderr.flush()
+            self.last = "\n"
+
+
 def result_document(result: ChatResult) -> dict[str, object]:
+    """The ``--json`` document: ``text`` is the answer alone; ``reasoning`` ("" when none), ``notices`` and
+    ``finish_reason`` (``length`` = cut off by the max-tokens limit) beside it."""
     document = asdict(result)
+    document["reasoning"] = result.reasoning
+    document["notices"] = list(result.notices)
     document["usage"] = _usage(document["usage"])
     document["attempts"] = [_attempt(a) for a in document["attempts"]]
     return document
@@ -166,4 +244,6 @@ def _print_json(environment: Environment, document: dict[str, object]) -> None:
 def chat(options: ChatOptions, settings: Settings, environment: Environment) -> ExitStatus:
     prompt = read_prompt(options, environment)
     request = make_request(options, prompt, settings)
-    return asyncio.run(run_chat(request, settings, environment, as_json=options.json))
+    return asyncio.run(
+        run_chat(request, settings, environment, as_json=options.json, show_reasoning=options.show_reasoning)
+    )

@@ -57,10 +57,6 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.LlmrouteError], ExitStatus], ...] = (
     (errors.AllCandidatesFailed, ExitStatus.ALL_FAILED),
 )
 
-_HINTS: dict[ExitStatus, str] = {
-    ExitStatus.LIMITED: "run `llmroute status` to see the keys, or `llmroute reset-limits` to clear them",
-}
-
 
 def exit_status(error: errors.LlmrouteError) -> ExitStatus:
     for cls, status in _STATUS_BY_ERROR:
@@ -74,5 +70,4 @@ def message(error: BaseException) -> str:
     text = " ".join(str(error).split()) or error.__class__.__name__
     if not isinstance(error, errors.LlmrouteError):
         return f"internal error: {error.__class__.__name__}: {text} (rerun with --debug for details)"
-    hint = _HINTS.get(exit_status(error))
-    return f"{text} ({hint})" if hint else text
+    return text

@@ -199,6 +199,7 @@ def _keys(labels: tuple[str, ...]) -> str:
 
 
 def _status(entry: CatalogEntry) -> str:
+    """``retired → X`` or ``retires DATE``, as judged by ``catalog.current_target`` (as chat and test-keys judge)."""
     successor = f" → {entry.successor}" if entry.successor else ""
     if entry.retired:
         return f"retired{successor}"

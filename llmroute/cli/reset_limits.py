@@ -1,7 +1,10 @@
-"""``llmroute reset-limits``: lift cooldowns, re-enable disabled keys, close open breakers; say what was cleared.
+"""``llmroute reset-limits``: lift cooldowns, re-enable disabled keys, make models available again, close open
+breakers; say what was cleared.
 
-The ledger is left alone: spend, and the rate-limit and budget counts drawn from
-it, stay exactly as they were.
+Holds are lifted at every scope that concerns what was named: a key's own, its
+quota pool's (its free models, a model its plan lacked), and with ``--provider``
+also the provider's models and endpoint. The ledger is left alone: spend, and
+the rate-limit and budget counts drawn from it, stay exactly as they were.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus, UsageProblem, require_provider
 from llmroute.config import Settings
 from llmroute.reports import known_keys
-from llmroute.store import BreakerState, KeyState, Store
+from llmroute.store import BreakerState, Hold, Store
 
 REASON_LIMIT = 120
 
@@ -31,14 +34,13 @@ def run(options: ResetLimitsOptions, settings: Settings, environment: Environmen
     require_provider(settings, options.provider)
     store = Store.open(settings.state_path)
     try:
-        key_ids, providers = _selection(options, settings, store)
-        keys = store.clear_key_states(key_ids)
+        subjects, providers = _selection(options, settings, store)
+        holds = store.clear_holds(subjects, providers or ())
         breakers = store.reset_breakers(providers)
     finally:
         store.close()
     now = time.time()
-    labels = {k.key_id: k.label for k in known_keys(settings)}
-    lines = [_key_line(state, labels.get(state.key_id, state.label), now) for state in keys]
+    lines = [_hold_line(hold, now) for hold in holds]
     lines += [_breaker_line(state) for state in breakers]
     text = "\n".join(line for line in lines if line) or "nothing to clear"
     environment.stdout.write(environment.redact(text) + "\n")
@@ -53,30 +55,45 @@ def _selection(
     if not options.labels and not options.provider:
         return None, None
     known = known_keys(settings)
-    stored = store.all_key_states()
+    stored = store.all_holds()
     ids = []
     for label in options.labels:
-        matches = [k.key_id for k in known if k.label == label] + [s.key_id for s in stored if s.label == label]
+        matches = [i for k in known if k.label == label for i in (k.id, k.pool_id)]
+        matches += [h.subject for h in stored if h.label == label]
         if not matches:
             names = ", ".join(sorted({k.label for k in known})) or "none"
             raise UsageProblem(f"unknown key {label!r} (known: {names})")
         ids += matches
-    if options.provider:
-        ids += [k.key_id for k in known if k.provider == options.provider]
-        ids += [s.key_id for s in stored if s.provider == options.provider]
     return list(dict.fromkeys(ids)), [options.provider] if options.provider else []
 
 
-def _key_line(state: KeyState, label: str, now: float) -> str | None:
-    if state.disabled:
-        return f"re-enabled {label} (disabled: {_reason(state)})"
-    if state.cooldown_until is not None and state.cooldown_until > now:
-        until = render.clock_time(state.cooldown_until)
-        return f"cleared cooldown of {label} ({state.error_kind or 'cooling'} until {until})"
-    if state.consecutive_failures:
-        count = state.consecutive_failures
-        return f"reset the failure count of {label} ({count} failure{'s' * (count != 1)} in a row)"
+def _hold_line(hold: Hold, now: float) -> str | None:
+    what = _subject(hold)
+    if hold.disabled:
+        return f"re-enabled {what} (disabled: {_reason(hold)})"
+    if hold.until_refresh:
+        return f"made {what} available again ({_reason(hold)})"
+    if hold.cooldown_until is not None and hold.cooldown_until > now:
+        until = render.clock_time(hold.cooldown_until)
+        return f"cleared cooldown of {what} ({hold.error_kind or 'cooling'} until {until})"
+    if hold.consecutive_failures:
+        count = hold.consecutive_failures
+        return f"reset the failure count of {what} ({count} failure{'s' * (count != 1)} in a row)"
     return None
+
+
+def _subject(hold: Hold) -> str:
+    """What a hold was on, in words: ``OPENROUTER_API_KEY_1``, ``free models of OPENROUTER_API_KEY_1``, ..."""
+    match hold.scope:
+        case "key_model" | "pool_model":
+            return f"{hold.model} on {hold.label}"
+        case "pool_class":
+            return f"{hold.model} models of {hold.label}"
+        case "model":
+            return f"{hold.provider}:{hold.model}"
+        case "endpoint":
+            return f"the {hold.provider} endpoint"
+    return hold.label
 
 
 def _breaker_line(state: BreakerState) -> str:
@@ -85,6 +102,6 @@ def _breaker_line(state: BreakerState) -> str:
     return f"closed breaker of {state.provider} ({state.state.replace('_', '-')})"
 
 
-def _reason(state: KeyState) -> str:
-    text = " ".join((state.reason or state.error_kind or "no reason recorded").split())
+def _reason(hold: Hold) -> str:
+    text = " ".join((hold.reason or hold.error_kind or "no reason recorded").split())
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"

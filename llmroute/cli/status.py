@@ -97,7 +97,7 @@ def _key_row(key: KeyStatus, environment: Environment, *, with_reason: bool) -> 
     row = cells(
         key.key.provider,
         key.key.label,
-        key.key.mask,
+        key.key.mask(),
         state_text(key),
         calls,
         f"{today.tokens_in:,} / {today.tokens_out:,}",
@@ -246,7 +246,7 @@ def _key_document(key: KeyStatus) -> dict[str, Any]:
     return {
         "provider": key.key.provider,
         "label": key.key.label,
-        "mask": key.key.mask,
+        "mask": key.key.mask(),
         "state": key.state,
         "until": render.iso(key.until),
         "reason": key.reason,

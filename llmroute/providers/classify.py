@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmroute.errors import ErrorKind, ProviderError
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.keys import redact
 
 if TYPE_CHECKING:
+    import httpx
+
     from llmroute.types import Candidate
 
 #: Longest piece of provider text that goes into one error message.
@@ -155,35 +157,127 @@ def body_excerpt(status: int, body: bytes, secrets: Iterable[str]) -> str:
     return f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status} with an empty body"
 
 
-def transport_error(exc: Exception, provider: str | None) -> ProviderError:
-    """Map an httpx exception (no response, or a body cut short) to a classified error."""
+def transport_error(exc: Exception, provider: str | None, secrets: Iterable[str] = ()) -> ProviderError:
+    """Map an httpx exception (no response, or a body cut short) to a classified error.
+
+    The message names the endpoint as its origin (``scheme://host:port``, never the path or query)
+    and says in words what went wrong: refused, unresolvable, timed out, reset. A host that could
+    not be reached at all (any connect failure) is ``Cause.UNREACHABLE``; a connection that broke
+    once made is not.
+    """
     import httpx
 
+    where = _origin(exc)
     if isinstance(exc, httpx.TimeoutException):
-        phase = {
-            httpx.ConnectTimeout: "connecting",
-            httpx.WriteTimeout: "sending the request",
-            httpx.PoolTimeout: "waiting for a free connection",
-        }.get(type(exc), "waiting for data")
-        return ProviderError(ErrorKind.TIMEOUT, f"timed out {phase}", provider=provider)
+        phase, preposition = {
+            httpx.ConnectTimeout: ("connecting", "to"),
+            httpx.WriteTimeout: ("sending the request", "to"),
+            httpx.PoolTimeout: ("waiting for a free connection", "to"),
+        }.get(type(exc), ("waiting for data", "from"))
+        text = f"timed out {phase} {preposition} {where}" if where else f"timed out {phase}"
+        return ProviderError(ErrorKind.TIMEOUT, clean(text, secrets), provider=provider)
     if isinstance(exc, httpx.DecodingError):
-        return ProviderError(ErrorKind.BAD_RESPONSE, "response body could not be decoded", provider=provider)
-    detail = " ".join(_reason(exc).split())[:MESSAGE_LIMIT]
+        text = f"response body from {where} could not be decoded" if where else "response body could not be decoded"
+        return ProviderError(ErrorKind.BAD_RESPONSE, clean(text, secrets), provider=provider)
+    detail = _reason(exc)
+    failure = _network_failure(exc)
     if isinstance(exc, httpx.ConnectError):
-        return ProviderError(ErrorKind.CONNECTION, f"could not connect: {detail}", provider=provider, unreachable=True)
-    return ProviderError(ErrorKind.CONNECTION, f"connection failed: {detail}", provider=provider)
+        if failure == "unresolved":
+            host = _host(exc)
+            text = f"could not resolve {host} ({where})" if host and where else f"could not resolve the host: {detail}"
+        elif failure == "refused":
+            text = f"{where or 'the host'} refused the connection"
+        else:
+            text = f"could not connect to {where}: {detail}" if where else f"could not connect: {detail}"
+        return ProviderError(ErrorKind.CONNECTION, clean(text, secrets), provider=provider, cause=Cause.UNREACHABLE)
+    if failure == "reset":
+        text = f"connection to {where} was reset" if where else "the connection was reset"
+    else:
+        text = f"connection to {where} failed: {detail}" if where else f"connection failed: {detail}"
+    return ProviderError(ErrorKind.CONNECTION, clean(text, secrets), provider=provider)
+
+
+def _origin(exc: Exception) -> str | None:
+    """``scheme://host[:port]`` of the request ``exc`` failed on; None if httpx did not attach one.
+
+    Only the origin: no user info, path or query (where a key could hide), the host in its ASCII form.
+    """
+    url = _request_url(exc)
+    if url is None or not url.scheme or not url.netloc:
+        return None
+    return f"{url.scheme}://{url.netloc.decode('ascii', errors='replace')}"
+
+
+def _host(exc: Exception) -> str | None:
+    url = _request_url(exc)
+    return url.host if url is not None and url.host else None
+
+
+def _request_url(exc: Exception) -> httpx.URL | None:
+    try:
+        return exc.request.url  # type: ignore[attr-defined, no-any-return]
+    except (AttributeError, RuntimeError):  # RuntimeError: httpx's "The .request property has not been set."
+        return None
+
+
+#: What a network failure reads like when only its text survives (a mocked exception, a wrapped OS error).
+_FAILURE_TEXTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "unresolved",
+        re.compile(
+            r"name or service not known|nodename nor servname|getaddrinfo failed|"
+            r"temporary failure in name resolution|no address associated with hostname",
+            re.IGNORECASE,
+        ),
+    ),
+    ("refused", re.compile(r"connection refused|actively refused|errno 111\b", re.IGNORECASE)),
+    ("reset", re.compile(r"connection reset|forcibly closed|errno 104\b", re.IGNORECASE)),
+)
+
+
+def _network_failure(exc: BaseException) -> str | None:
+    """``"unresolved"``, ``"refused"`` or ``"reset"`` when the OS error behind ``exc`` says which; else None.
+
+    httpx wraps the OS's error (anyio's "All connection attempts failed" hides a
+    ``ConnectionRefusedError``, one per address tried, in its cause), so the whole chain is read.
+    """
+    import socket
+
+    chain = _chain(exc)
+    for failure, types in (
+        ("unresolved", (socket.gaierror,)),
+        ("refused", (ConnectionRefusedError,)),
+        ("reset", (ConnectionResetError,)),
+    ):
+        if any(isinstance(seen, types) for seen in chain):
+            return failure
+    for failure, pattern in _FAILURE_TEXTS:
+        if any(pattern.search(str(seen)) for seen in chain):
+            return failure
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what lies behind it (causes, contexts, members of exception groups), each once."""
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(found) < 32:
+        seen = todo.pop(0)
+        if seen is None or any(seen is known for known in found):
+            continue
+        found.append(seen)
+        if isinstance(seen, BaseExceptionGroup):
+            todo.extend(seen.exceptions)
+        todo.extend((seen.__cause__, seen.__context__))
+    return found
 
 
 def _reason(exc: BaseException) -> str:
     """What went wrong, in words: httpx often wraps an empty-worded error around the OS's reason
     (a reset connection reads ``ReadError`` with no text, caused by ``[Errno 104] Connection reset by peer``)."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
+    for seen in _chain(exc):
         if str(seen).strip():
             return str(seen)
-        seen = seen.__cause__ or seen.__context__
     return type(exc).__name__
 
 

@@ -3,6 +3,7 @@
 See ``reference/providers.md`` §2-§3: ``stream`` defaults to true on the server so
 it is always sent; sampling goes in ``options``; streams are NDJSON ending with a
 ``done: true`` object that carries the token counts; errors are ``{"error": "text"}``.
+Thinking models send their reasoning in ``message.thinking``, apart from the answer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from llmroute.errors import ErrorKind, ProviderError
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import (
     as_dict,
@@ -28,7 +29,17 @@ from llmroute.providers.classify import (
     valid_unicode,
 )
 from llmroute.providers.framing import TextRepair, ndjson_objects, text_lines
-from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, StreamEvent, TextDelta, Usage
+from llmroute.types import (
+    Candidate,
+    ChatRequest,
+    KeyInfo,
+    ModelInfo,
+    ReasoningDelta,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -38,6 +49,9 @@ if TYPE_CHECKING:
 
 _SESSION_SECONDS = 5 * 3600
 _WINDOW = re.compile(r"\b(session|hourly|weekly|monthly) usage limit")
+#: Texts of refusals that concern one model, not the key (providers-next §8): the key's plan may not use it.
+_SUBSCRIPTION = "requires a subscription"
+_EXTRA_USAGE_ONLY = "extra usage only"
 
 
 class OllamaAdapter(HttpChatAdapter):
@@ -60,17 +74,23 @@ class OllamaAdapter(HttpChatAdapter):
             text = body_excerpt(response.status_code, body, secrets)
         elif isinstance(data, dict) and data.get("signin_url"):
             text = f"{text} (sign the local daemon in with `ollama signin`)"
-        return classify_error(response.status_code, text, response.headers, secrets, time.time(), self.name)
+        return classify_error(
+            response.status_code, text, response.headers, secrets, time.time(), self.name, local=self.local
+        )
 
     async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
-        repair = TextRepair()
+        repair, thoughts = TextRepair(), TextRepair()
         async for obj in ndjson_objects(text_lines(response.aiter_text(), sse=False, provider=self.name), self.name):
             self._raise_if_error(obj, secrets)
+            if thinking := thoughts.feed(_content(obj, "thinking")):
+                yield ReasoningDelta(thinking)
             if text := repair.feed(_content(obj)):
                 yield TextDelta(text)
             if obj.get("done") is True:
+                if tail := thoughts.flush():
+                    yield ReasoningDelta(tail)
                 if tail := repair.flush():
                     yield TextDelta(tail)
                 yield _end(obj, candidate)
@@ -87,8 +107,12 @@ class OllamaAdapter(HttpChatAdapter):
         self._raise_if_error(data, secrets)
         if "message" not in data:
             raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no message", provider=self.name)
-        text = valid_unicode(_content(data))
-        return [TextDelta(text), _end(data, candidate)] if text else [_end(data, candidate)]
+        thinking, text = valid_unicode(_content(data, "thinking")), valid_unicode(_content(data))
+        events: list[StreamEvent] = [ReasoningDelta(thinking)] if thinking else []
+        if text:
+            events.append(TextDelta(text))
+        events.append(_end(data, candidate))
+        return events
 
     async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
         """``GET /api/tags``: names only. Context lengths need one ``/api/show`` per model, so none are asked."""
@@ -151,7 +175,7 @@ class OllamaAdapter(HttpChatAdapter):
         """A 200 body or stream line holding ``error`` is a failure (HTTP status stays 200 mid-stream)."""
         if data.get("error") is not None:
             text = _error_text(data["error"]) or "provider returned an error"
-            raise classify_error(200, text, {}, secrets, time.time(), self.name)
+            raise classify_error(200, text, {}, secrets, time.time(), self.name, local=self.local)
 
 
 def classify_error(
@@ -161,14 +185,28 @@ def classify_error(
     secrets: Iterable[str],
     now: float,
     provider: str | None = None,
+    *,
+    local: bool = False,
 ) -> ProviderError:
-    """Classify an Ollama ``error`` text; ``status`` 200 means it arrived inside a successful response."""
+    """Classify an Ollama ``error`` text; ``status`` 200 means it arrived inside a successful response.
+
+    The cause says when a refusal concerns less than the key: one model its plan may not use
+    (``MODEL_ACCESS``), or, from a ``local`` daemon, its cloud models (``CLOUD_MODEL``: a daemon
+    needs no key for its local models, so any 401/403 of its is about the cloud). Usage limits stay
+    account-wide (no cause), as does a bad key on Ollama Cloud.
+    """
     lower = text.lower()
     retry_at = parse_retry_after(header(headers, "Retry-After"), now)
+    cause: Cause | None = None
     if "usage limit" in lower:
         kind, retry_at = ErrorKind.QUOTA, usage_limit_reset(lower, now) or retry_at
+    elif _SUBSCRIPTION in lower and status < 500:
+        kind, cause = ErrorKind.AUTH, Cause.MODEL_ACCESS
+    elif _EXTRA_USAGE_ONLY in lower and status < 500:
+        kind, cause = ErrorKind.QUOTA, Cause.MODEL_ACCESS
     elif status in (401, 403):
         kind = ErrorKind.AUTH
+        cause = Cause.CLOUD_MODEL if local else None
     elif status == 404 or (400 <= status < 500 and status != 429 and "not found" in lower):
         kind = ErrorKind.MODEL_NOT_FOUND
     elif status == 499:
@@ -178,7 +216,7 @@ def classify_error(
     else:
         kind = kind_for_status(status)
     message = clean(text, secrets) or "provider returned an error"
-    return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider)
+    return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider, cause=cause)
 
 
 def usage_limit_reset(message: str, now: float) -> float | None:
@@ -217,8 +255,9 @@ def _error_text(value: object) -> str | None:
     return message if isinstance(message, str) and message else None
 
 
-def _content(data: Mapping[str, Any]) -> str:
-    content = as_dict(data.get("message")).get("content")
+def _content(data: Mapping[str, Any], field: str = "content") -> str:
+    """A text field of the message: ``content`` (the answer) or ``thinking`` (the reasoning, never the answer)."""
+    content = as_dict(data.get("message")).get(field)
     return content if isinstance(content, str) else ""
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmroute.errors import ErrorKind, ProviderError
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import (
     as_dict,
@@ -30,7 +30,17 @@ from llmroute.providers.classify import (
 )
 from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
 from llmroute.providers.openrouter_catalog import key_info, model_info
-from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, StreamEvent, TextDelta, Usage
+from llmroute.types import (
+    Candidate,
+    ChatRequest,
+    KeyInfo,
+    ModelInfo,
+    ReasoningDelta,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -65,6 +75,11 @@ _ERROR_TYPE_KINDS: dict[str, ErrorKind] = {
 _MODERATION_WORDS = ("blocked", "flagged", "moderation", "guardrail")
 #: Availability codes that say this provider will not serve this model to us, whatever the key (ref §1.7).
 _UNSERVED = frozenset({"model_not_found", "region_restricted"})
+#: OpenRouter's own caps on ``:free`` models, account-wide (ref §1.8): the message names them, and newer
+#: bodies also say ``metadata.limit_source``. "per-day" also matches "free-models-per-day-high-balance".
+_FREE_PER_DAY = "free-models-per-day"
+_FREE_PER_MINUTE = "free-models-per-min"
+_FREE_DAILY_SOURCE = "openrouter_free_tier_daily"
 
 
 class OpenRouterAdapter(HttpChatAdapter):
@@ -122,8 +137,14 @@ class OpenRouterAdapter(HttpChatAdapter):
         if not choice:
             raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no choices", provider=self.name)
         message = as_dict(choice.get("message"))
-        text = message.get("content") or message.get("reasoning") or ""
-        events: list[StreamEvent] = [TextDelta(valid_unicode(text))] if isinstance(text, str) and text else []
+        # The answer is ``content`` alone: an empty one next to ``reasoning`` (all of ``max_tokens`` spent
+        # thinking) is no answer, and the reasoning is never passed off as one (ref §1.3, next §8).
+        events: list[StreamEvent] = []
+        if reasoning := _reasoning(message):
+            events.append(ReasoningDelta(valid_unicode(reasoning)))
+        text = message.get("content")
+        if isinstance(text, str) and text:
+            events.append(TextDelta(valid_unicode(text)))
         usage = _usage(data.get("usage"))
         events.append(StreamEnd(_model(data, candidate.model), usage, choice.get("finish_reason")))
         return events
@@ -132,7 +153,7 @@ class OpenRouterAdapter(HttpChatAdapter):
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
         events = sse_events(text_lines(response.aiter_text(), sse=True, provider=self.name))
-        repair = TextRepair()
+        repair, thoughts = TextRepair(), TextRepair()
         model, usage, finish = candidate.model, Usage(), None
         async for payload in events:
             chunk = json_object(payload, self.name)
@@ -142,10 +163,14 @@ class OpenRouterAdapter(HttpChatAdapter):
             if isinstance(chunk.get("usage"), dict):
                 usage = _usage(chunk["usage"])
             delta = as_dict(choice.get("delta"))
+            if reasoning := thoughts.feed(_reasoning(delta)):
+                yield ReasoningDelta(reasoning)
             text = delta.get("content")
             if isinstance(text, str) and (text := repair.feed(text)):
                 yield TextDelta(text)
             finish = choice.get("finish_reason") or finish
+        if tail := thoughts.flush():
+            yield ReasoningDelta(tail)
         if tail := repair.flush():
             yield TextDelta(tail)
         # Without ``[DONE]`` the answer is whole only if it said how it finished.
@@ -225,7 +250,9 @@ def classify_error(
     kind = kind_for_status(code) if code else _kind_for_type(error, metadata)
     retry_at = parse_retry_after(_limit_header(headers, metadata, "Retry-After"), now)
     reset = parse_reset_ms(_limit_header(headers, metadata, "X-RateLimit-Reset"))
-    if code == 429 and "free-models-per-day" in text:
+    free_cap = _free_model_cap(code, text, metadata)
+    cause = Cause.FREE_MODELS if free_cap else None
+    if free_cap == "day":
         kind, retry_at = ErrorKind.QUOTA, reset or retry_at
     elif kind is ErrorKind.RATE_LIMITED and retry_at is None:
         retry_at = reset or _seconds_from(metadata.get("retry_after_seconds"), now)
@@ -236,7 +263,20 @@ def classify_error(
     elif code == 402 and "fewer max_tokens" in text and retry_at is None:
         retry_at = now + AFFORDABILITY_RETRY_SECONDS
     message = _message(error, metadata, tuple(secrets))
-    return ProviderError(kind, message, status=code or status, retry_at=retry_at, provider=provider)
+    return ProviderError(kind, message, status=code or status, retry_at=retry_at, provider=provider, cause=cause)
+
+
+def _free_model_cap(code: int | None, text: str, metadata: Mapping[str, Any]) -> str | None:
+    """``"day"`` or ``"minute"`` when a 429 is OpenRouter's own cap on free models, else None.
+
+    Only the platform's caps count: an upstream provider's "Provider returned error" 429 for a
+    ``:free`` model, or a per-model shared-capacity limit, concerns that model, not free models.
+    """
+    if code != 429:
+        return None
+    if _FREE_PER_DAY in text or metadata.get("limit_source") == _FREE_DAILY_SOURCE:
+        return "day"
+    return "minute" if _FREE_PER_MINUTE in text else None
 
 
 def _status(value: object) -> int | None:
@@ -281,6 +321,30 @@ def _first_choice(data: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         return choices[0]
     return {}
+
+
+def _reasoning(holder: Mapping[str, Any]) -> str:
+    """The reasoning text of a message or a stream delta: ``reasoning``, else what ``reasoning_details`` shows.
+
+    OpenRouter sends the same thoughts twice, as the ``reasoning`` string and as structured
+    ``reasoning_details`` (``reasoning.text`` blocks with ``text``, ``reasoning.summary`` with
+    ``summary``, ``reasoning.encrypted`` with opaque ``data``); the string is the readable
+    whole, so the details are read only when it is missing, and encrypted blocks never.
+    """
+    text = holder.get("reasoning")
+    if isinstance(text, str) and text:
+        return text
+    details = holder.get("reasoning_details")
+    if not isinstance(details, list):
+        return ""
+    parts: list[str] = []
+    for detail in details:
+        if not isinstance(detail, dict) or detail.get("type") == "reasoning.encrypted":
+            continue
+        piece = detail.get("text") if isinstance(detail.get("text"), str) else detail.get("summary")
+        if isinstance(piece, str):
+            parts.append(piece)
+    return "".join(parts)
 
 
 def _model(data: Mapping[str, Any], default: str) -> str:

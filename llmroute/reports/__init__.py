@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmroute.reports.common import NO_KEY, NOT_CONFIGURED, TOTAL, BudgetUse, KnownKey, known_keys, usd
+from llmroute.reports.common import NO_KEY, NOT_CONFIGURED, TOTAL, BudgetUse, known_keys, usd
 from llmroute.reports.costs import GROUPINGS, CostPeriod, CostRow, Costs, build_costs, cost_period
 from llmroute.reports.status import STATES, KeyStatus, ProviderStatus, Status, build_status
 
@@ -17,7 +17,6 @@ __all__ = [
     "CostRow",
     "Costs",
     "KeyStatus",
-    "KnownKey",
     "ProviderStatus",
     "Status",
     "build_costs",

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from llmroute import windows
 from llmroute.config import Settings
-from llmroute.health import key_id
+from llmroute.keys import KeySlot
 from llmroute.limits import Budget, Scope
 from llmroute.store import Store
 
@@ -32,31 +32,9 @@ def utc_date(moment: float) -> date:
     return datetime.fromtimestamp(moment, UTC).date()
 
 
-@dataclass(frozen=True)
-class KnownKey:
-    """A configured key (or a keyless local provider) as the reports name it."""
-
-    provider: str
-    label: str
-    mask: str
-    key_id: str
-
-    @property
-    def scope(self) -> Scope:
-        return Scope("key", self.key_id, self.label)
-
-
-def known_keys(settings: Settings) -> list[KnownKey]:
-    """Every key of every enabled provider, and a keyless local provider as one pseudo-key."""
-    found = []
-    for provider in settings.providers:
-        if not provider.enabled:
-            continue
-        for key in provider.keys:
-            found.append(KnownKey(provider.name, key.label, key.mask(), key_id(provider.name, key)))
-        if provider.key_variable is None:
-            found.append(KnownKey(provider.name, provider.name, NO_KEY, key_id(provider.name, None)))
-    return found
+def known_keys(settings: Settings) -> list[KeySlot]:
+    """Every key of every enabled provider, and a keyless local provider as one slot."""
+    return list(settings.all_slots())
 
 
 def provider_scope(name: str) -> Scope:
@@ -121,14 +99,14 @@ def budget_uses(store: Store, settings: Settings, scope: Scope, budget: Budget |
     return uses
 
 
-def all_budgets(store: Store, settings: Settings, keys: list[KnownKey], now: float) -> list[BudgetUse]:
+def all_budgets(store: Store, settings: Settings, keys: list[KeySlot], now: float) -> list[BudgetUse]:
     """Every configured budget: the total, each provider's, each configured key's."""
     limits = settings.limits
     uses = budget_uses(store, settings, TOTAL, limits.total_budget, now)
     for name in provider_order(settings, limits.provider_budgets):
         uses += budget_uses(store, settings, provider_scope(name), limits.provider_budgets[name], now)
     for key in keys:
-        uses += budget_uses(store, settings, key.scope, limits.key_budgets.get(key.label), now)
+        uses += budget_uses(store, settings, Scope.of_key(key), limits.key_budgets.get(key.label), now)
     return uses
 
 

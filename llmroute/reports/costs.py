@@ -102,9 +102,15 @@ def _by_key(settings: Settings, groups: list[Group], budgets: list[BudgetUse]) -
     found = {g.names[0]: g for g in groups}
     rows = []
     for key in known_keys(settings):
-        group = found.pop(key.key_id, None)
+        group = found.pop(key.id, None)
         rows.append(
-            CostRow(key.label, key.provider, key.mask, group.totals if group else Totals(), _of(budgets, key.scope))
+            CostRow(
+                key.label,
+                key.provider,
+                key.mask(),
+                group.totals if group else Totals(),
+                _of(budgets, Scope.of_key(key)),
+            )
         )
     for group in sorted(found.values(), key=lambda g: (g.provider, g.label)):
         rows.append(CostRow(group.label, group.provider, NOT_CONFIGURED, group.totals))

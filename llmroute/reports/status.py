@@ -1,9 +1,13 @@
 """``llmroute status`` as data: every key's state and usage today, every provider's breaker, every budget.
 
-A key's state is the first that applies of: disabled, cooling, rate_limited (a
-configured per-key or per-provider rate limit is full now), over_budget (a key,
-provider or total budget is used up for this UTC day or month), ready. The
-router refuses a key for the same reasons.
+A key's state is the first that applies of: disabled, cooling (the key, its
+quota pool or its provider's endpoint, for every model), rate_limited (a
+configured per-key, per-pool or per-provider rate limit is full now),
+over_budget (a key, provider or total budget is used up for this UTC day or
+month), ready. A hold on some models only (the free models of a pool, one model
+a plan does not include) leaves the key ready and is named in its reason:
+``free models cooling until 00:00 UTC; other models ready``. The router refuses a
+key for the same reasons.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from dataclasses import dataclass
 from llmroute import windows
 from llmroute.config import Settings
 from llmroute.limits import DAY, HOUR, MINUTE, RateLimit, Scope
-from llmroute.reports.common import TOTAL, BudgetUse, KnownKey, budget_uses, known_keys, provider_order, provider_scope
-from llmroute.store import BreakerState, CheckRow, KeyState, Store, Totals
+from llmroute.keys import KeySlot
+from llmroute.reports.common import TOTAL, BudgetUse, budget_uses, known_keys, provider_order, provider_scope
+from llmroute.store import BreakerState, CheckRow, Hold, Store, Totals
 
 STATES = ("ready", "cooling", "disabled", "rate_limited", "over_budget")
 LATENCY_WINDOW = HOUR
@@ -24,7 +29,7 @@ LATENCY_WINDOW = HOUR
 
 @dataclass(frozen=True)
 class KeyStatus:
-    key: KnownKey
+    key: KeySlot
     state: str
     """One of :data:`STATES`."""
     until: float | None
@@ -64,21 +69,27 @@ class _Ledger:
     last: dict[str, float]
     recent: dict[str, list[float]]
     checks: dict[str, CheckRow]
-    health: dict[str, KeyState]
 
 
 def build_status(settings: Settings, store: Store, now: float) -> Status:
-    keys = known_keys(settings)
+    held = {h.provider for h in store.all_holds()}
+    keys = [
+        *known_keys(settings),
+        *(
+            s
+            for s in settings.all_slots(enabled_only=False)
+            if s.provider in held and not _enabled(settings, s.provider)
+        ),
+    ]
     total = tuple(budget_uses(store, settings, TOTAL, settings.limits.total_budget, now))
     providers = {p.name: p for p in _providers(settings, store, keys, now)}
     day = windows.day(now)
-    ids = [k.key_id for k in keys]
+    ids = [k.id for k in keys]
     ledger = _Ledger(
         totals=store.totals_by_key(day.start, day.end),
         last=store.last_latencies(ids),
         recent=store.latencies_since(now - LATENCY_WINDOW),
         checks=store.latest_checks(),
-        health=store.key_states(ids),
     )
     statuses = tuple(
         _key_status(key, settings, store, now, ledger, (*providers[key.provider].budgets, *total)) for key in keys
@@ -86,7 +97,7 @@ def build_status(settings: Settings, store: Store, now: float) -> Status:
     return Status(now, day, statuses, tuple(providers.values()), total)
 
 
-def _providers(settings: Settings, store: Store, keys: list[KnownKey], now: float) -> list[ProviderStatus]:
+def _providers(settings: Settings, store: Store, keys: list[KeySlot], now: float) -> list[ProviderStatus]:
     """Providers with a key, a budget, or a breaker that is not closed."""
     breakers = {b.provider: b for b in store.breaker_states()}
     budgets = settings.limits.provider_budgets
@@ -102,49 +113,83 @@ def _providers(settings: Settings, store: Store, keys: list[KnownKey], now: floa
 
 
 def _key_status(
-    key: KnownKey, settings: Settings, store: Store, now: float, ledger: _Ledger, shared: tuple[BudgetUse, ...]
+    key: KeySlot, settings: Settings, store: Store, now: float, ledger: _Ledger, shared: tuple[BudgetUse, ...]
 ) -> KeyStatus:
     """``shared``: the budgets of the key's provider and the total, which hold this key too."""
-    budgets = tuple(budget_uses(store, settings, key.scope, settings.limits.key_budgets.get(key.label), now))
-    state, until, reason = _state(key, settings, store, now, ledger.health.get(key.key_id))
+    budgets = tuple(budget_uses(store, settings, Scope.of_key(key), settings.limits.key_budgets.get(key.label), now))
+    state, until, reason = _state(key, settings, store, now)
     if state == "ready":
         spent = next((b for b in (*budgets, *shared) if b.exhausted), None)
         if spent is not None:
             state, until, reason = "over_budget", spent.resets_at, f"{spent.scope} {spent.name} used up"
-    recent = ledger.recent.get(key.key_id)
+    recent = ledger.recent.get(key.id)
     return KeyStatus(
         key=key,
         state=state,
         until=until,
         reason=reason,
-        today=ledger.totals.get(key.key_id, Totals()),
-        last_latency_ms=ledger.last.get(key.key_id),
+        today=ledger.totals.get(key.id, Totals()),
+        last_latency_ms=ledger.last.get(key.id),
         p50_latency_ms=statistics.median(recent) if recent else None,
-        last_check=ledger.checks.get(key.key_id),
+        last_check=ledger.checks.get(key.id),
         budgets=budgets,
     )
 
 
-def _state(
-    key: KnownKey, settings: Settings, store: Store, now: float, health: KeyState | None
-) -> tuple[str, float | None, str | None]:
-    if health is not None and health.disabled:
-        return "disabled", None, _why(health)
-    if health is not None and health.cooldown_until is not None and health.cooldown_until > now:
-        return "cooling", health.cooldown_until, _why(health)
+def _state(key: KeySlot, settings: Settings, store: Store, now: float) -> tuple[str, float | None, str | None]:
+    holds = _holds(key, store, now)
+    whole = [h for h in holds if not h.model]
+    disabled = next((h for h in whole if h.disabled), None)
+    if disabled is not None:
+        return "disabled", None, _why(disabled)
+    cooling = max(whole, key=lambda h: h.blocked_until(now) or 0.0, default=None)
+    if cooling is not None:
+        return "cooling", cooling.blocked_until(now), _why(cooling)
     limits = settings.limits
     for scope, limit in (
-        (key.scope, limits.key_limits.get(key.label)),
+        (Scope.of_key(key), limits.key_limits.get(key.label)),
+        (
+            Scope("pool", key.pool_id, key.pool_name, settings.pool_members(key)) if key.pool else None,
+            limits.pool_limits.get(key.pool_name),
+        ),
         (provider_scope(key.provider), limits.provider_limits.get(key.provider)),
     ):
-        full = _rate_limited(store, scope, limit, now)
+        full = _rate_limited(store, scope, limit, now) if scope else None
         if full is not None:
             return "rate_limited", full[0], f"{scope}: {full[1]}"
+    if holds:
+        return "ready", None, "; ".join([*(_partial(h, now) for h in holds), "other models ready"])
     return "ready", None, None
 
 
-def _why(health: KeyState) -> str | None:
-    parts = [p for p in (health.error_kind, " ".join((health.reason or "").split())) if p]
+def _enabled(settings: Settings, name: str) -> bool:
+    provider = settings.provider(name)
+    return bool(provider and provider.enabled)
+
+
+def _holds(key: KeySlot, store: Store, now: float) -> list[Hold]:
+    """The holds in force on this key at any scope: its own, its pool's, and its provider's endpoint and models."""
+    kept = store.holds_of(dict.fromkeys((key.id, key.pool_id, key.provider)))
+    mine = [h for h in kept if h.subject != key.provider or h.scope in ("model", "endpoint")]
+    return store.holds_in_force([h.address for h in mine], endpoint=key.endpoint, now=now) if mine else []
+
+
+def _partial(hold: Hold, now: float) -> str:
+    """A hold on some models, in words: ``free models cooling until 00:00 UTC (...)``."""
+    what = f"{hold.model} models" if hold.scope == "pool_class" else hold.model
+    until = hold.blocked_until(now)
+    if hold.until_refresh:
+        state = "not available"
+    elif until is not None and until != float("inf"):
+        state = f"cooling until {windows.utc_clock(until)}"
+    else:
+        state = "disabled"
+    why = _why(hold)
+    return f"{what} {state}" + (f" ({why})" if why else "")
+
+
+def _why(hold: Hold) -> str | None:
+    parts = [p for p in (hold.error_kind, " ".join((hold.reason or "").split())) if p]
     return ": ".join(parts) or None
 
 

@@ -15,13 +15,13 @@ from typing import Concatenate, ParamSpec, TypeVar
 from llmroute.errors import StateError
 
 from llmroute.limits import BreakerSettings, Scope
-from llmroute.store import admission, breakers, catalog, checks, key_state, ledger, recovery, reports, spend
+from llmroute.store import admission, breakers, catalog, checks, holds, key_facts, ledger, recovery, reports, spend
 from llmroute.store.admission import Refusal, Ticket
 from llmroute.store.breakers import BreakerState
 from llmroute.store.catalog import CachedCatalog
 from llmroute.store.checks import CheckRow
 from llmroute.store.connection import connect, reset_damaged, state_error, warn_reset, write_transaction
-from llmroute.store.key_state import KeyState
+from llmroute.store.holds import Address, Hold
 from llmroute.store.spend import Spend
 from llmroute.store.ledger import AttemptRow
 from llmroute.store.migrations import migrate
@@ -29,12 +29,13 @@ from llmroute.store.reports import Group, Totals
 from llmroute.types import ModelInfo
 
 __all__ = [
+    "Address",
     "AttemptRow",
     "BreakerState",
     "CachedCatalog",
     "CheckRow",
     "Group",
-    "KeyState",
+    "Hold",
     "Refusal",
     "Spend",
     "Store",
@@ -108,45 +109,63 @@ class Store:
         return ledger.rows(self._conn, since=since)
 
     @_guarded
-    def key_states(self, key_ids: Iterable[str]) -> dict[str, KeyState]:
-        return key_state.load(self._conn, key_ids)
+    def holds_in_force(self, addresses: list[Address], *, endpoint: str, now: float) -> list[Hold]:
+        """The holds at any of ``addresses`` that block a candidate now (one query)."""
+        return holds.in_force(self._conn, addresses, endpoint, now)
 
     @_guarded
-    def all_key_states(self) -> list[KeyState]:
-        return key_state.load_all(self._conn)
+    def holds_of(self, subjects: Iterable[str]) -> list[Hold]:
+        """Every hold kept for these key or pool ids, in force or not."""
+        return holds.load(self._conn, subjects)
+
+    @_guarded
+    def all_holds(self) -> list[Hold]:
+        return holds.load_all(self._conn)
 
     @_guarded
     def record_failure(
         self,
+        address: Address,
         *,
-        key_id: str,
         provider: str,
         label: str,
+        endpoint: str,
         now: float,
         error_kind: str,
         reason: str,
-        disable: bool,
+        effect: str,
         deadline: Callable[[int], float] | None,
-    ) -> KeyState:
-        return key_state.record_failure(
+    ) -> Hold:
+        return holds.record_failure(
             self._conn,
-            key_id=key_id,
+            address,
             provider=provider,
             label=label,
+            endpoint=endpoint,
             now=now,
             error_kind=error_kind,
             reason=reason,
-            disable=disable,
+            effect=effect,
             deadline=deadline,
         )
 
     @_guarded
-    def record_success(self, key_id: str, now: float) -> None:
-        key_state.record_success(self._conn, key_id, now)
+    def record_success(self, address: Address, now: float) -> None:
+        holds.record_success(self._conn, address, now)
 
     @_guarded
-    def clear_key_states(self, key_ids: Iterable[str] | None = None) -> list[KeyState]:
-        return key_state.clear(self._conn, key_ids)
+    def clear_holds(self, subjects: Iterable[str] | None = None, providers: Iterable[str] = ()) -> list[Hold]:
+        """Lift the holds of these key or pool ids and providers (every hold when ``subjects`` is None)."""
+        return holds.clear(self._conn, subjects, providers)
+
+    @_guarded
+    def record_free_limit(self, key_id: str, provider: str, limit: int, now: float) -> None:
+        key_facts.record_free_limit(self._conn, key_id, provider, limit, now)
+
+    @_guarded
+    def free_limits(self, key_ids: Iterable[str]) -> dict[str, int]:
+        """Key id -> the free-model requests a day its provider last reported (OpenRouter ``GET /key``)."""
+        return key_facts.free_limits(self._conn, key_ids)
 
     @_guarded
     def next_cursor(self, name: str) -> int:
@@ -166,6 +185,11 @@ class Store:
     @_guarded
     def catalog_model(self, provider: str, model: str) -> ModelInfo | None:
         return catalog.load_model(self._conn, provider, model)
+
+    @_guarded
+    def catalog_lacks(self, provider: str, model: str) -> bool:
+        """True when the provider's catalogue was fetched and does not list ``model``."""
+        return catalog.lacks(self._conn, provider, model)
 
     @_guarded
     def catalogs(self, providers: Iterable[str] | None = None) -> dict[str, CachedCatalog]:

@@ -45,6 +45,10 @@ class Refusal:
     until: float | None
     """When the first slot or the budget frees (None: not before the configuration changes)."""
     budget: bool = False
+    free: bool = False
+    """A free-model cap refused it (paid models are not counted)."""
+    left_micros: int | None = None
+    """For a budget: what it has left (the limit less what is spent and held), never below zero."""
 
 
 def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal:
@@ -122,15 +126,18 @@ def _rate_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Refus
             recent = calls(conn, scope, now - 60, free_only=True)
             if len(recent) >= free.per_minute:
                 frees = recent[len(recent) - free.per_minute] + 60
-                return Refusal(scope, f"{free.per_minute} free-model calls per minute", frees)
+                return Refusal(scope, f"{free.per_minute} free-model calls per minute", frees, free=True)
         if free.per_utc_day is not None:
             today = windows.day(now)
             if len(calls(conn, scope, today.start, free_only=True)) >= free.per_utc_day:
-                return Refusal(scope, f"{free.per_utc_day} free-model calls per UTC day", today.end)
+                return Refusal(scope, f"{free.per_utc_day} free-model calls per UTC day", today.end, free=True)
     return None
 
 
 def _budget_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Refusal | None:
+    """A call known to cost nothing (a local model, a free one) is never refused by a budget."""
+    if ticket.reserve_micros <= 0:
+        return None
     for scope, budget in ticket.budgets:
         for kind, limit in (("day", budget.daily), ("month", budget.monthly)):
             if limit is None:
@@ -140,7 +147,8 @@ def _budget_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Ref
             limit_micros = round(limit * 1_000_000)
             if used.committed_micros >= limit_micros or used.committed_micros + ticket.reserve_micros > limit_micros:
                 name = "daily" if kind == "day" else "monthly"
-                return Refusal(scope, f"{name} budget {usd(limit)}", period.end, budget=True)
+                left = max(limit_micros - used.committed_micros, 0)
+                return Refusal(scope, f"{name} budget {usd(limit)}", period.end, budget=True, left_micros=left)
     return None
 
 

@@ -56,6 +56,16 @@ def load_model(conn: sqlite3.Connection, provider: str, model: str) -> ModelInfo
     return _model(json.loads(row[0])) if row else None
 
 
+def lacks(conn: sqlite3.Connection, provider: str, model: str) -> bool:
+    """True when the provider's catalogue was fetched and does not list ``model``."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM catalog_fetches WHERE provider = ?), "
+        "EXISTS (SELECT 1 FROM catalog WHERE provider = ? AND model = ?)",
+        (provider, provider, model),
+    ).fetchone()
+    return bool(row[0]) and not row[1]
+
+
 def cached_specs(path: Path) -> list[str]:
     """``provider:model`` of every cached model, for shell completion.
 

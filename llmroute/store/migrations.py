@@ -131,6 +131,39 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE attempts ADD COLUMN reserved_until REAL;
         """,
     ),
+    (
+        "m009_scoped_holds",
+        """
+        CREATE TABLE holds (
+            scope TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            provider TEXT NOT NULL,
+            label TEXT NOT NULL,
+            endpoint TEXT NOT NULL DEFAULT '',
+            cooldown_until REAL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            until_refresh INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            error_kind TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (scope, subject, model)
+        );
+        INSERT INTO holds (scope, subject, model, provider, label, cooldown_until, disabled, reason, error_kind,
+                           consecutive_failures, updated_at)
+            SELECT 'key', key_id, '', provider, label, cooldown_until, disabled, reason, error_kind,
+                   consecutive_failures, updated_at
+            FROM key_state;
+        DROP TABLE key_state;
+        CREATE TABLE key_facts (
+            key_id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            free_daily_limit INTEGER,
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -4,6 +4,8 @@ A pending attempt (dispatched, not yet settled) counts its reservation until
 its own ``reserved_until`` (``reservation_timeout`` after it began, for rows
 written before that column existed); a settled attempt counts its cost. A crashed
 process's reservation therefore stops counting on its own and never becomes spend.
+An answered call whose cost is unknown (no price anywhere, none reported) keeps
+counting its worst-case reservation against budgets: a budget holds for any price.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def scope_filter(scope: Scope) -> tuple[str, tuple[object, ...]]:
         return "provider = ?", (scope.name,)
     if scope.kind == "key":
         return f"{_KEY_ID} = ?", (scope.name,)
+    if scope.kind == "pool":
+        members = scope.members or (scope.name,)
+        return f"{_KEY_ID} IN ({','.join('?' * len(members))})", members
     raise ValueError(f"unknown scope kind {scope.kind!r}")
 
 
@@ -34,7 +39,7 @@ class Spend:
     estimated_micros: int
     """The part of ``settled_micros`` computed from prices rather than reported by providers."""
     reserved_micros: int
-    """Worst-case cost held by attempts still in flight."""
+    """Worst-case cost held by attempts still in flight, and by answered calls whose cost is unknown."""
 
     @property
     def committed_micros(self) -> int:
@@ -51,7 +56,8 @@ def spend(
             coalesce(sum(CASE WHEN outcome != 'pending' THEN coalesce(cost_micros, 0) END), 0),
             coalesce(sum(CASE WHEN outcome != 'pending' AND cost_estimated THEN coalesce(cost_micros, 0) END), 0),
             coalesce(sum(CASE WHEN outcome = 'pending' AND coalesce(reserved_until, ts + ?) > ?
-                              THEN reserved_micros END), 0)
+                              THEN reserved_micros
+                              WHEN outcome = 'ok' AND cost_micros IS NULL THEN reserved_micros END), 0)
         FROM attempts WHERE {where} AND ts >= ? AND ts < ?
         """,
         (reservation_timeout, now, *params, start, end),

@@ -49,6 +49,13 @@ class Reply:
 
     text: str | None = None
     """Answer text; ``None`` = the provider's ``default_text``."""
+    reasoning: str | None = None
+    """The model's reasoning, sent whole before the answer as each wire sends it: OpenRouter
+    ``message.reasoning`` / ``delta.reasoning`` (with the same text in ``reasoning_details``), Ollama
+    ``message.thinking``. It counts against ``max_tokens`` first, as on the real services: a budget
+    no larger than the reasoning leaves an empty answer with finish reason ``"length"`` (ref next §8).
+    The ``*_after_tokens`` thresholds count answer tokens only, so ``drop_after_tokens=0`` cuts the
+    stream after the reasoning and before any text."""
     model: str | None = None
     """Model id reported in the response; ``None`` = the resolved request model."""
     cost: float | None = None
@@ -193,6 +200,7 @@ def reply(
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
     *,
+    reasoning: str | None = None,
     finish_reason: str | None = None,
     usage_shape: UsageShape = "A",
     blank_lines: int = 0,
@@ -200,9 +208,14 @@ def reply(
     gzip: bool = False,
     repeat: int = 1,
 ) -> Reply:
-    """A normal successful answer, in whatever format (stream or not) the request asked for."""
+    """A normal successful answer, in whatever format (stream or not) the request asked for.
+
+    ``reply(text="", reasoning="...", finish_reason="length")`` is a reasoning model that spent its
+    whole ``max_tokens`` thinking (as is ``reply(reasoning=..., text=...)`` asked with a small budget).
+    """
     return Reply(
         text=text,
+        reasoning=reasoning,
         model=model,
         cost=cost,
         delay=delay,
@@ -228,6 +241,7 @@ def stream_reply(
     chunk_delay: float = 0.0,
     error_only: bool = False,
     *,
+    reasoning: str | None = None,
     model: str | None = None,
     cost: float | None = None,
     delay: float = 0.0,
@@ -248,10 +262,12 @@ def stream_reply(
 
     ``usage_shape`` (OpenRouter only): ``"A"`` finish chunk then a duplicate finish chunk carrying
     ``usage``; ``"B"`` the last content chunk carries ``finish_reason`` and ``usage``; ``"C"``
-    finish chunk then an OpenAI-style ``choices: []`` + ``usage`` chunk.
+    finish chunk then an OpenAI-style ``choices: []`` + ``usage`` chunk. ``reasoning`` is streamed
+    before the answer, split like it (see :attr:`Reply.reasoning`).
     """
     return Reply(
         text=text,
+        reasoning=reasoning,
         model=model,
         cost=cost,
         delay=delay,

@@ -364,6 +364,29 @@ def oll_403_cloud_disabled() -> ErrorResponse:
     return ollama_error(403, "ollama cloud is disabled: remote model is unavailable")
 
 
+def oll_403_subscription() -> ErrorResponse:
+    """403 a Free plan asking for a subscription-only model (providers-next §8): the key still works for
+    free-tier models, so script it per model (``fake.script(key, oll_403_subscription(), model=...)``)."""
+    return ollama_error(403, "this model requires a subscription, upgrade for access: https://ollama.com/upgrade")
+
+
+def oll_402_extra_usage() -> ErrorResponse:
+    """402 a model that draws on extra usage only, with none left (providers-next §8, observed).
+
+    The reference quotes the text from "this model uses ..." on (what comes before it is elided there).
+    """
+    return ollama_error(
+        402,
+        "this model uses extra usage only (not included plan usage) and your extra usage balance is empty",
+    )
+
+
+def oll_500_unserved(ref: str = "c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c") -> ErrorResponse:
+    """500 ``"Internal Server Error (ref: …)"``: how Ollama Cloud has answered a model it no longer serves,
+    instead of a 404 (providers-next §8, observed); ``ref`` stands for the elided request reference."""
+    return ollama_error(500, f"Internal Server Error (ref: {ref})")
+
+
 #: Status -> ``error`` text for :func:`oll_status`: documented texts where ref §2.5 has one, else
 #: what Ollama's Go server writes for that status (``http.StatusText``, lower-cased).
 _OLLAMA_STATUS: dict[int, str] = {

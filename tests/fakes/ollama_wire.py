@@ -20,6 +20,7 @@ from .plan import (
     Step,
     cut_in_half,
     interruption_steps,
+    reasoning_pieces,
     repeated_json,
     resolve_answer,
     stream_events,
@@ -39,18 +40,23 @@ def created_at() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _message(content: str) -> dict[str, Any]:
-    return {"role": "assistant", "content": content}
+def _message(content: str, thinking: str = "") -> dict[str, Any]:
+    """``api.Message``: ``content`` is always there (Go: no ``omitempty``), ``thinking`` only when not empty."""
+    message = {"role": "assistant", "content": content}
+    if thinking:
+        message["thinking"] = thinking
+    return message
 
 
-def done_object(answer: Answer, content: str, reply: Reply) -> dict[str, Any]:
-    """The terminating ``done:true`` object carrying the metrics (ref §2.3/§2.4)."""
+def done_object(answer: Answer, content: str, reply: Reply, thinking: str = "") -> dict[str, Any]:
+    """The terminating ``done:true`` object carrying the metrics (ref §2.3/§2.4); ``eval_count`` counts
+    the thinking tokens too."""
     prompt_ns = answer.prompt_tokens * PROMPT_NS_PER_TOKEN
     eval_ns = answer.completion_tokens * EVAL_NS_PER_TOKEN
     obj: dict[str, Any] = {
         "model": answer.model,
         "created_at": created_at(),
-        "message": _message(content),
+        "message": _message(content, thinking),
         "done": True,
         "done_reason": answer.finish_reason,
         "total_duration": LOAD_NS + prompt_ns + eval_ns + 345_000,
@@ -88,7 +94,7 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
         return Plan(
             status=500, headers=content_headers(ctx, OLLAMA_JSON), body=(body,), preamble=preamble, gzip=reply.gzip
         )
-    document = done_object(answer, answer.text, reply)
+    document = done_object(answer, answer.text, reply, answer.reasoning_text)
     steps: tuple[Step, ...]
     if reply.repeat > 1:
         steps = repeated_json(document, ("message", "content"), answer.text, reply.repeat)
@@ -121,6 +127,13 @@ def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
     if reply.error_only:
         steps.append(line({"error": reply.error_message or RUNNER_ERROR}))
         return finish()
+    for piece in reasoning_pieces(answer, ctx.tokens_per_chunk):  # thinking streams before the answer
+        if steps:
+            steps += gap
+        steps.append(
+            line({"model": answer.model, "created_at": created_at(), "message": _message("", piece), "done": False})
+        )
+    thinking_steps = len(steps)
     for event in stream_events(reply, answer.tokens, ctx.tokens_per_chunk):
         if steps:
             steps += gap
@@ -142,7 +155,8 @@ def render_ndjson(reply: Reply, ctx: ChatContext) -> Plan:
             steps += interruption_steps(reply, event.kind)
             return finish()
     if reply.repeat > 1:  # one copy of the content lines, sent ``repeat`` times
-        steps[:] = [Repeat(tuple(s for s in steps if isinstance(s, bytes | Pause)), reply.repeat)]
+        copy = tuple(s for s in steps[thinking_steps:] if isinstance(s, bytes | Pause))
+        steps[thinking_steps:] = [Repeat(copy, reply.repeat)]
     if not reply.no_terminator:
         steps += gap
         steps.append(line(done_object(answer, "", reply)))

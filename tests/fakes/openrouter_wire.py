@@ -17,6 +17,7 @@ from .plan import (
     Step,
     cut_in_half,
     interruption_steps,
+    reasoning_pieces,
     repeated_json,
     resolve_answer,
     stream_events,
@@ -43,8 +44,11 @@ def _error_fields(reply: Reply) -> tuple[str, str]:
     return (reply.error_message or message), error_type
 
 
-def usage(prompt_tokens: int, completion_tokens: int, cost: float) -> dict[str, Any]:
-    """A complete ``ChatUsage`` object (ref §1.3), cost split pro rata between prompt and completion."""
+def usage(prompt_tokens: int, completion_tokens: int, cost: float, reasoning_tokens: int = 0) -> dict[str, Any]:
+    """A complete ``ChatUsage`` object (ref §1.3), cost split pro rata between prompt and completion.
+
+    ``completion_tokens`` includes the ``reasoning_tokens`` (reasoning is billed as output).
+    """
     total = prompt_tokens + completion_tokens
     prompt_cost = round(cost * prompt_tokens / total, 12) if total else 0.0
     return {
@@ -64,8 +68,13 @@ def usage(prompt_tokens: int, completion_tokens: int, cost: float) -> dict[str, 
             "upstream_inference_prompt_cost": prompt_cost,
             "upstream_inference_completions_cost": round(cost - prompt_cost, 12),
         },
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens, "audio_tokens": 0},
     }
+
+
+def _reasoning_details(text: str) -> list[dict[str, Any]]:
+    """``reasoning_details`` for plain-text reasoning: the same text as ``reasoning``, as one block."""
+    return [{"type": "reasoning.text", "text": text, "format": "unknown", "index": 0}] if text else []
 
 
 def _headers(ctx: ChatContext, content_type: str) -> tuple[tuple[str, str], ...]:
@@ -92,7 +101,8 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
     else:
         partial_error = interrupt is not None and interrupt.kind == "error"
         tokens = answer.tokens[: interrupt.emitted] if partial_error and interrupt else answer.tokens
-        body = _completion(ctx, answer, "".join(tokens), len(tokens) if partial_error else None)
+        partial = len(tokens) + len(answer.reasoning) if partial_error else None
+        body = _completion(ctx, answer, "".join(tokens), partial)
         if partial_error:
             message, error_type = _error_fields(reply)
             choice = body["choices"][0]
@@ -126,6 +136,9 @@ def render_json(reply: Reply, ctx: ChatContext) -> Plan:
 
 def _completion(ctx: ChatContext, answer: Answer, text: str, completion_override: int | None) -> dict[str, Any]:
     completion = answer.completion_tokens if completion_override is None else completion_override
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "reasoning": None}
+    if answer.reasoning:
+        message |= {"reasoning": answer.reasoning_text, "reasoning_details": _reasoning_details(answer.reasoning_text)}
     return {
         "id": ctx.generation_id,
         "provider": ctx.provider_name,
@@ -138,11 +151,11 @@ def _completion(ctx: ChatContext, answer: Answer, text: str, completion_override
                 "finish_reason": answer.finish_reason,
                 "native_finish_reason": answer.finish_reason,
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None, "reasoning": None},
+                "message": message,
             }
         ],
         "system_fingerprint": SYSTEM_FINGERPRINT,
-        "usage": usage(answer.prompt_tokens, completion, answer.cost),
+        "usage": usage(answer.prompt_tokens, completion, answer.cost, len(answer.reasoning)),
     }
 
 
@@ -173,15 +186,21 @@ def _chunk(ctx: ChatContext, answer: Answer, choices: list[dict[str, Any]], with
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
     if with_usage:
-        obj["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cost)
+        obj["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cost, len(answer.reasoning))
     return _sse(obj)
 
 
-def _choice(content: str, finish_reason: str | None = None) -> dict[str, Any]:
-    # Every chunk repeats delta.role, as the live service does.
+def _choice(
+    content: str, finish_reason: str | None = None, *, reasoner: bool = False, reasoning: str | None = None
+) -> dict[str, Any]:
+    """One choice of a chunk. Every chunk repeats delta.role, as the live service does; a reasoning
+    model's chunks also carry ``reasoning`` and ``reasoning_details``, empty once the answer began."""
+    delta: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoner:
+        delta |= {"reasoning": reasoning, "reasoning_details": _reasoning_details(reasoning or "")}
     return {
         "index": 0,
-        "delta": {"role": "assistant", "content": content},
+        "delta": delta,
         "finish_reason": finish_reason,
         "native_finish_reason": finish_reason,
         "logprobs": None,
@@ -192,6 +211,11 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
     """``text/event-stream`` per ref §1.4: comments, chunks, usage in shape A/B/C, ``[DONE]``."""
     answer = resolve_answer(reply, ctx)
     gap: list[Step] = [Pause(reply.chunk_delay)] if reply.chunk_delay > 0 else []
+    reasoner = bool(answer.reasoning)
+
+    def choice(content: str, finish_reason: str | None = None) -> dict[str, Any]:
+        return _choice(content, finish_reason, reasoner=reasoner)
+
     steps: list[Step] = []
     for _ in range(reply.processing_comments):
         steps += [PROCESSING_COMMENT, *gap]
@@ -200,17 +224,19 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
         steps.append(_sse({"error": _error_only_payload(reply, ctx)}))
         return _sse_plan(reply, ctx, steps)
 
-    steps.append(_chunk(ctx, answer, [_choice("")]))  # the live service opens with an empty delta
+    steps.append(_chunk(ctx, answer, [choice("")]))  # the live service opens with an empty delta
+    for piece in reasoning_pieces(answer, ctx.tokens_per_chunk):  # reasoning streams before any content
+        steps += [*gap, _chunk(ctx, answer, [_choice("", reasoner=True, reasoning=piece)])]
     shape_b_done = False
     opening = len(steps)
     for event in stream_events(reply, answer.tokens, ctx.tokens_per_chunk):
         steps += gap
         if isinstance(event, Emit):
             if event.last and reply.usage_shape == "B" and reply.repeat == 1:
-                steps.append(_chunk(ctx, answer, [_choice(event.content, answer.finish_reason)], with_usage=True))
+                steps.append(_chunk(ctx, answer, [choice(event.content, answer.finish_reason)], with_usage=True))
                 shape_b_done = True
             else:
-                steps.append(_chunk(ctx, answer, [_choice(event.content)]))
+                steps.append(_chunk(ctx, answer, [choice(event.content)]))
             continue
         if event.kind == "error":
             message, error_type = _error_fields(reply)
@@ -241,13 +267,13 @@ def render_sse(reply: Reply, ctx: ChatContext) -> Plan:
         steps[opening:] = [Repeat(copy, reply.repeat)]
 
     if reply.usage_shape == "A":
-        steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)]))
-        steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)], with_usage=True))
+        steps.append(_chunk(ctx, answer, [choice("", answer.finish_reason)]))
+        steps.append(_chunk(ctx, answer, [choice("", answer.finish_reason)], with_usage=True))
     elif reply.usage_shape == "B":
         if not shape_b_done:  # empty answer: one chunk with empty content, finish and usage
-            steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)], with_usage=True))
+            steps.append(_chunk(ctx, answer, [choice("", answer.finish_reason)], with_usage=True))
     else:
-        steps.append(_chunk(ctx, answer, [_choice("", answer.finish_reason)]))
+        steps.append(_chunk(ctx, answer, [choice("", answer.finish_reason)]))
         steps.append(_chunk(ctx, answer, [], with_usage=True))
     if not reply.no_terminator:
         steps.append(DONE)

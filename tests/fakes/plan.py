@@ -136,10 +136,16 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     cost: float
+    reasoning: tuple[str, ...] = ()
+    """The reasoning's tokens, sent before the answer's (after ``max_tokens`` took its share)."""
 
     @property
     def text(self) -> str:
         return "".join(self.tokens)
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self.reasoning)
 
 
 def is_free_model(model: str) -> bool:
@@ -147,15 +153,20 @@ def is_free_model(model: str) -> bool:
 
 
 def resolve_answer(reply: Reply, ctx: ChatContext) -> Answer:
-    """Apply defaults, max-token truncation and usage overrides."""
+    """Apply defaults, max-token truncation and usage overrides.
+
+    Reasoning is generated first, so it takes its share of ``max_tokens`` before the answer does.
+    """
     if reply.chunks is not None:
         tokens = list(reply.chunks)
     else:
         tokens = tokenize(ctx.default_text if reply.text is None else reply.text)
-    truncated = ctx.max_tokens is not None and 0 <= ctx.max_tokens < len(tokens)
+    thoughts = tokenize(reply.reasoning or "")
+    truncated = ctx.max_tokens is not None and 0 <= ctx.max_tokens < len(thoughts) + len(tokens)
     if truncated:
         assert ctx.max_tokens is not None
-        tokens = tokens[: ctx.max_tokens]
+        thoughts = thoughts[: ctx.max_tokens]
+        tokens = tokens[: ctx.max_tokens - len(thoughts)]
     model = reply.model or ctx.model
     if reply.cost is not None:
         cost = reply.cost
@@ -166,9 +177,18 @@ def resolve_answer(reply: Reply, ctx: ChatContext) -> Answer:
         model=model,
         finish_reason=reply.finish_reason or ("length" if truncated else "stop"),
         prompt_tokens=ctx.prompt_tokens if reply.prompt_tokens is None else reply.prompt_tokens,
-        completion_tokens=len(tokens) * reply.repeat if reply.completion_tokens is None else reply.completion_tokens,
+        completion_tokens=(
+            len(tokens) * reply.repeat + len(thoughts) if reply.completion_tokens is None else reply.completion_tokens
+        ),
         cost=cost,
+        reasoning=tuple(thoughts),
     )
+
+
+def reasoning_pieces(answer: Answer, per_chunk: int) -> list[str]:
+    """The reasoning as stream pieces of ``per_chunk`` tokens, like the answer's."""
+    per_chunk = max(1, per_chunk)
+    return ["".join(answer.reasoning[i : i + per_chunk]) for i in range(0, len(answer.reasoning), per_chunk)]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ bearer, and also any request to an endpoint that ignores keys: the public catalo
 (``/api/v1/models``, Ollama's ``/api/tags``, ``/api/show``, ``/v1/models``, ``/``,
 ``/api/version``) and every Ollama endpoint when ``require_auth=False``.  ``script`` without a
 ``path`` fills the shared queue of the two native chat endpoints, used after any queue scripted
-for the exact chat path.
+for the exact chat path.  ``script(..., model=...)`` fills a queue only requests whose JSON body
+asks for that ``model`` take from, before the queues without a model ("403 for model A, 200 for
+model B on the same key").
 """
 
 from __future__ import annotations
@@ -113,8 +115,13 @@ OLLAMA_AUTH_PATHS = frozenset(
 )
 """Ollama Cloud endpoints that need a key; every other Ollama path is public (ref §2.2)."""
 
-QueueKey = tuple[str | None, str | None]
-"""(path, bearer); path ``None`` = the shared queue of the native chat endpoints."""
+QueueKey = tuple[str | None, str | None] | tuple[str | None, str | None, str]
+"""(path, bearer), or (path, bearer, model) for one model's queue; path ``None`` = the shared queue of the
+native chat endpoints."""
+
+
+def _queue_key(path: str | None, bearer: str | None, model: str | None) -> QueueKey:
+    return (path, bearer) if model is None else (path, bearer, model)
 
 
 def normalise_path(path: str) -> str:
@@ -269,26 +276,31 @@ class FakeProvider:
 
     # ------------------------------------------------------------------ scripting and records
 
-    def script(self, secret: str | None, *behaviours: Behaviour, path: str | None = None) -> None:
+    def script(
+        self, secret: str | None, *behaviours: Behaviour, path: str | None = None, model: str | None = None
+    ) -> None:
         """Append behaviours to the queue of ``path`` for requests made with ``secret``.
 
         ``path=None`` (default): the chat requests of both native chat endpoints, as before.  Any
         other ``path`` (query ignored), e.g. ``"/api/v1/key"``, ``"/v1/chat/completions"``,
         ``"/api/tags"``: requests to exactly that path.  ``secret=None`` = requests without a
         bearer, and on endpoints that ignore keys (public catalogues; Ollama with
-        ``require_auth=False``) any request whose bearer has no queue.  See the module docstring
-        for when a behaviour is taken.
+        ``require_auth=False``) any request whose bearer has no queue.  ``model``: only requests
+        whose JSON body asks for exactly that ``model`` take these behaviours (before any queue
+        without a model), e.g. ``script(key, oll_403_subscription(), model="kimi-k2.6")`` refuses
+        that model while the same key's other models answer.  See the module docstring for when a
+        behaviour is taken.
         """
-        key = (None if path is None else normalise_path(path), secret)
+        key = _queue_key(None if path is None else normalise_path(path), secret, model)
         for behaviour in behaviours:
             if not isinstance(behaviour, (Reply, ErrorResponse, Hang, DropConnection)):
                 raise TypeError(f"not a behaviour: {behaviour!r}")
         with self._lock:
             self._queues.setdefault(key, deque()).extend(behaviours)
 
-    def remaining(self, secret: str | None, path: str | None = None) -> int:
-        """How many behaviours scripted for ``secret`` (on ``path``, as in :meth:`script`) are unused."""
-        key = (None if path is None else normalise_path(path), secret)
+    def remaining(self, secret: str | None, path: str | None = None, model: str | None = None) -> int:
+        """How many behaviours scripted for ``secret`` (on ``path``, for ``model``, as in :meth:`script`) are unused."""
+        key = _queue_key(None if path is None else normalise_path(path), secret, model)
         with self._lock:
             return len(self._queues.get(key, ()))
 
@@ -805,15 +817,19 @@ class _Handler(BaseHTTPRequestHandler):
 
         Queues tried, first non-empty wins: (path, bearer), then (path, None) if ``keys_ignored``;
         with ``shared`` (native chat endpoints) then the shared chat queues in the same order.
+        When the body names a ``model``, that model's queues are tried first, in the same order.
         Returns the :class:`Reply` still to render once the request is validated, or ``None`` when
         the behaviour has already been answered (a scripted error response).
         """
         paths: list[str | None] = [req.path, None] if shared else [req.path]
+        body_model = req.body.get("model") if isinstance(req.body, dict) else None
+        models: list[str | None] = [body_model, None] if isinstance(body_model, str) and body_model else [None]
         keys: list[QueueKey] = []
-        for path in paths:
-            keys.append((path, req.bearer))
-            if keys_ignored and req.bearer is not None:
-                keys.append((path, None))
+        for model in models:
+            for path in paths:
+                keys.append(_queue_key(path, req.bearer, model))
+                if keys_ignored and req.bearer is not None:
+                    keys.append(_queue_key(path, None, model))
         behaviour = self.provider._next_behaviour(keys)
         if behaviour is None:
             return Reply()
