@@ -250,10 +250,12 @@ async def load_catalog(
     now: float,
     providers: set[str] | None = None,
     timeout: float | None = None,
+    key_reports: bool = True,
 ) -> CatalogResult:
     """The catalogue of every enabled provider (of ``providers``), fetching those that are due.
 
-    ``clients`` defaults to a pool of this call's own, closed before returning.
+    ``clients`` defaults to a pool of this call's own, closed before returning. With ``key_reports`` a fetch
+    also reads what each key reports of its limits (``test-keys`` reads that itself, as its check).
     """
     from llmroute.store import CachedCatalog
 
@@ -264,7 +266,7 @@ async def load_catalog(
         for p in usable_providers(settings, enabled)
         if refresh or p.name not in catalogs or now - catalogs[p.name].fetched_at >= ttl
     ]
-    outcomes = await _fetch_all(store, due, clients, timeout or settings.timeout)
+    outcomes = await _fetch_all(store, due, clients, timeout or settings.timeout, key_reports=key_reports)
     errors: dict[str, str] = {}
     for provider, outcome in zip(due, outcomes, strict=True):
         if isinstance(outcome, str):
@@ -282,8 +284,10 @@ async def load_catalog(
 
 
 async def _fetch_all(
-    store: Store, due: Sequence[ProviderSettings], clients: ClientPool | None, timeout: float
+    store: Store, due: Sequence[ProviderSettings], clients: ClientPool | None, timeout: float, *, key_reports: bool
 ) -> list[list[ModelInfo] | str]:
+    """Each due provider's catalogue (or why not), fetched concurrently with what its keys report of their
+    free-model caps (OpenRouter ``GET /key``), which the gate counts free-model calls by."""
     if not due:
         return []
     import asyncio
@@ -291,11 +295,35 @@ async def _fetch_all(
     from llmroute.providers import ClientPool, build_adapter
 
     pool = clients or ClientPool("llmroute")
+    adapters = [build_adapter(p, pool) for p in due]
+    reporting = [
+        (adapter, key)
+        for adapter, p in zip(adapters, due, strict=True)
+        if key_reports and adapter.reports_key_limits
+        for key in p.keys
+    ]
     try:
-        return list(await asyncio.gather(*(_fetch(build_adapter(p, pool), _fetch_key(store, p), timeout) for p in due)))
+        catalogues, limits = await asyncio.gather(
+            asyncio.gather(*(_fetch(a, _fetch_key(store, p), timeout) for a, p in zip(adapters, due, strict=True))),
+            asyncio.gather(*(_free_limit(adapter, key, timeout) for adapter, key in reporting)),
+        )
     finally:
         if clients is None:
             await pool.aclose()
+    now = time.time()
+    for (adapter, key), limit in zip(reporting, limits, strict=True):
+        if limit is not None:
+            store.record_free_limit(key.fingerprint, adapter.name, limit, now)
+    return list(catalogues)
+
+
+async def _free_limit(adapter: ProviderAdapter, key: ApiKey, timeout: float) -> int | None:
+    """The free-model requests a day the key's account may make, as the provider reports it (None: not said)."""
+    try:
+        return (await adapter.probe_key(key, timeout=timeout)).free_requests_limit
+    except ProviderError as error:
+        log.info("could not read %s's limits: %s", key.label, error.message)
+        return None
 
 
 async def _fetch(adapter: ProviderAdapter, key: ApiKey | None, timeout: float) -> list[ModelInfo] | str:

@@ -144,7 +144,13 @@ async def diagnose(
     gate = Gatekeeper(settings, store, clients)
     check = _Checker(settings, store, probes, timeout, inference, required, on_report, gate)
     catalog_load = load_catalog(
-        settings, store, refresh=False, ttl=24 * 3600, now=time.time(), providers={s.provider for s in slots}
+        settings,
+        store,
+        refresh=False,
+        ttl=24 * 3600,
+        now=time.time(),
+        providers={s.provider for s in slots},
+        key_reports=False,  # each key's check reads its report
     )
     try:
         reports, catalog = await asyncio.gather(

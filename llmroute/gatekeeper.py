@@ -146,16 +146,18 @@ class Gatekeeper:
         """The skip record of a candidate that ``hold`` keeps from being tried."""
         scope = _hold_scope(hold, candidate)
         why = " ".join((hold.reason or hold.error_kind or "").split())
+        provider_wide = hold.scope in (StateScope.ENDPOINT, StateScope.MODEL)
+        reset = f"llmroute reset-limits --{'provider' if provider_wide else 'key'} " + (
+            candidate.provider if provider_wide else candidate.key_label
+        )
         if hold.disabled:
-            reason = f"is disabled ({why})"
-            hint = f"fix the key, then `llmroute reset-limits --key {candidate.key_label}`"
+            reason, hint = f"is disabled ({why})", f"fix the key, then `{reset}`"
         elif hold.until_refresh:
-            reason = f"is not available ({why})"
-            hint = f"`llmroute reset-limits --key {candidate.key_label}` or `llmroute models --refresh` tries it again"
+            reason, hint = f"is not available ({why})", f"`{reset}` or `llmroute models --refresh` tries it again"
         else:
             reason = f"is cooling down after {hold.error_kind or 'a failure'} ({why})"
-            hint = f"`llmroute reset-limits --key {candidate.key_label}` lifts it now"
-        reach = Reach.PROVIDER if hold.scope in (StateScope.ENDPOINT, StateScope.MODEL) else Reach.CANDIDATE
+            hint = f"`{reset}` lifts it now"
+        reach = Reach.PROVIDER if provider_wide else Reach.CANDIDATE
         return Skip(
             candidate, SkipKind.HOLD, scope, reason, hold.blocked_until(now), hint, reach, hold_scope=hold.scope
         )
@@ -292,6 +294,7 @@ class Gatekeeper:
             )
         if refusal.free:
             hint = "a paid variant of the model is not capped"
+            scope = scope if candidate.slot.pool else Scope.of_key(candidate.slot)
             return Skip(
                 candidate, SkipKind.FREE_CAP, f"free models of {scope}", f"at {refusal.reason}", refusal.until, hint
             )

@@ -73,7 +73,7 @@ def refine(store: Store, slot: KeySlot, model: str, error: ProviderError) -> Pro
 
 def record_failure(store: Store, slot: KeySlot, error: ProviderError, model: str = "") -> Hold | None:
     """Cool, disable or mark unavailable as the failure table says, at its scope; None when it leaves all alone."""
-    action = action_for(error.kind, error.cause)
+    action = action_for(error.kind, error.cause, local=slot.key is None)
     if action.key is KeyEffect.NONE:
         return None
     now = time.time()

@@ -37,7 +37,9 @@ def plan(
 
     names = [p.name for p in settings.providers]
     spec = request.model or settings.default_model
-    targets, notices = current_targets(aliases.resolve(spec, settings.aliases, names), store, time.time())
+    resolved = aliases.resolve(spec, settings.aliases, names)
+    now = time.time()
+    targets, notices = current_targets(resolved, store, now)
     if request.privacy is Privacy.CRITICAL:
         targets = _local_only(targets, spec, settings)
     else:
@@ -49,7 +51,11 @@ def plan(
         candidates.extend(_expand(target, settings, next_cursor))
     if not candidates:
         raise NoKeysError("; ".join([*notices, _no_keys_message(spec, targets, settings)]))
-    return Plan(candidates, notices)
+    # A notice about a provider that has no candidate (no key, not enabled, not local under privacy
+    # critical) names a target that is not used: it would only mislead.
+    used = {c.provider for c in candidates}
+    wanted = tuple(t for t in resolved if t.provider in used)
+    return Plan(candidates, current_targets(wanted, store, now)[1] if len(wanted) < len(resolved) else notices)
 
 
 def _enabled(settings: Settings, name: str) -> bool:

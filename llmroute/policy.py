@@ -6,7 +6,7 @@ scope the table names, and the gate checks every scope before a candidate is tri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from llmroute.errors import Cause, ErrorKind
@@ -115,9 +115,21 @@ FREE_ROUTER = "openrouter/free"
 """OpenRouter's router that picks among free models: a free-model call like any ``:free`` one."""
 
 
-def action_for(kind: ErrorKind, cause: Cause | None = None) -> Action:
-    """The table's row for a kind and cause; a cause the table does not single out acts as its kind."""
-    return ACTIONS.get((kind, cause)) or ACTIONS[(kind, None)]
+LOCAL_RECHECK = 60.0
+"""Seconds a local daemon's "not here" (a model not pulled, cloud models before ``ollama signin``) is believed:
+the user changes that in a moment on their own machine, and asking again costs a loopback round trip."""
+
+
+def action_for(kind: ErrorKind, cause: Cause | None = None, *, local: bool = False) -> Action:
+    """The table's row for a kind and cause; a cause the table does not single out acts as its kind.
+
+    For a local daemon (``local``), what would be unavailable until the catalogue is fetched again cools
+    for :data:`LOCAL_RECHECK` instead.
+    """
+    action = ACTIONS.get((kind, cause)) or ACTIONS[(kind, None)]
+    if local and action.key is KeyEffect.UNAVAILABLE:
+        return replace(action, key=KeyEffect.COOL, base_cooldown=LOCAL_RECHECK, max_cooldown=LOCAL_RECHECK)
+    return action
 
 
 def is_free_model(model: str) -> bool:

@@ -18,6 +18,7 @@ from llmroute import health, planner, windows
 from llmroute.config import Settings
 from llmroute.errors import (
     AllCandidatesFailed,
+    Cause,
     DeadlineExceeded,
     ErrorKind,
     ModelNotFound,
@@ -317,6 +318,7 @@ class Router:
             outcome=outcome,
             error_kind=error.kind if error else None,
             status=error.status if error else None,
+            cause=error.cause if error else None,
             message=error.message if error else None,
             latency_ms=round(progress.elapsed_ms(), 1),
             ttft_ms=round(progress.ttft_ms, 1) if progress.ttft_ms is not None else None,
@@ -335,7 +337,8 @@ class Router:
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
         """Keep the failure's state at its scope; a limit that now holds the candidate joins the skips."""
         hold = health.record_failure(self.store, candidate.slot, error, candidate.model)
-        if hold is not None and error.kind in _LIMIT_KINDS and hold.blocked_until(time.time()):
+        until = hold.blocked_until(time.time()) if hold is not None else None
+        if hold is not None and error.kind in _LIMIT_KINDS and until is not None and until != float("inf"):
             run.skips.append(self._gate.held(candidate, hold, time.time()))
 
     def _failure(self, request: ChatRequest, run: _Run) -> Exception:
@@ -347,18 +350,17 @@ class Router:
             )
         if request.privacy is Privacy.CRITICAL:
             return PrivacyRefused(_privacy_message(run), attempts)
-        kinds = {a.error_kind for a in attempts}
+        # A model the key's plan lacks is nothing to wait for, whatever status said so.
+        kinds = {"model_access" if a.cause is Cause.MODEL_ACCESS else a.error_kind for a in attempts}
         # A provider that lacks the model is no reason to wait; keys of the others that are held are.
         lacking = {a.provider for a in attempts if a.error_kind is ErrorKind.MODEL_NOT_FOUND}
-        lacking |= {
-            s.candidate.provider
-            for s in skips
-            if s.kind is SkipKind.HOLD and s.reach is Reach.PROVIDER and s.frees is None
-        }
+        lacking |= {s.candidate.provider for s in skips if s.hold_scope == StateScope.MODEL}
         # An endpoint that could not be reached moments ago is a failure to wait out, not a limit.
         waiting = [s for s in skips if s.candidate.provider not in lacking and s.hold_scope != StateScope.ENDPOINT]
         if kinds <= {ErrorKind.MODEL_NOT_FOUND} and lacking and not waiting:
-            return ModelNotFound(f"no provider serves the model {model!r}", attempts)
+            earlier = [s for s in skips if s.hold_scope == StateScope.MODEL]
+            said = f" ({earlier[0].words()}; {earlier[0].hint})" if earlier and not attempts else ""
+            return ModelNotFound(f"no provider serves the model {model!r}{said}", attempts)
         if kinds - {ErrorKind.MODEL_NOT_FOUND} <= _LIMIT_KINDS and waiting:
             frees = [s.frees for s in waiting if s.frees is not None]
             retry_at = min(frees) if frees else None
@@ -380,11 +382,13 @@ def _limited_message(skips: list[Skip], retry_at: float | None) -> str:
     if budget is not None:
         resets = windows.utc_clock(budget.until) if budget.until else "never"
         return f"the {budget.limit} of {budget.scope} {budget.detail}; it resets {resets}; {budget.hint}"
-    disabled = sum(1 for s in skips if s.until == float("inf"))
+    # What frees by itself first; when nothing does, what holds (a model the plan lacks, a disabled key).
+    held = [s for s in skips if not s.frees]
+    shown = list({s.words(): s for s in skips if s.frees}.values())[:2] or held[:1]
     parts = ["every candidate key is rate-limited, out of quota, cooling down or at a configured limit"]
-    parts += [s.words() for s in list({s.words(): s for s in skips if s.frees}.values())[:2]]
-    if disabled:
-        parts.append(f"{disabled} disabled or not available")
+    parts += [s.words() for s in shown]
+    if held:
+        parts.append(f"{len(held)} disabled or not available")
     if retry_at is not None:
         parts.append("the first frees at " + windows.utc_clock(retry_at))
     hints = list(dict.fromkeys(s.hint for s in skips if s.hint))[:2]
@@ -392,7 +396,7 @@ def _limited_message(skips: list[Skip], retry_at: float | None) -> str:
 
 
 def _privacy_message(run: _Run) -> str:
-    tried = "; ".join(f"{a.provider}: {a.message}" for a in run.attempts if a.message)
+    tried = "; ".join(dict.fromkeys(f"{a.provider}: {a.message}" for a in run.attempts if a.message))
     held = "; ".join(s.words() for s in run.skips if s.kind is not SkipKind.PRIVACY)
     why = tried or held or "no local provider is enabled (set OLLAMA_HOST)"
     return f"no local model could answer ({why}); cloud providers were not contacted"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from llmroute.errors import ErrorKind
+from llmroute.errors import Cause, ErrorKind
 from llmroute.keys import ApiKey, KeySlot
 
 
@@ -144,6 +144,8 @@ class Attempt:
     outcome: Outcome
     error_kind: ErrorKind | None = None
     status: int | None = None
+    cause: Cause | None = None
+    """What the failure was about, where the provider said (a model its plan lacks, free models only, ...)."""
     message: str | None = None
     latency_ms: float = 0.0
     ttft_ms: float | None = None

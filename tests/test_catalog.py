@@ -29,6 +29,7 @@ from llmroute.store import Address, Store
 from llmroute.types import ModelInfo, Target
 
 OR_MODELS = "https://openrouter.ai/api/v1/models"
+OR_KEY = "https://openrouter.ai/api/v1/key"
 OLL_TAGS = "https://ollama.com/api/tags"
 LOCAL_TAGS = "http://127.0.0.1:11434/api/tags"
 OR_SECRETS = ("sk-or-v1-" + "a" * 64, "sk-or-v1-" + "b" * 64)
@@ -68,8 +69,14 @@ def both(tmp_path: Path) -> Settings:
     )
 
 
+def serve_openrouter(httpx_mock: HTTPXMock, **response: object) -> None:
+    """OpenRouter's catalogue, and each key's ``GET /key`` asked for alongside it (a report naming no cap)."""
+    httpx_mock.add_response(url=OR_MODELS, **response)  # type: ignore[arg-type]
+    httpx_mock.add_response(url=OR_KEY, json={"data": {"label": "k"}}, is_optional=True, is_reusable=True)
+
+
 def serve_both(httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(url=OR_MODELS, json=OR_DOC)
+    serve_openrouter(httpx_mock, json=OR_DOC)
     httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
 
 
@@ -109,7 +116,8 @@ def test_within_the_ttl_the_cache_answers_without_a_request(
     serve_both(httpx_mock)
     load(both, store)
     result = load(both, store, now=NOW + CATALOG_TTL - 1, ttl=CATALOG_TTL)
-    assert result.fetched == () and len(httpx_mock.get_requests()) == 2
+    catalogue_requests = [r for r in httpx_mock.get_requests() if not r.url.path.endswith("/key")]
+    assert result.fetched == () and len(catalogue_requests) == 2, "the first load's two, none since"
     assert result.fetched_at["openrouter"] == NOW and len(result.entries) == 6
 
 
@@ -119,7 +127,7 @@ def test_after_the_ttl_only_the_expired_provider_is_fetched(
     serve_both(httpx_mock)
     load(both, store)
     store.replace_catalog("ollama", store.catalogs(["ollama"])["ollama"].models, NOW + 500)
-    httpx_mock.add_response(url=OR_MODELS, json=OR_DOC)
+    serve_openrouter(httpx_mock, json=OR_DOC)
     result = load(both, store, now=NOW + 1000, ttl=600)
     assert result.fetched == ("openrouter",)
     assert result.fetched_at == {"ollama": NOW + 500, "openrouter": NOW + 1000}
@@ -165,7 +173,7 @@ def test_providers_without_keys_or_disabled_are_not_fetched(
     tmp_path: Path, store: Store, httpx_mock: HTTPXMock
 ) -> None:
     settings = settings_for(tmp_path, OPENROUTER_API_KEY=OR_SECRETS[0])
-    httpx_mock.add_response(url=OR_MODELS, json=OR_DOC)
+    serve_openrouter(httpx_mock, json=OR_DOC)
     assert load(settings, store).fetched == ("openrouter",)
     assert [p.name for p in usable_providers(settings)] == ["openrouter"]
 
@@ -194,7 +202,7 @@ def test_a_failed_refresh_keeps_the_old_catalogue_and_says_so(
 ) -> None:
     serve_both(httpx_mock)
     load(both, store)
-    httpx_mock.add_response(url=OR_MODELS, status_code=500, json={"error": {"code": 500, "message": "Internal"}})
+    serve_openrouter(httpx_mock, status_code=500, json={"error": {"code": 500, "message": "Internal"}})
     httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
     result = load(both, store, now=NOW + 10, refresh=True)
     assert result.stale == ("openrouter",) and result.errors == {"openrouter": "HTTP 500: Internal"}
@@ -204,7 +212,9 @@ def test_a_failed_refresh_keeps_the_old_catalogue_and_says_so(
 
 
 def test_a_failed_first_fetch_has_nothing_to_show(both: Settings, store: Store, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=OR_MODELS)
+    for url in (OR_MODELS, OR_KEY):
+        refused = httpx.ConnectError("[Errno 111] Connection refused")
+        httpx_mock.add_exception(refused, url=url, is_reusable=True)
     httpx_mock.add_response(url=OLL_TAGS, json=OLL_DOC)
     result = load(both, store)
     assert result.stale == () and result.errors["openrouter"] == "https://openrouter.ai refused the connection"
@@ -526,3 +536,20 @@ def test_cached_specs_work_with_an_odd_path(tmp_path: Path) -> None:
     store.replace_catalog("ollama", [ModelInfo("ollama", "gpt-oss:120b")], NOW)
     store.close()
     assert cached_model_specs(home / "state.db") == ["ollama:gpt-oss:120b"]
+
+
+def test_a_catalogue_fetch_records_the_free_model_cap_each_key_reports(
+    both: Settings, store: Store, httpx_mock: HTTPXMock
+) -> None:
+    report = {"data": {"label": "k", "free_model_daily_requests": {"used": 3, "limit": 1000, "remaining": 997}}}
+    httpx_mock.add_response(url=OR_KEY, match_headers={"Authorization": f"Bearer {OR_SECRETS[0]}"}, json=report)
+    httpx_mock.add_response(
+        url=OR_KEY,
+        match_headers={"Authorization": f"Bearer {OR_SECRETS[1]}"},
+        status_code=401,
+        json={"error": {"code": 401, "message": "User not found."}},
+    )
+    serve_both(httpx_mock)
+    load(both, store)
+    first, second = (k.fingerprint for k in both.provider("openrouter").keys)  # type: ignore[union-attr]
+    assert store.free_limits([first, second]) == {first: 1000}, "a key that could not report keeps the default"

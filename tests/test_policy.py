@@ -76,6 +76,13 @@ def test_a_refused_connection_cools_briefly() -> None:
     assert cooldown_until(action, now=0.0, retry_at=None, consecutive_failures=9) == 60.0
 
 
+def test_a_local_daemon_lacking_a_model_is_asked_again_after_a_minute_not_after_a_catalogue_refresh() -> None:
+    action = action_for(ErrorKind.MODEL_NOT_FOUND, local=True)
+    assert (action.key, action.scope) == (KeyEffect.COOL, StateScope.MODEL)
+    assert cooldown_until(action, now=0.0, retry_at=None, consecutive_failures=3) == 60.0
+    assert action_for(ErrorKind.AUTH, Cause.CLOUD_MODEL, local=True).key is KeyEffect.COOL
+
+
 def test_only_transport_failures_retry_the_same_target() -> None:
     assert {k for (k, _), a in ACTIONS.items() if a.retry_same} == {ErrorKind.TIMEOUT, ErrorKind.CONNECTION}
 

@@ -105,6 +105,8 @@ async def test_budget_alerts_warn_once_per_level_and_period(
 
 def catalogue(httpx_mock: HTTPXMock, *rows: dict[str, object]) -> None:
     httpx_mock.add_response(method="GET", url=CATALOGUE, json={"data": list(rows)})
+    key = CATALOGUE.removesuffix("models") + "key"  # each key's report, fetched with the catalogue
+    httpx_mock.add_response(method="GET", url=key, json={"data": {"label": "k"}}, is_optional=True, is_reusable=True)
 
 
 async def test_an_unpriced_model_under_a_budget_is_priced_from_one_catalogue_fetch(

@@ -110,6 +110,12 @@ def _example_tables() -> tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...]
         ("Per key, named by its variable.", ("keys", "{label}", "limits"), {"per_minute": 10}),
         ("", ("keys", "{label}", "budget"), {"daily": 1.0}),
         (
+            "Keys that share one quota (one account, project or organization) form a pool: free-model caps,\n"
+            "quota cooldowns and the pool's own limits count once for all of them. By default each key is its own.",
+            ("pools", "personal"),
+            {"keys": ["OPENROUTER_API_KEY_1", "OPENROUTER_API_KEY_2"], "limits": {"per_minute": 20}},
+        ),
+        (
             "Circuit breaker (the defaults): open after N consecutive failures, or when failure_rate of at least\n"
             "min_attempts attempts in the last `window` seconds failed; one trial request after cool_off seconds.",
             ("breaker",),
@@ -117,9 +123,14 @@ def _example_tables() -> tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...]
         ),
         (
             "Seconds before a crashed run's reservation is released; output tokens assumed when a request\n"
-            "sets no max_tokens (for the worst-case cost reserved against budgets). The defaults.",
+            "sets no max_tokens (for the worst-case cost reserved against budgets); the price, USD per million\n"
+            "tokens [prompt, completion], assumed for a model with no known price. The defaults.",
             ("reservations",),
-            {"timeout": defaults.reservation_timeout, "reserve_tokens": defaults.reserve_tokens},
+            {
+                "timeout": defaults.reservation_timeout,
+                "reserve_tokens": defaults.reserve_tokens,
+                "unpriced_price": [defaults.unpriced_price.prompt, defaults.unpriced_price.completion],
+            },
         ),
     )
 

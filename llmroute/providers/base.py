@@ -33,6 +33,8 @@ BODY_LIMIT = 16 * 1024 * 1024
 class ProviderAdapter(ABC):
     #: True only for providers whose traffic never leaves the user's machine.
     local: bool = False
+    #: True for providers whose key report (``probe_key``) says limits routing must count by (a free-model cap).
+    reports_key_limits: bool = False
 
     def __init__(self, name: str, base_url: str) -> None:
         self.name = name

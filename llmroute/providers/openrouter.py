@@ -84,6 +84,7 @@ _FREE_DAILY_SOURCE = "openrouter_free_tier_daily"
 
 class OpenRouterAdapter(HttpChatAdapter):
     chat_path = "/chat/completions"
+    reports_key_limits = True  # GET /key: free_model_daily_requests
 
     def __init__(
         self,
