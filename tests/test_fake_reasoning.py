@@ -2,7 +2,7 @@
 
 If ``openai`` or ``ollama`` parse what the fake sends the way we expect, the fake speaks the wire
 as the real services do (within what those clients check), and the adapter tests that trust the
-fake are not testing a private dialect. Each test is skipped when its client is not installed.
+fake are not testing a private dialect. Both clients come with the test extras.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 
 
 def openai_client(fake: FakeProvider) -> Any:
-    openai = pytest.importorskip("openai")
+    import openai
+
     return openai.OpenAI(base_url=fake.openrouter_url, api_key=OR_KEYS[0], max_retries=0)
 
 
 def ollama_client(fake: FakeProvider) -> Any:
-    ollama = pytest.importorskip("ollama")
+    import ollama
+
     return ollama.Client(host=fake.ollama_url, headers={"Authorization": f"Bearer {OLLAMA_KEYS[0]}"})
 
 
