@@ -59,7 +59,7 @@ class Skip:
     candidate: Candidate
     kind: SkipKind
     scope: str
-    """What is held, in words: ``key OPENROUTER_API_KEY_1``, ``free models of key OPENROUTER_API_KEY_1``, ..."""
+    """What is held, in words: ``key OPENROUTER_API_KEY_1``, ``free-model quota of key OPENROUTER_API_KEY_1``, ..."""
     reason: str
     """What holds it, worded to follow the scope: ``is cooling down after ...``, ``at 10 calls per minute``."""
     until: float | None
@@ -296,7 +296,12 @@ class Gatekeeper:
             hint = "a paid variant of the model is not capped"
             scope = scope if candidate.slot.pool else Scope.of_key(candidate.slot)
             return Skip(
-                candidate, SkipKind.FREE_CAP, f"free models of {scope}", f"at {refusal.reason}", refusal.until, hint
+                candidate,
+                SkipKind.FREE_CAP,
+                f"free-model quota of {scope}",
+                f"at {refusal.reason}",
+                refusal.until,
+                hint,
             )
         reach = Reach.PROVIDER if scope.kind == "provider" else Reach.CANDIDATE
         return Skip(
@@ -341,7 +346,7 @@ def _hold_scope(hold: Hold, candidate: Candidate) -> str:
         case StateScope.KEY_MODEL | StateScope.POOL_MODEL:
             return f"{candidate.target} on {who}"
         case StateScope.POOL_CLASS:
-            return f"{hold.model} models of {who}"
+            return f"{hold.model}-model quota of {who}"
         case StateScope.MODEL:
             return str(candidate.target)
         case StateScope.ENDPOINT:

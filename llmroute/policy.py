@@ -59,6 +59,8 @@ class Action:
     base_cooldown: float = 0.0
     """Seconds of the first cooldown when the provider gives no hint; doubles per repeat."""
     max_cooldown: float = 0.0
+    breaker: bool = False
+    """Counts towards the provider's circuit breaker: a provider-side failure, never one the caller caused."""
 
 
 _NEXT, _PROVIDER, _STOP = RequestEffect.NEXT_CANDIDATE, RequestEffect.NEXT_PROVIDER, RequestEffect.STOP
@@ -83,20 +85,27 @@ ACTIONS: dict[tuple[ErrorKind, Cause | None], Action] = {
     (ErrorKind.MODEL_NOT_FOUND, None): Action(_UNAVAILABLE, _PROVIDER, StateScope.MODEL),
     (ErrorKind.BAD_REQUEST, None): Action(KeyEffect.NONE, _STOP),
     (ErrorKind.TIMEOUT, None): Action(
-        _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600
+        _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600, breaker=True
     ),
     # A connection cut mid-answer is one key's bad luck; a host that cannot be reached at all
     # is every key's: the endpoint cools briefly (a daemon being restarted answers again soon).
     (ErrorKind.CONNECTION, None): Action(
-        _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600
+        _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600, breaker=True
     ),
     (ErrorKind.CONNECTION, Cause.UNREACHABLE): Action(
-        _COOL, _PROVIDER, StateScope.ENDPOINT, retry_same=True, base_cooldown=5, max_cooldown=60
+        _COOL, _PROVIDER, StateScope.ENDPOINT, retry_same=True, base_cooldown=5, max_cooldown=60, breaker=True
     ),
-    (ErrorKind.SERVER, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=30, max_cooldown=600),
-    (ErrorKind.OVERLOADED, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=30, max_cooldown=600),
-    (ErrorKind.BAD_RESPONSE, None): Action(KeyEffect.NONE, _NEXT),
+    (ErrorKind.SERVER, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=30, max_cooldown=600, breaker=True),
+    (ErrorKind.OVERLOADED, None): Action(
+        _COOL, _NEXT, StateScope.KEY, base_cooldown=30, max_cooldown=600, breaker=True
+    ),
+    (ErrorKind.BAD_RESPONSE, None): Action(KeyEffect.NONE, _NEXT, breaker=True),
 }
+
+BREAKER_KINDS: tuple[str, ...] = tuple(
+    dict.fromkeys(kind.value for (kind, _), action in ACTIONS.items() if action.breaker)
+)
+"""The kinds that count towards a provider's circuit breaker (the store counts them in the ledger too)."""
 
 STALL_TIMEOUT = 60.0
 """Seconds a provider may stay silent (connecting, or between two reads) before it is failing, not slow.

@@ -385,11 +385,15 @@ def _limited_message(skips: list[Skip], retry_at: float | None) -> str:
     # What frees by itself first; when nothing does, what holds (a model the plan lacks, a disabled key).
     held = [s for s in skips if not s.frees]
     shown = list({s.words(): s for s in skips if s.frees}.values())[:2] or held[:1]
-    parts = ["every candidate key is rate-limited, out of quota, cooling down or at a configured limit"]
+    if any(s.frees for s in shown):
+        parts = ["every candidate key is rate-limited, out of quota, cooling down or at a configured limit"]
+    else:
+        parts = ["no candidate can be used"]
     parts += [s.words() for s in shown]
-    if held:
-        parts.append(f"{len(held)} disabled or not available")
-    if retry_at is not None:
+    more = len(held) - sum(1 for s in shown if not s.frees)
+    if more:
+        parts.append(f"{more}{' more' if more < len(held) else ''} disabled or not available")
+    if retry_at is not None and retry_at not in {s.frees for s in shown}:
         parts.append("the first frees at " + windows.utc_clock(retry_at))
     hints = list(dict.fromkeys(s.hint for s in skips if s.hint))[:2]
     return "; ".join(parts + hints)

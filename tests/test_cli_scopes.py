@@ -160,7 +160,7 @@ def test_a_free_model_cap_on_a_key_leaves_its_paid_models_answering_and_skips_it
     free = cli("chat", "-m", FREE, "hi", **env)
     assert free.code == ExitStatus.LIMITED
     assert len(chats(cloud, OR_KEYS[0], FREE_ID)) == 1, "no round trip while the free models cool"
-    assert "free models of key OPENROUTER_API_KEY_1" in free.stderr and reset in free.stderr
+    assert "free-model quota of key OPENROUTER_API_KEY_1" in free.stderr and reset in free.stderr
     assert "reset-limits --key OPENROUTER_API_KEY_1" in free.stderr
 
 
@@ -278,7 +278,7 @@ def test_two_keys_in_one_pool_share_its_free_model_cap(cli: Cli, cloud: FakeProv
     free_calls_today(cli, "OPENROUTER_API_KEY_1", OR_KEYS[0], 50)
     refused = cli("chat", "-v", "-m", FREE, "hi", **env)
     assert refused.code == ExitStatus.LIMITED and cloud.chat_requests == []
-    assert "free models of pool acct at 50 free-model calls per UTC day" in refused.stderr
+    assert "free-model quota of pool acct at 50 free-model calls per UTC day" in refused.stderr
     assert "skip openrouter OPENROUTER_API_KEY_2" in refused.stderr
     paid = cli("chat", "-m", PAID, "hi", **env)
     assert (paid.code, paid.stdout) == (ExitStatus.OK, ANSWER)

@@ -7,6 +7,7 @@ import pytest
 from llmroute.errors import Cause, ErrorKind
 from llmroute.policy import (
     ACTIONS,
+    BREAKER_KINDS,
     KeyEffect,
     RequestEffect,
     StateScope,
@@ -81,6 +82,10 @@ def test_a_local_daemon_lacking_a_model_is_asked_again_after_a_minute_not_after_
     assert (action.key, action.scope) == (KeyEffect.COOL, StateScope.MODEL)
     assert cooldown_until(action, now=0.0, retry_at=None, consecutive_failures=3) == 60.0
     assert action_for(ErrorKind.AUTH, Cause.CLOUD_MODEL, local=True).key is KeyEffect.COOL
+
+
+def test_only_provider_side_failures_count_towards_the_breaker() -> None:
+    assert set(BREAKER_KINDS) == {"server", "overloaded", "timeout", "connection", "bad_response"}
 
 
 def test_only_transport_failures_retry_the_same_target() -> None:

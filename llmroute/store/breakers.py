@@ -4,7 +4,7 @@ closed: requests flow. open: the provider is skipped until ``open_until``.
 half_open: the cool-off is over and exactly one process holds the trial
 request (taken atomically); its success closes the circuit, its failure opens
 it again. Only provider-side failures count (server errors, timeouts, refused
-connections, garbage); a 4xx the caller caused never does.
+connections, garbage: the failure table's ``breaker`` kinds); a 4xx the caller caused never does.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llmroute.limits import BreakerSettings
+from llmroute.policy import BREAKER_KINDS
 from llmroute.store.connection import write_transaction
-
-BREAKER_KINDS = ("server", "overloaded", "timeout", "connection", "bad_response")
 
 
 @dataclass(frozen=True)
