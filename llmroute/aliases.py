@@ -1,9 +1,10 @@
 """Model names: built-in aliases for common families, and the rules that turn a spec into targets.
 
 A spec is ``provider:model`` (pins the provider), an alias, or a bare model name.
-Built-in aliases list each family under the names Ollama Cloud and OpenRouter
-use for it; the config file's ``[aliases]`` table extends or overrides them. Resolving a spec says
-what it names, not whether that still exists: ``catalog.current_targets`` is the rule for that.
+Built-in aliases list each family under the names the providers use for it (an Azure target names the model;
+the planner turns it into the deployment the config file maps it to); the config file's ``[aliases]`` table
+extends or overrides them. Resolving a spec says what it names, not whether that still exists:
+``catalog.current_targets`` is the rule for that.
 """
 
 from __future__ import annotations
@@ -19,9 +20,23 @@ from llmroute.types import Target
 CURRENT_ALIASES: Mapping[str, tuple[str, ...]] = {
     "kimi-k2.6": ("ollama:kimi-k2.6", "openrouter:moonshotai/kimi-k2.6"),
     "glm-5.3": ("ollama:glm-5.3",),
-    "gpt-oss": ("ollama:gpt-oss:120b", "openrouter:openai/gpt-oss-120b"),
-    "gpt-oss:120b": ("ollama:gpt-oss:120b", "openrouter:openai/gpt-oss-120b", "local:gpt-oss:120b"),
-    "gpt-oss:20b": ("ollama:gpt-oss:20b", "openrouter:openai/gpt-oss-20b", "local:gpt-oss:20b"),
+    "gpt-oss": ("ollama:gpt-oss:120b", "openrouter:openai/gpt-oss-120b", "cloudflare:@cf/openai/gpt-oss-120b"),
+    "gpt-oss:120b": (
+        "ollama:gpt-oss:120b",
+        "openrouter:openai/gpt-oss-120b",
+        "cloudflare:@cf/openai/gpt-oss-120b",
+        "local:gpt-oss:120b",
+    ),
+    "gpt-oss:20b": (
+        "ollama:gpt-oss:20b",
+        "openrouter:openai/gpt-oss-20b",
+        "cloudflare:@cf/openai/gpt-oss-20b",
+        "local:gpt-oss:20b",
+    ),
+    "gpt-4o-mini": ("openai:gpt-4o-mini", "azure:gpt-4o-mini", "openrouter:openai/gpt-4o-mini"),
+    "gpt-4o": ("openai:gpt-4o", "azure:gpt-4o", "openrouter:openai/gpt-4o"),
+    "llama-3.1-8b": ("cloudflare:@cf/meta/llama-3.1-8b-instruct",),
+    "qwen2.5-coder-32b": ("cloudflare:@cf/qwen/qwen2.5-coder-32b-instruct",),
     "mistral-large-3": ("ollama:mistral-large-3:675b", "openrouter:mistralai/mistral-large-2512"),
     "nemotron-3-nano": ("ollama:nemotron-3-nano:30b", "openrouter:nvidia/nemotron-3-nano-30b-a3b"),
     "qwen3-coder:free": ("openrouter:qwen/qwen3-coder:free",),
@@ -69,6 +84,8 @@ def resolve(spec: str, aliases: Mapping[str, tuple[str, ...]], providers: Collec
     merged = {**BUILTIN_ALIASES, **aliases}
     if model in merged:
         return tuple(_target(entry, providers) for entry in merged[model])
+    if model.startswith(("@cf/", "@hf/")):
+        return (Target("cloudflare", model),)
     if "/" in model:
         return (Target("openrouter", model),)
     return (Target("ollama", model), Target("local", model))

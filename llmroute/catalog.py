@@ -23,7 +23,7 @@ from llmroute.types import Target
 
 if TYPE_CHECKING:
     from llmroute.config import ProviderSettings, Settings
-    from llmroute.keys import ApiKey
+    from llmroute.keys import KeySlot
     from llmroute.providers import ClientPool, ProviderAdapter
     from llmroute.store import CachedCatalog, Store
     from llmroute.types import ModelInfo
@@ -230,13 +230,22 @@ class CatalogResult:
     """Provider -> epoch time of the catalogue shown."""
 
 
-def usable_providers(settings: Settings, names: Iterable[str] | None = None) -> list[ProviderSettings]:
-    """Enabled providers (of ``names``) that have a key, or need none (a local daemon)."""
+#: Protocols whose model list (with prices) anyone may read, with no key.
+PUBLIC_CATALOGUES = frozenset({"openrouter"})
+
+
+def usable_providers(
+    settings: Settings, names: Iterable[str] | None = None, *, public: bool = False
+) -> list[ProviderSettings]:
+    """Enabled providers (of ``names``) that have a key, or need none (a local daemon); with ``public`` also those
+    whose catalogue is public (to price another provider's calls from it)."""
     wanted = set(names) if names is not None else None
     return [
         p
         for p in settings.providers
-        if p.enabled and (wanted is None or p.name in wanted) and (p.keys or p.key_variable is None)
+        if p.enabled
+        and (wanted is None or p.name in wanted)
+        and (p.keys or p.key_variable is None or (public and p.protocol in PUBLIC_CATALOGUES))
     ]
 
 
@@ -251,11 +260,13 @@ async def load_catalog(
     providers: set[str] | None = None,
     timeout: float | None = None,
     key_reports: bool = True,
+    public: bool = False,
 ) -> CatalogResult:
     """The catalogue of every enabled provider (of ``providers``), fetching those that are due.
 
     ``clients`` defaults to a pool of this call's own, closed before returning. With ``key_reports`` a fetch
-    also reads what each key reports of its limits (``test-keys`` reads that itself, as its check).
+    also reads what each key reports of its limits (``test-keys`` reads that itself, as its check). With
+    ``public`` a provider with no key is fetched too when its catalogue is public (to price another's calls).
     """
     from llmroute.store import CachedCatalog
 
@@ -263,10 +274,10 @@ async def load_catalog(
     catalogs = store.catalogs(enabled)
     due = [
         p
-        for p in usable_providers(settings, enabled)
+        for p in usable_providers(settings, enabled, public=public)
         if refresh or p.name not in catalogs or now - catalogs[p.name].fetched_at >= ttl
     ]
-    outcomes = await _fetch_all(store, due, clients, timeout or settings.timeout, key_reports=key_reports)
+    outcomes = await _fetch_all(settings, store, due, clients, timeout or settings.timeout, key_reports=key_reports)
     errors: dict[str, str] = {}
     for provider, outcome in zip(due, outcomes, strict=True):
         if isinstance(outcome, str):
@@ -284,7 +295,13 @@ async def load_catalog(
 
 
 async def _fetch_all(
-    store: Store, due: Sequence[ProviderSettings], clients: ClientPool | None, timeout: float, *, key_reports: bool
+    settings: Settings,
+    store: Store,
+    due: Sequence[ProviderSettings],
+    clients: ClientPool | None,
+    timeout: float,
+    *,
+    key_reports: bool,
 ) -> list[list[ModelInfo] | str]:
     """Each due provider's catalogue (or why not), fetched concurrently with what its keys report of their
     free-model caps (OpenRouter ``GET /key``), which the gate counts free-model calls by."""
@@ -297,53 +314,57 @@ async def _fetch_all(
     pool = clients or ClientPool("llmroute")
     adapters = [build_adapter(p, pool) for p in due]
     reporting = [
-        (adapter, key)
+        (adapter, slot)
         for adapter, p in zip(adapters, due, strict=True)
         if key_reports and adapter.reports_key_limits
-        for key in p.keys
+        for slot in settings.slots(p.name)
     ]
+    fetches = (_fetch(a, _fetch_slot(store, settings, p), timeout) for a, p in zip(adapters, due, strict=True))
     try:
         catalogues, limits = await asyncio.gather(
-            asyncio.gather(*(_fetch(a, _fetch_key(store, p), timeout) for a, p in zip(adapters, due, strict=True))),
-            asyncio.gather(*(_free_limit(adapter, key, timeout) for adapter, key in reporting)),
+            asyncio.gather(*fetches),
+            asyncio.gather(*(_free_limit(adapter, slot, timeout) for adapter, slot in reporting)),
         )
     finally:
         if clients is None:
             await pool.aclose()
     now = time.time()
-    for (adapter, key), limit in zip(reporting, limits, strict=True):
+    for (adapter, slot), limit in zip(reporting, limits, strict=True):
         if limit is not None:
-            store.record_free_limit(key.fingerprint, adapter.name, limit, now)
+            store.record_free_limit(slot.id, adapter.name, limit, now)
     return list(catalogues)
 
 
-async def _free_limit(adapter: ProviderAdapter, key: ApiKey, timeout: float) -> int | None:
+async def _free_limit(adapter: ProviderAdapter, slot: KeySlot, timeout: float) -> int | None:
     """The free-model requests a day the key's account may make, as the provider reports it (None: not said)."""
     try:
-        return (await adapter.probe_key(key, timeout=timeout)).free_requests_limit
+        return (await adapter.probe_key(slot, timeout=timeout)).free_requests_limit
     except ProviderError as error:
-        log.info("could not read %s's limits: %s", key.label, error.message)
+        log.info("could not read %s's limits: %s", slot.label, error.message)
         return None
 
 
-async def _fetch(adapter: ProviderAdapter, key: ApiKey | None, timeout: float) -> list[ModelInfo] | str:
+async def _fetch(adapter: ProviderAdapter, slot: KeySlot, timeout: float) -> list[ModelInfo] | str:
     """The models, or the one-line reason they could not be had."""
     started = time.monotonic()
     try:
-        models = await adapter.list_models(key, timeout=timeout)
+        models = await adapter.list_models(slot, timeout=timeout)
     except ProviderError as error:
         return _reason(error)
     log.info("fetched the %s catalogue: %d models in %.1f s", adapter.name, len(models), time.monotonic() - started)
     return models
 
 
-def _fetch_key(store: Store, provider: ProviderSettings) -> ApiKey | None:
-    """The first key the state file does not mark disabled (else the first): one fetch serves them all."""
-    if not provider.keys:
-        return None
-    disabled = {h.subject for h in store.holds_of(k.fingerprint for k in provider.keys) if h.disabled}
-    usable = [key for key in provider.keys if key.fingerprint not in disabled]
-    return (usable or list(provider.keys))[0]
+def _fetch_slot(store: Store, settings: Settings, provider: ProviderSettings) -> KeySlot:
+    """The first key the state file does not mark disabled (else the first): one fetch serves them all; a provider
+    without keys (a local daemon, a public catalogue) is asked with none."""
+    from llmroute.keys import KeySlot as Slot
+
+    slots = settings.slots(provider.name)
+    if not slots:
+        return Slot(provider.name, base_url=provider.base_url)
+    disabled = {h.subject for h in store.holds_of(s.id for s in slots) if h.disabled}
+    return next((s for s in slots if s.id not in disabled), slots[0])
 
 
 def _reason(error: ProviderError) -> str:
@@ -403,6 +424,36 @@ def price_of(store: Store, provider: str, model: str) -> tuple[float | None, flo
     if info.prompt_price is None and info.completion_price is None:
         return (0.0, 0.0) if info.free else None
     return info.prompt_price, info.completion_price
+
+
+#: Providers that publish no prices, and the catalogue that prices the same vendor models: OpenRouter's public
+#: list names OpenAI's models ``openai/<model>`` (an Azure deployment runs an OpenAI model).
+PRICED_BY: Mapping[str, tuple[str, str]] = {"openai": ("openrouter", "openai/"), "azure": ("openrouter", "openai/")}
+
+#: Cloudflare bills neurons, not tokens: (input, output) neurons per million tokens, from its pricing page
+#: (reference/providers.md §5), at ``NEURON_USD`` each. Other models are unpriced unless the config prices them.
+NEURONS_PER_MILLION: Mapping[str, tuple[int, int]] = {
+    "@cf/meta/llama-3.1-8b-instruct": (25_608, 75_147),
+    "@cf/meta/llama-3.2-1b-instruct": (2_457, 18_252),
+}
+NEURON_USD = 0.011 / 1000
+
+
+def price_source(provider: str, model: str) -> tuple[str, str] | None:
+    """Where a provider that publishes no prices is priced from: (catalogue provider, model id there)."""
+    source = PRICED_BY.get(provider)
+    return (source[0], source[1] + model) if source else None
+
+
+def estimated_price(store: Store, provider: str, model: str) -> tuple[float, float] | None:
+    """A price for a provider that publishes none (USD per million tokens), from the cached catalogue of one
+    that does, or from Cloudflare's neurons: an estimate, so calls costed with it are marked estimated."""
+    neurons = NEURONS_PER_MILLION.get(model) if provider == "cloudflare" else None
+    if neurons is not None:
+        return round(neurons[0] * NEURON_USD, 9), round(neurons[1] * NEURON_USD, 9)
+    source = price_source(provider, model)
+    prices = price_of(store, *source) if source else None
+    return prices if prices is not None and None not in prices else None  # type: ignore[return-value]
 
 
 def filter_and_sort(

@@ -19,27 +19,28 @@ from typing import Any
 
 from llmroute.config_limits import (
     ALIAS,
-    BOOLEAN,
-    DEFAULT,
     FLAG,
     LIMIT_SCHEMA,
     POSITIVE_INT,
     POSITIVE_NUMBER,
-    PROVIDER_SCHEMA,
     STRING,
     STRINGS,
-    URL,
     Resolver,
-    is_loopback,
     one_of,
     parse_limits,
     parse_pools,
     secret_like,
-    split_url,
     unknown_keys,
 )
+from llmroute.config_providers import (
+    BUILTIN_PROVIDERS,
+    ProviderSettings,
+    builtin_provider,
+    custom_providers,
+    provider_schema,
+)
 from llmroute.errors import ConfigError
-from llmroute.keys import ApiKey, KeySlot, discover_keys, redact
+from llmroute.keys import ApiKey, KeySlot, redact
 from llmroute.limits import Limits
 
 log = logging.getLogger("llmroute")
@@ -47,7 +48,8 @@ log = logging.getLogger("llmroute")
 DEFAULT_MODEL = "gpt-oss:120b"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_ATTEMPTS = 8
-DEFAULT_ORDER = ("ollama", "openrouter", "local")
+DEFAULT_ORDER = ("ollama", "openai", "azure", "openrouter", "cloudflare", "local")
+"""Vendors' own endpoints before the aggregator, the local daemon last (``--privacy critical`` aside)."""
 KEY_SELECTIONS = ("ordered", "round-robin")
 PRIVACY_LEVELS = ("normal", "critical")
 
@@ -61,18 +63,6 @@ FLAG_SETTINGS = {
     "privacy": "routing.privacy",
     "required_models": "required_models",
 }
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    name: str
-    protocol: str
-    """Wire protocol, the adapter to use: ``openrouter`` or ``ollama``."""
-    base_url: str
-    key_variable: str | None
-    local: bool = False
-    enabled: bool = True
-    keys: tuple[ApiKey, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,10 @@ class Settings:
             return ()
         if provider.key_variable is None:
             return (KeySlot(name, None, base_url=provider.base_url),)
-        return tuple(KeySlot(name, key, self._pool(key.label), provider.base_url) for key in provider.keys)
+        return tuple(
+            KeySlot(name, key, self._pool(provider, key.label), provider.base_url, provider.accounts.get(key.label, ""))
+            for key in provider.keys
+        )
 
     def all_slots(self, *, enabled_only: bool = True) -> tuple[KeySlot, ...]:
         return tuple(s for p in self.providers if p.enabled or not enabled_only for s in self.slots(p.name))
@@ -124,9 +117,13 @@ class Settings:
             return (slot.id,)
         return tuple(s.id for s in self.slots(slot.provider) if s.pool == slot.pool)
 
-    def _pool(self, label: str) -> str:
+    def _pool(self, provider: ProviderSettings, label: str) -> str:
+        """The declared pool, else a Cloudflare key's account (its daily allocation is the account's), else none."""
         name = self.pools.get(label)
-        return f"pool:{name}" if name else ""
+        if name:
+            return f"pool:{name}"
+        account = provider.accounts.get(label)
+        return f"pool:cloudflare-{account}" if account else ""
 
     def with_overrides(self, **changes: Any) -> Settings:
         """The settings with the flags that were given (``None`` = not given), recorded as source ``flag``."""
@@ -138,32 +135,6 @@ class Settings:
             sources={**self.sources, **dict.fromkeys(flagged, FLAG)},
             values={**self.values, **flagged},
         )
-
-
-#: The built-in providers with their defaults; ``local`` is opt-in (``OLLAMA_HOST`` or the file) because
-#: contacting localhost costs a round trip per request when nothing listens.
-BUILTIN_PROVIDERS = (
-    ProviderSettings("ollama", "ollama", "https://ollama.com", "OLLAMA_API_KEY"),
-    ProviderSettings("openrouter", "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-    ProviderSettings("local", "ollama", "http://localhost:11434", None, local=True, enabled=False),
-)
-URL_VARIABLES = {"ollama": "OLLAMA_BASE_URL", "openrouter": "OPENROUTER_BASE_URL", "local": "OLLAMA_HOST"}
-INSECURE_VARIABLE = "LLMROUTE_ALLOW_INSECURE_HTTP"
-
-
-def normalize_ollama_host(value: str) -> str:
-    """Accept Ollama's own ``OLLAMA_HOST`` forms: ``host``, ``host:port``, or a URL."""
-    value = value.strip().rstrip("/")
-    if "://" not in value:
-        value = f"http://{value}"
-    rest = value.partition("://")[2]
-    host = rest.split("/", 1)[0]
-    if ":" not in host.rsplit("]", 1)[-1]:
-        value = value.replace(host, f"{host}:11434", 1)
-    return value.replace("://0.0.0.0", "://127.0.0.1", 1)
-
-
-HOST = replace(URL, from_text=normalize_ollama_host)
 
 
 def default_home(env: Mapping[str, str]) -> tuple[Path, Path]:
@@ -230,7 +201,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     data = read_config_file(config_path)
     file_secrets = check_config_file(config_path, data)
     r = Resolver(data, config_path.name, env)
-    providers = tuple(_provider(r, spec) for spec in BUILTIN_PROVIDERS)
+    builtin = tuple(builtin_provider(r, spec) for spec in BUILTIN_PROVIDERS)
+    providers = builtin + custom_providers(r, {p.name for p in builtin})
     names = [p.name for p in providers]
     return Settings(
         providers=providers,
@@ -253,48 +225,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sources=r.sources,
         values=r.values,
         file_secrets=file_secrets,
-    )
-
-
-def _provider(r: Resolver, spec: ProviderSettings) -> ProviderSettings:
-    name, variable = spec.name, URL_VARIABLES[spec.name]
-    base_url = r.get(
-        "providers", name, "base_url", kind=HOST if spec.local else URL, env=variable, default=spec.base_url
-    )
-    # OLLAMA_HOST only implies the local provider is wanted, so the file's ``enabled`` outranks it.
-    implied = spec.local and bool(r.env.get(variable, "").strip())
-    enabled = r.get(
-        "providers",
-        name,
-        "enabled",
-        kind=BOOLEAN,
-        default=spec.enabled or implied,
-        default_source=f"env {variable}" if implied else DEFAULT,
-    )
-    key_variable = r.get("providers", name, "key_variable", kind=STRING, default=spec.key_variable)
-    keys = discover_keys(name, key_variable, r.env) if key_variable else ()
-    if not spec.local:
-        _refuse_plain_http(r, name, base_url, enabled)
-    return replace(spec, base_url=base_url, enabled=enabled, key_variable=key_variable, keys=keys)
-
-
-def _refuse_plain_http(r: Resolver, name: str, base_url: str, enabled: bool) -> None:
-    """A cloud provider gets the key and the prompt: plain http only to this machine, or when allowed.
-
-    The local provider is exempt (it is the user's own daemon, wherever it runs).
-    """
-    allowed = r.get("providers", name, "allow_insecure_http", kind=BOOLEAN, env=INSECURE_VARIABLE, default=False)
-    parts = split_url(base_url)
-    if not enabled or allowed or parts is None or parts.scheme != "http" or is_loopback(parts.hostname):
-        return
-    setting = f"providers.{name}.base_url"
-    source = r.sources[setting]
-    where = source.removeprefix("env ") if source.startswith("env ") else f"{r.file_name}: {setting}"
-    origin = f"http://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    raise ConfigError(
-        f"{where} is plain http ({origin}): {name} would get your API key and prompts unencrypted; "
-        f"use https://, or allow it with allow_insecure_http = true in [providers.{name}] "
-        f"or {INSECURE_VARIABLE}=1"
     )
 
 
@@ -340,15 +270,13 @@ def check_config_file(path: Path, data: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _schema() -> dict[str, Any]:
-    local = {"base_url": None, "enabled": None, "key_variable": None, **PROVIDER_SCHEMA}
-    cloud = {**local, "allow_insecure_http": None}
     routing = ("provider_order", "key_selection", "max_attempts", "timeout", "privacy")
     return {
         "default_model": None,
         "required_models": None,
         "routing": dict.fromkeys(routing),
         "aliases": {"*": None},
-        "providers": {spec.name: local if spec.local else cloud for spec in BUILTIN_PROVIDERS},
+        "providers": provider_schema(),
         **LIMIT_SCHEMA,
     }
 

@@ -20,6 +20,7 @@ from llmroute.config import Settings
 from llmroute.errors import ErrorKind, NoKeysError, ProviderError
 from llmroute.gatekeeper import Admitted, Gatekeeper, Skip
 from llmroute.keys import KeySlot, redact
+from llmroute.planner import deployed
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.store import AttemptRow, CheckRow, Store
 from llmroute.types import Attempt, Candidate, ChatRequest, KeyInfo, Outcome, StreamEnd, Target, TextDelta, Usage
@@ -29,7 +30,12 @@ INFERENCE_MAX_TOKENS = 16
 """Small, but not below the minimum of 16 some OpenRouter upstreams enforce."""
 
 #: The model a key's tiny real prompt goes to when neither a required model nor the default reaches it.
-INFERENCE_FALLBACK = {"openrouter": "openrouter/free", "ollama": "gpt-oss:20b"}
+INFERENCE_FALLBACK = {
+    "openrouter": "openrouter/free",
+    "ollama": "gpt-oss:20b",
+    "openai": "gpt-4o-mini",
+    "cloudflare": "@cf/meta/llama-3.1-8b-instruct",
+}
 
 
 class Verdict(StrEnum):
@@ -206,7 +212,7 @@ class _Checker:
             async with asyncio.timeout(self.timeout):
                 for _ in range(self.probes):
                     started = time.monotonic()
-                    info = await adapter.probe_key(slot.key, timeout=self.timeout)
+                    info = await adapter.probe_key(slot, timeout=self.timeout)
                     latencies.append((time.monotonic() - started) * 1000)
         except ProviderError as error:
             error.message = redact(error.message, (k.secret for k in self.settings.keys))
@@ -255,11 +261,15 @@ class _Checker:
 
         names = [p.name for p in self.settings.providers]
         for spec in (*self.required, self.settings.default_model):
-            targets, _ = current_targets(aliases.resolve(spec, self.settings.aliases, names), self.store, time.time())
+            resolved = deployed(aliases.resolve(spec, self.settings.aliases, names), self.settings, pinned=False)
+            targets, _ = current_targets(resolved, self.store, time.time())
             for target in targets:
                 if target.provider == provider:
                     return target
-        fallback = INFERENCE_FALLBACK.get(provider)
+        settings = self.settings.provider(provider)
+        fallback = INFERENCE_FALLBACK.get(provider) or next(
+            iter((settings.deployments if settings else {}).values()), None
+        )
         return Target(provider, fallback) if fallback else None
 
     def _ledger(

@@ -43,6 +43,9 @@ class Cause(StrEnum):
     """A local daemon refusing its cloud models (not signed in, cloud disabled): its local models still work."""
     UNREACHABLE = "unreachable"
     """The host could not be reached at all (refused, unresolvable): every key of the provider would fail."""
+    REQUEST_SIZE = "request_size"
+    """This request is larger than the key's per-minute token limit can ever admit (OpenAI's "Request too large"):
+    waiting does not help, a key with a larger limit may."""
 
 
 class LlmrouteError(Exception):

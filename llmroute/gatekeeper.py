@@ -215,12 +215,18 @@ class Gatekeeper:
             return configured
         if self._local(candidate.provider):
             return Price(0.0, 0.0)
-        from llmroute.catalog import price_of
+        from llmroute.catalog import estimated_price, price_of
 
         cached = price_of(self.store, candidate.provider, candidate.model)
         if cached is None or None in cached:
-            return None
-        return Price(*cached)  # type: ignore[arg-type]
+            cached = estimated_price(self.store, candidate.provider, self._model_priced(candidate))
+        return Price(*cached) if cached is not None and None not in cached else None  # type: ignore[arg-type]
+
+    def _model_priced(self, candidate: Candidate) -> str:
+        """The model a candidate runs, as price lists name it: an Azure deployment runs the model it is mapped from."""
+        provider = self.settings.provider(candidate.provider)
+        deployments = provider.deployments if provider else {}
+        return next((model for model, name in deployments.items() if name == candidate.model), candidate.model)
 
     def worst_case_micros(self, candidate: Candidate, request: ChatRequest) -> int:
         """Prompt (about 3 characters a token, rounded up) plus every token the answer may have, at the model's
@@ -261,14 +267,16 @@ class Gatekeeper:
         return bool(settings and settings.local)
 
     async def _fetch_prices(self, provider: str) -> None:
-        """One catalogue fetch per provider and process (cached as usual), for a model a budget must price."""
+        """One catalogue fetch per provider and process (cached as usual), for a model a budget must price: the
+        provider's own, or that of the provider whose public list prices its models."""
+        from llmroute.catalog import PRICED_BY, load_catalog
+
+        provider = PRICED_BY[provider][0] if provider in PRICED_BY else provider
         if provider in self._catalogues_asked:
             return
         self._catalogues_asked.add(provider)
-        from llmroute.catalog import load_catalog
-
         result = await load_catalog(
-            self.settings, self.store, self._clients, now=time.time(), providers={provider}, timeout=15.0
+            self.settings, self.store, self._clients, now=time.time(), providers={provider}, timeout=15.0, public=True
         )
         if provider in result.errors:
             log.warning("could not fetch the %s catalogue to price a call: %s", provider, result.errors[provider])

@@ -57,6 +57,8 @@ class KeySlot:
     pool: str = ""
     """The pool id; empty means the key's own pool (:attr:`pool_id`)."""
     base_url: str = ""
+    account: str = ""
+    """The account a key is paired with, where the provider needs one beside the key (Cloudflare)."""
 
     @property
     def id(self) -> str:

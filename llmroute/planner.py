@@ -37,7 +37,8 @@ def plan(
 
     names = [p.name for p in settings.providers]
     spec = request.model or settings.default_model
-    resolved = aliases.resolve(spec, settings.aliases, names)
+    pinned, _ = aliases.split_spec(spec.strip(), names)
+    resolved = deployed(aliases.resolve(spec, settings.aliases, names), settings, pinned=pinned is not None)
     now = time.time()
     targets, notices = current_targets(resolved, store, now)
     if request.privacy is Privacy.CRITICAL:
@@ -56,6 +57,20 @@ def plan(
     used = {c.provider for c in candidates}
     wanted = tuple(t for t in resolved if t.provider in used)
     return Plan(candidates, current_targets(wanted, store, now)[1] if len(wanted) < len(resolved) else notices)
+
+
+def deployed(targets: tuple[Target, ...], settings: Settings, *, pinned: bool) -> tuple[Target, ...]:
+    """Azure serves a model through a deployment the user named: an alias's Azure target (a model name) becomes the
+    deployment the config maps it to, or is left out when there is none; a pinned ``azure:NAME`` is used as given."""
+    if pinned:
+        return targets
+    azure = settings.provider("azure")
+    deployments = azure.deployments if azure else {}
+    return tuple(
+        Target(t.provider, deployments[t.model]) if t.provider == "azure" else t
+        for t in targets
+        if t.provider != "azure" or t.model in deployments
+    )
 
 
 def _enabled(settings: Settings, name: str) -> bool:

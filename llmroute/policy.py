@@ -68,6 +68,8 @@ _COOL, _DISABLE, _UNAVAILABLE = KeyEffect.COOL, KeyEffect.DISABLE, KeyEffect.UNA
 
 ACTIONS: dict[tuple[ErrorKind, Cause | None], Action] = {
     (ErrorKind.RATE_LIMITED, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=60, max_cooldown=3600),
+    # A request too large for the key's per-minute tokens never fits it: the key stays usable for others.
+    (ErrorKind.RATE_LIMITED, Cause.REQUEST_SIZE): Action(KeyEffect.NONE, _NEXT),
     # OpenRouter's free-model caps count per account and say nothing about paid models.
     (ErrorKind.RATE_LIMITED, Cause.FREE_MODELS): Action(
         _COOL, _NEXT, StateScope.POOL_CLASS, base_cooldown=60, max_cooldown=3600

@@ -9,6 +9,7 @@ pieces of a key cut short): a leak fails the test that caused it.
 from __future__ import annotations
 
 import base64
+import logging
 import functools
 import os
 import secrets
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,12 +29,17 @@ if TYPE_CHECKING:
 
 OR_KEYS = [f"sk-or-v1-{secrets.token_hex(32)}" for _ in range(3)]
 OLLAMA_KEYS = [secrets.token_hex(16) + "." + secrets.token_urlsafe(18) for _ in range(2)]
-ALL_SECRETS = OR_KEYS + OLLAMA_KEYS
+OPENAI_KEYS = [f"sk-proj-{secrets.token_urlsafe(36)}" for _ in range(2)]
+AZURE_KEYS = [secrets.token_hex(16) for _ in range(2)]
+CLOUDFLARE_TOKENS = [secrets.token_urlsafe(30) for _ in range(2)]
+CLOUDFLARE_ACCOUNTS = [secrets.token_hex(16) for _ in range(2)]
+"""Not secrets (Cloudflare says so): the account each token is paired with."""
+ALL_SECRETS = OR_KEYS + OLLAMA_KEYS + OPENAI_KEYS + AZURE_KEYS + CLOUDFLARE_TOKENS
 
 
 #: A leaked piece of a secret at least ``2 * FRAGMENT - 1`` characters long is found (a key cut short by truncation).
 FRAGMENT = 12
-_PUBLIC_PREFIXES = ("sk-or-v1-",)
+_PUBLIC_PREFIXES = ("sk-or-v1-", "sk-proj-")
 
 
 def leaked_forms(secret: str) -> dict[str, str]:
@@ -164,6 +170,9 @@ def cloud() -> Iterator[FakeProvider]:
     from tests.fakes import FakeProvider
 
     keys = {k: f"or{i + 1}" for i, k in enumerate(OR_KEYS)} | {k: f"oll{i + 1}" for i, k in enumerate(OLLAMA_KEYS)}
+    keys |= {k: f"oa{i + 1}" for i, k in enumerate(OPENAI_KEYS)} | {k: f"az{i + 1}" for i, k in enumerate(AZURE_KEYS)}
+    keys |= {k: f"cf{i + 1}" for i, k in enumerate(CLOUDFLARE_TOKENS)}
+    accounts = dict(zip(CLOUDFLARE_TOKENS, CLOUDFLARE_ACCOUNTS, strict=True))
     models = {
         "openai/gpt-4o-mini",
         "moonshotai/kimi-k2.5",  # retired (2026-09-07, 2026-07-31) but still listed: `models` must say so
@@ -173,7 +182,7 @@ def cloud() -> Iterator[FakeProvider]:
         "gpt-oss:120b",
         "meta-llama/llama-3.3-70b-instruct:free",
     }
-    with FakeProvider(keys=keys, models=models) as fake:
+    with FakeProvider(keys=keys, models=models, cloudflare_accounts=accounts) as fake:
         yield fake
 
 
@@ -186,9 +195,21 @@ def local() -> Iterator[FakeProvider]:
         yield fake
 
 
-def keys_env(openrouter: int = 0, ollama: int = 0) -> dict[str, str]:
+def keys_env(
+    openrouter: int = 0, ollama: int = 0, openai: int = 0, azure: int = 0, cloudflare: int = 0
+) -> dict[str, str]:
     env = {f"OPENROUTER_API_KEY_{i + 1}": OR_KEYS[i] for i in range(openrouter)}
     env |= {("OLLAMA_API_KEY" if i == 0 else f"OLLAMA_API_KEY_{i + 1}"): OLLAMA_KEYS[i] for i in range(ollama)}
+    env |= {("OPENAI_API_KEY" if i == 0 else f"OPENAI_API_KEY_{i + 1}"): OPENAI_KEYS[i] for i in range(openai)}
+    env |= {
+        ("AZURE_OPENAI_API_KEY" if i == 0 else f"AZURE_OPENAI_API_KEY_{i + 1}"): AZURE_KEYS[i] for i in range(azure)
+    }
+    for i in range(cloudflare):
+        suffix = "" if i == 0 else f"_{i + 1}"
+        env |= {
+            f"CLOUDFLARE_API_TOKEN{suffix}": CLOUDFLARE_TOKENS[i],
+            f"CLOUDFLARE_ACCOUNT_ID{suffix}": CLOUDFLARE_ACCOUNTS[i],
+        }
     return env
 
 
@@ -196,8 +217,25 @@ def keys_env(openrouter: int = 0, ollama: int = 0) -> dict[str, str]:
 def cli(home: Path, cloud: FakeProvider) -> Cli:
     """The CLI pointed at the fake cloud, with no keys yet (tests add them with ``keys_env``)."""
     env = base_env(home) | {"OPENROUTER_BASE_URL": cloud.openrouter_url, "OLLAMA_BASE_URL": cloud.ollama_url}
+    env |= {"OPENAI_BASE_URL": cloud.openai_url, "CLOUDFLARE_BASE_URL": cloud.cloudflare_url}
     return Cli(home=home, env=env)
+
+
+def azure_env(cloud: FakeProvider, deployments: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Azure's endpoint (setting it enables Azure); deployments are mapped in the config file (see tests)."""
+    return {"AZURE_OPENAI_ENDPOINT": cloud.azure_endpoint}
 
 
 def with_env(cli: Cli, extra: Mapping[str, str]) -> Cli:
     return Cli(home=cli.home, env={**cli.env, **extra})
+
+
+Warnings = Callable[[], list[str]]
+
+
+@pytest.fixture
+def warnings(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Warnings:
+    """The ``llmroute`` logger's warnings, even after an in-process CLI run stopped it propagating."""
+    monkeypatch.setattr(logging.getLogger("llmroute"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="llmroute")
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "llmroute" and r.levelno >= logging.WARNING]

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from llmroute.config_providers import BUILTIN_PROVIDERS
 from llmroute.aliases import BUILTIN_ALIASES, CURRENT_ALIASES, FORMER_ALIASES, resolve, split_spec
 from llmroute.catalog import RETIRED, current_target, current_targets
 from llmroute.types import Target
 
-PROVIDERS = ("ollama", "openrouter", "local")
+PROVIDERS = tuple(p.name for p in BUILTIN_PROVIDERS)
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC).timestamp()
 TODAY = "2026-11-30"
 #: Every name the table had before the June-September 2026 retirements: none may stop resolving.
@@ -38,7 +39,9 @@ def test_every_alias_resolves_to_well_formed_targets(name: str) -> None:
     assert resolved and len(set(resolved)) == len(resolved)
     for target in resolved:
         assert target.provider in PROVIDERS and target.model
-        assert ("/" in target.model) == (target.provider == "openrouter"), target
+        # OpenRouter ids are author/model and Cloudflare's @cf/author/model; no other provider's has a slash.
+        assert ("/" in target.model) == (target.provider in ("openrouter", "cloudflare")), target
+        assert target.model.startswith("@cf/") == (target.provider == "cloudflare"), target
 
 
 @pytest.mark.parametrize("name", sorted(CURRENT_ALIASES))
@@ -94,6 +97,9 @@ def test_resolution_rules_are_unchanged() -> None:
     assert split_spec("gpt-oss:120b", PROVIDERS) == (None, "gpt-oss:120b")
     assert resolve("ollama:kimi-k2.5", {}, PROVIDERS) == (Target("ollama", "kimi-k2.5"),), "a pin is taken as written"
     assert resolve("acme/model", {}, PROVIDERS) == (Target("openrouter", "acme/model"),)
+    assert resolve("@cf/meta/llama-3.1-8b-instruct", {}, PROVIDERS) == (
+        Target("cloudflare", "@cf/meta/llama-3.1-8b-instruct"),
+    ), "a Cloudflare model id names Cloudflare"
     assert resolve("qwen3.5:397b", {}, PROVIDERS) == (Target("ollama", "qwen3.5:397b"), Target("local", "qwen3.5:397b"))
     assert resolve("kimi-k2.5", {"kimi-k2.5": ("openrouter:acme/k",)}, PROVIDERS) == (Target("openrouter", "acme/k"),)
     assert resolve("glm-5.3", {}, PROVIDERS) == (Target("ollama", "glm-5.3"),)

@@ -83,8 +83,8 @@ if BUG:
         return request_headers
 
     def _broken_probe(original):
-        async def probe_key(self, key, *, timeout):
-            raise RuntimeError(f"injected bug in probe_key({key.secret!r})")
+        async def probe_key(self, slot, *, timeout):
+            raise RuntimeError(f"injected bug in probe_key({slot.key.secret!r})")
 
         return probe_key
 

@@ -12,7 +12,14 @@ import pytest
 
 from llmroute.errors import Cause, ErrorKind
 from llmroute.keys import redact
-from llmroute.providers import ADAPTERS, OllamaAdapter, OpenRouterAdapter
+from llmroute.providers import (
+    ADAPTERS,
+    AzureAdapter,
+    CloudflareAdapter,
+    OllamaAdapter,
+    OpenAIAdapter,
+    OpenRouterAdapter,
+)
 from llmroute.providers.classify import (
     body_excerpt,
     clean,
@@ -333,7 +340,13 @@ async def test_a_real_refused_connection_names_the_endpoint() -> None:
 
 
 def test_adapters_are_registered_by_wire_protocol() -> None:
-    assert {"openrouter": OpenRouterAdapter, "ollama": OllamaAdapter} == ADAPTERS
+    assert {
+        "openrouter": OpenRouterAdapter,
+        "ollama": OllamaAdapter,
+        "openai": OpenAIAdapter,
+        "azure": AzureAdapter,
+        "cloudflare": CloudflareAdapter,
+    } == ADAPTERS
 
 
 def test_importing_the_providers_does_not_import_httpx() -> None:

@@ -101,7 +101,8 @@ def test_an_option_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 def test_an_unknown_provider_is_a_usage_error(tmp_path: Path) -> None:
     env = environment(tmp_path)
     assert run(["chat", "--provider", "nope", "hi"], env) == ExitStatus.USAGE
-    assert env.stderr.getvalue() == "error: unknown provider 'nope' (known: ollama, openrouter, local)\n"
+    known = "ollama, openrouter, openai, azure, cloudflare, local"
+    assert env.stderr.getvalue() == f"error: unknown provider 'nope' (known: {known})\n"
 
 
 def test_a_bad_privacy_value_is_a_config_error(tmp_path: Path) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -8,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llmroute.config import Settings, load_environment, load_settings, normalize_ollama_host
+from llmroute.config import Settings, load_environment, load_settings
+from llmroute.config_providers import normalize_ollama_host
 from llmroute.errors import ConfigError
 from llmroute.limits import (
     OPENROUTER_FREE_LIMIT,
@@ -19,7 +19,7 @@ from llmroute.limits import (
     Price,
     RateLimit,
 )
-from tests.conftest import OLLAMA_KEYS
+from tests.conftest import OLLAMA_KEYS, Warnings
 
 
 def settings_for(tmp_path: Path, toml: str = "", **env: str) -> Settings:
@@ -30,25 +30,15 @@ def settings_for(tmp_path: Path, toml: str = "", **env: str) -> Settings:
     return load_settings({"LLMROUTE_HOME": str(tmp_path), **env})
 
 
-Warnings = Callable[[], list[str]]
-
-
-@pytest.fixture
-def warnings(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Warnings:
-    """The ``llmroute`` logger's warnings, even after an in-process CLI run stopped it propagating."""
-    monkeypatch.setattr(logging.getLogger("llmroute"), "propagate", True)
-    caplog.set_level(logging.WARNING, logger="llmroute")
-    return lambda: [r.getMessage() for r in caplog.records if r.name == "llmroute" and r.levelno >= logging.WARNING]
-
-
 def test_llmroute_home_moves_config_and_state(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     assert settings.state_path == tmp_path / "state.db"
     assert settings.config_path == tmp_path / "config.toml"
 
 
-def test_default_order_is_ollama_cloud_then_openrouter(tmp_path: Path) -> None:
-    assert settings_for(tmp_path).provider_order[:2] == ("ollama", "openrouter")
+def test_default_order_puts_vendors_before_the_aggregator_and_the_local_daemon_last(tmp_path: Path) -> None:
+    order = settings_for(tmp_path).provider_order
+    assert order == ("ollama", "openai", "azure", "openrouter", "cloudflare", "local")
 
 
 def test_prefer_ollama_false_puts_openrouter_first(tmp_path: Path) -> None:
@@ -384,7 +374,8 @@ def test_prefer_ollama_is_named_as_the_orders_source(tmp_path: Path) -> None:
 
 def test_unknown_keys_are_named_and_ignored(tmp_path: Path, warnings: Warnings) -> None:
     toml = (
-        'colour = "blue"\n[routing]\nprovder_order = ["openrouter"]\n[providers.acme]\nbase_url = "http://x"\n'
+        'colour = "blue"\n[routing]\nprovder_order = ["openrouter"]\n[providers.acme]\nprotocol = "openai"\n'
+        'base_url = "http://127.0.0.1:1234/v1"\nlocal = true\nmodels = 3\n'
         "[providers.openrouter.limits]\nper_second = 5\n[breaker]\ncooloff = 1\n[keys.MY_KEY]\nlimit = 3\n"
     )
     settings = settings_for(tmp_path, toml)
@@ -394,7 +385,7 @@ def test_unknown_keys_are_named_and_ignored(tmp_path: Path, warnings: Warnings) 
         for name in (
             "colour",
             "routing.provder_order",
-            "providers.acme",
+            "providers.acme.models",
             "providers.openrouter.limits.per_second",
             "breaker.cooloff",
             "keys.MY_KEY.limit",

@@ -14,8 +14,18 @@ import httpx
 import pytest
 
 from tests.fakes import (
+    AZURE_CHAT_PATH,
+    DEFAULT_TEXT,
     MIB,
+    OPENAI_CHAT_PATH,
     FakeProvider,
+    az_401,
+    az_429,
+    cf_3036,
+    cf_3040,
+    cf_4006,
+    cf_5007,
+    cf_10000,
     cloudflare_524,
     drop_connection,
     error,
@@ -23,6 +33,12 @@ from tests.fakes import (
     html_error,
     http_date,
     huge_error,
+    mask_key,
+    oa_401,
+    oa_429_insufficient_quota,
+    oa_429_rate_limit,
+    oa_503,
+    oa_responses_only,
     oll_402_usage_limit,
     oll_403_cloud_disabled,
     oll_status,
@@ -841,3 +857,321 @@ def test_402_and_403_variants(fake: FakeProvider, client: httpx.Client) -> None:
     r = oll_chat(client, fake)
     assert r.status_code == 402 and "usage limit" in r.json()["error"]
     assert oll_chat(client, fake).json() == {"error": "ollama cloud is disabled: remote model is unavailable"}
+
+
+# --------------------------------------------------------------------------- OpenAI, Azure OpenAI, Cloudflare
+
+OA_KEY = "sk-proj-" + "k" * 48
+AZ_KEY = "a1b2c3d4" * 4
+CF_TOKEN = "cfut_" + "t" * 40
+CF_ACCOUNT_TOKEN = "cfat_" + "u" * 40
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+OTHER_ACCOUNT = "fedcba9876543210fedcba9876543210"
+CF_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+CF_CHAT = f"/cloudflare/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions"
+AZ_DATED = "/azure/openai/deployments/my-gpt4o-mini/chat/completions"
+AZ_401_BODY = (
+    b'{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. '
+    b"Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for "
+    b'your resource."}}'
+)
+CF_10000_BODY = (
+    b'{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}'
+)
+
+
+@pytest.fixture
+def apis() -> Iterator[FakeProvider]:
+    accounts = {CF_TOKEN: ACCOUNT, CF_ACCOUNT_TOKEN: OTHER_ACCOUNT}
+    with FakeProvider(keys=[OA_KEY, AZ_KEY], cloudflare_accounts=accounts) as provider:
+        yield provider
+    assert provider.errors == []
+
+
+def post(client: httpx.Client, fake: FakeProvider, path: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+    return client.post(fake.base_url + path, headers=headers, **kwargs)
+
+
+def oa_chat(client: httpx.Client, fake: FakeProvider, secret: str | None = OA_KEY, **body: Any) -> httpx.Response:
+    payload = {"model": "gpt-4o-mini", "messages": MESSAGES, **body}
+    return post(client, fake, OPENAI_CHAT_PATH, auth(secret) if secret else {}, json=payload)
+
+
+def az_chat(
+    client: httpx.Client, fake: FakeProvider, headers: dict[str, str] | None = None, **body: Any
+) -> httpx.Response:
+    payload = {"model": "my-gpt4o-mini", "messages": MESSAGES, **body}
+    return post(client, fake, AZURE_CHAT_PATH, {"api-key": AZ_KEY} if headers is None else headers, json=payload)
+
+
+def cf_chat(
+    client: httpx.Client, fake: FakeProvider, secret: str = CF_TOKEN, path: str = CF_CHAT, **body: Any
+) -> httpx.Response:
+    payload = {"model": CF_MODEL, "messages": MESSAGES, **body}
+    return post(client, fake, path, auth(secret), json=payload)
+
+
+def test_openai_refuses_requests_without_a_valid_bearer(apis: FakeProvider, client: httpx.Client) -> None:
+    apis.script(OA_KEY, reply("kept for the good key"))
+    r = oa_chat(client, apis, secret=None)
+    assert r.status_code == 401 and r.json()["error"]["message"].startswith("You didn't provide an API key.")
+    wrong = "sk-proj-" + "x" * 40 + "9z9z"
+    r = oa_chat(client, apis, secret=wrong)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert r.json()["error"]["message"] == (
+        f"Incorrect API key provided: sk-proj-{'*' * 40}9z9z. "
+        "You can find your API key at https://platform.openai.com/account/api-keys."
+    )
+    assert wrong not in r.text and "x" * 12 not in r.text
+    r = oa_chat(client, apis, secret="sk-short")
+    assert "provided: ********." in r.json()["error"]["message"]  # a short key is not echoed at all
+    r = post(client, apis, OPENAI_CHAT_PATH, {"api-key": OA_KEY}, json={"model": "gpt-4o-mini", "messages": MESSAGES})
+    assert r.status_code == 401  # OpenAI reads only the bearer
+    assert apis.remaining(OA_KEY) == 1 and oa_chat(client, apis).json()["choices"][0]["message"]["content"] == (
+        "kept for the good key"
+    )
+    assert client.get(f"{apis.openai_url}/models").status_code == 401
+
+
+def test_azure_takes_the_key_from_api_key_only(apis: FakeProvider, client: httpx.Client) -> None:
+    for headers in ({"Authorization": f"Bearer {AZ_KEY}"}, {}, {"api-key": "0" * 32}):
+        r = az_chat(client, apis, headers)
+        assert (r.status_code, r.content) == (401, AZ_401_BODY)
+    r = az_chat(client, apis, {"api-key": AZ_KEY, "Authorization": "Bearer not-the-key"})
+    assert r.status_code == 200 and r.json()["model"] == "gpt-4o-mini"  # the deployment's model, not its name
+    assert [q.bearer for q in apis.requests_to(AZURE_CHAT_PATH)] == [None, None, "0" * 32, AZ_KEY]
+    assert r.headers["x-ms-region"] and r.headers["apim-request-id"] == r.headers["x-request-id"]
+    assert "x-ratelimit-reset-requests" not in r.headers and r.headers["x-ratelimit-remaining-requests"] == "7"
+    assert client.get(f"{apis.azure_endpoint}/openai/v1/models", headers=auth(AZ_KEY)).status_code == 401
+
+
+def test_wrong_paths_get_each_services_404(apis: FakeProvider, client: httpx.Client) -> None:
+    payload = {"model": "gpt-4o-mini", "messages": MESSAGES}
+    r = post(client, apis, "/openai/v1/chat/completion", auth(OA_KEY), json=payload)
+    assert (r.status_code, r.json()) == (
+        404,
+        {
+            "error": {
+                "message": "Invalid URL (POST /v1/chat/completion)",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+    )
+    r = client.get(apis.openai_url + "/chat/completions", headers=auth(OA_KEY))
+    assert r.status_code == 404 and r.json()["error"]["message"] == "Invalid URL (GET /v1/chat/completions)"
+
+    not_found = {"error": {"code": "404", "message": "Resource not found"}}
+    for path in ("/azure/openai/v1/chat/completion", AZ_DATED, AZ_DATED + "?api-version=someday"):
+        r = post(client, apis, path, {"api-key": AZ_KEY}, json=payload)
+        assert (r.status_code, r.json()) == (404, not_found), path
+    r = post(client, apis, AZ_DATED + "?api-version=2024-10-21", {"api-key": AZ_KEY}, json={"messages": MESSAGES})
+    assert r.status_code == 200 and r.json()["model"] == "gpt-4o-mini"
+
+    r = cf_chat(client, apis, path=CF_CHAT.removesuffix("s"))
+    assert r.status_code == 404 and r.json()["errors"] == [{"code": 7000, "message": "No route for that URI"}]
+    r = cf_chat(client, apis, path=CF_CHAT.replace(ACCOUNT, "my-account"))
+    assert r.status_code == 404 and r.json() == {
+        "result": None,
+        "success": False,
+        "errors": [
+            {
+                "code": 7003,
+                "message": "Could not route to /client/v4/accounts/my-account/ai/v1/chat/completions, "
+                "perhaps your object identifier is invalid?",
+            }
+        ],
+        "messages": [],
+    }
+    r = cf_chat(client, apis, path=f"/cloudflare/client/v4/accounts/{ACCOUNT}/ai/run/{CF_MODEL}")
+    assert r.status_code == 404  # the native /ai/run route is not modelled
+
+
+def test_chat_bodies_are_checked_like_the_real_services(apis: FakeProvider, client: httpx.Client) -> None:
+    def oa_error(r: httpx.Response) -> tuple[int, str, str | None, str | None]:
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error"
+        return r.status_code, err["message"], err["param"], err["code"]
+
+    r = post(client, apis, OPENAI_CHAT_PATH, auth(OA_KEY), json={"messages": MESSAGES})
+    assert oa_error(r) == (400, "you must provide a model parameter", None, None)
+    r = post(client, apis, OPENAI_CHAT_PATH, auth(OA_KEY), json={"model": "gpt-4o-mini"})
+    assert oa_error(r) == (400, "Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+    assert oa_error(oa_chat(client, apis, messages=[]))[2:] == ("messages", "empty_array")
+    assert oa_error(oa_chat(client, apis, messages="hi"))[2:] == ("messages", "invalid_type")
+    r = post(client, apis, OPENAI_CHAT_PATH, auth(OA_KEY), content=b"{not json")
+    assert oa_error(r)[1].startswith("We could not parse the JSON body of your request.")
+    r = oa_chat(client, apis, stream_options={"include_usage": True})
+    assert oa_error(r) == (
+        400,
+        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        "stream_options",
+        None,
+    )
+    assert oa_error(oa_chat(client, apis, model="gpt-9"))[0::3] == (404, "model_not_found")
+
+    r = post(client, apis, AZURE_CHAT_PATH, {"api-key": AZ_KEY}, json={"messages": MESSAGES})
+    assert oa_error(r)[:2] == (400, "you must provide a model parameter")
+    r = az_chat(client, apis, model="gpt-4o-mini")  # a model name is not a deployment name
+    assert r.status_code == 404 and r.json()["error"]["code"] == "DeploymentNotFound"
+
+    def cf_error_of(r: httpx.Response) -> tuple[int, int, str]:
+        body = r.json()
+        assert body["success"] is False and body["result"] is None
+        return r.status_code, body["errors"][0]["code"], body["errors"][0]["message"]
+
+    assert cf_error_of(cf_chat(client, apis, model=None)) == (400, 5007, "No such model undefined or task")
+    assert cf_error_of(cf_chat(client, apis, model="@cf/x/y")) == (400, 5007, "No such model @cf/x/y or task")
+    assert cf_error_of(cf_chat(client, apis, messages=[]))[:2] == (400, 5006)
+    r = post(client, apis, CF_CHAT, auth(CF_TOKEN), content=b"")
+    assert cf_error_of(r) == (400, 3003, "Request is missing headers or body")
+    assert cf_chat(client, apis, max_tokens=2).json()["choices"][0]["message"]["content"] == "Hello from"
+
+
+def test_cloudflare_tokens_are_bound_to_their_account(apis: FakeProvider, client: httpx.Client) -> None:
+    other = CF_CHAT.replace(ACCOUNT, OTHER_ACCOUNT)
+    for secret, path in ((CF_TOKEN, other), (CF_ACCOUNT_TOKEN, CF_CHAT), ("cfut_unknown", CF_CHAT)):
+        r = cf_chat(client, apis, secret=secret, path=path)
+        assert (r.status_code, r.content) == (403, CF_10000_BODY)
+    assert post(client, apis, CF_CHAT, {}, json={"model": CF_MODEL, "messages": MESSAGES}).status_code == 403
+    assert cf_chat(client, apis, secret=CF_ACCOUNT_TOKEN, path=other).status_code == 200
+
+    search = f"{apis.cloudflare_url}/accounts/{ACCOUNT}/ai/models/search"
+    body = client.get(search, headers=auth(CF_TOKEN)).json()
+    assert body["success"] is True and [(m["name"], m["task"]["name"]) for m in body["result"]] == [
+        (CF_MODEL, "Text Generation")
+    ]
+    assert client.get(search, params={"task": "Translation"}, headers=auth(CF_TOKEN)).json()["result"] == []
+    info = client.get(search, params={"search": "LLAMA", "per_page": 1, "page": 2}, headers=auth(CF_TOKEN)).json()
+    assert info["result"] == [] and info["result_info"] == {
+        "count": 0,
+        "page": 2,
+        "per_page": 1,
+        "total_count": 1,
+        "total_pages": 1,
+    }
+    assert client.get(search, headers=auth(CF_ACCOUNT_TOKEN)).content == CF_10000_BODY
+
+    def verify(path: str, token: str) -> tuple[int, Any]:
+        r = client.get(apis.cloudflare_url + path, headers=auth(token))
+        return r.status_code, r.json()
+
+    status, doc = verify("/user/tokens/verify", CF_TOKEN)
+    assert status == 200 and doc["result"]["status"] == "active"
+    assert doc["messages"][0]["message"] == "This API Token is valid and active"
+    invalid = (
+        401,
+        {"success": False, "errors": [{"code": 1000, "message": "Invalid API Token"}], "messages": [], "result": None},
+    )
+    assert (
+        verify("/user/tokens/verify", CF_ACCOUNT_TOKEN) == invalid
+    )  # account-owned tokens: only their account's route
+    assert verify(f"/accounts/{OTHER_ACCOUNT}/tokens/verify", CF_ACCOUNT_TOKEN)[0] == 200
+    assert verify(f"/accounts/{ACCOUNT}/tokens/verify", CF_ACCOUNT_TOKEN) == invalid
+    assert verify("/user/tokens/verify", "cfut_unknown") == invalid
+
+
+def test_openai_raw_stream_has_usage_null_exactly_with_include_usage(apis: FakeProvider, client: httpx.Client) -> None:
+    r = oa_chat(client, apis)
+    assert r.text.startswith('{\n  "id": "chatcmpl-') and r.text.endswith("}\n")  # indented, as the live API
+    assert "cost" not in r.text
+    r = oa_chat(client, apis, stream=True, stream_options={"include_usage": True})
+    assert r.headers["content-type"] == "text/event-stream"
+    events = sse_events(r.text)
+    assert events[-1] == "data: [DONE]"
+    chunks = data_chunks(events)
+    assert all("usage" in c for c in chunks) and [c["usage"] for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 10
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
+    assert chunks[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+    assert all(c["obfuscation"] for c in chunks)
+
+    chunks = data_chunks(sse_events(oa_chat(client, apis, stream=True).text))
+    assert not any("usage" in c for c in chunks) and all(c["choices"] for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == DEFAULT_TEXT
+
+
+def test_azure_raw_stream_starts_with_prompt_filters_and_sorts_keys(apis: FakeProvider, client: httpx.Client) -> None:
+    r = az_chat(client, apis, stream=True, stream_options={"include_usage": True})
+    events = sse_events(r.text)
+    safe = '{"filtered":false,"severity":"safe"}'
+    assert events[0] == (
+        'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"content_filter_results":'
+        f'{{"hate":{safe},"self_harm":{safe},"sexual":{safe},"violence":{safe}}},"prompt_index":0}}],"usage":null}}'
+    )
+    for event in events[:-1]:
+        pairs = json.loads(event[len("data: ") :], object_pairs_hook=lambda kv: [k for k, _ in kv])
+        assert pairs == sorted(pairs)
+    chunks = data_chunks(events)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 5
+    assert all(c["choices"][0]["content_filter_results"] for c in chunks[2:-2])
+    body = az_chat(client, apis).json()
+    assert body["prompt_filter_results"][0]["content_filter_results"]["hate"]["severity"] == "safe"
+    apis.script(AZ_KEY, reply(finish_reason="content_filter"))
+    choice = az_chat(client, apis).json()["choices"][0]
+    assert choice["finish_reason"] == "content_filter" and choice["content_filter_results"]["violence"]["filtered"]
+
+
+def test_new_chat_paths_take_scripts_by_path_secret_and_model(apis: FakeProvider, client: httpx.Client) -> None:
+    apis.script(OA_KEY, oa_503(), path=OPENAI_CHAT_PATH)
+    apis.script(OA_KEY, reply("shared queue"))  # no path: the shared chat queue, after the path's own
+    apis.script(AZ_KEY, az_429(retry_after=3), model="my-gpt4o-mini")
+    apis.script(CF_TOKEN, cf_3036(), path=CF_CHAT)
+    assert oa_chat(client, apis).status_code == 503
+    assert oa_chat(client, apis).json()["choices"][0]["message"]["content"] == "shared queue"
+    r = az_chat(client, apis)
+    assert r.status_code == 429 and r.headers["retry-after"] == "3"
+    assert r.json()["error"]["message"] == "Rate limit is exceeded. Try again in 3 seconds."
+    assert cf_chat(client, apis).json()["errors"][0]["code"] == 3036
+    assert cf_chat(client, apis).status_code == 200
+    assert [q.wire for q in apis.chat_requests] == ["openai", "openai", "azure", "cloudflare", "cloudflare"]
+
+    apis.script(OA_KEY, oa_503(), path="/openai/v1/models")  # any other path: before auth, as elsewhere
+    assert client.get(apis.openai_url + "/models", headers=auth(OA_KEY)).status_code == 503
+    assert client.get(apis.openai_url + "/models", headers=auth(OA_KEY)).json()["data"][0]["id"] == "gpt-4o-mini"
+    assert apis.usage_of(OA_KEY) == apis.usage_of(AZ_KEY) == 0.0
+
+
+def test_new_error_helpers_keep_the_reference_bodies() -> None:
+    assert oa_401().body == (
+        b'{"error":{"message":"Incorrect API key provided: sk-...","type":"invalid_request_error","param":null,'
+        b'"code":"invalid_api_key"}}'
+    )
+    assert (az_401().status, az_401().body) == (401, AZ_401_BODY)
+    assert (cf_10000().status, cf_10000().body) == (403, CF_10000_BODY)
+    assert oa_429_insufficient_quota().json == {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    limited = oa_429_rate_limit()
+    assert limited.json["error"]["message"] == (
+        "Rate limit reached for gpt-4o in organization org-... on tokens per min (TPM): Limit 30000, Used 29937, "
+        "Requested 385. Please try again in 644ms."
+    )
+    assert dict(limited.headers)["x-ratelimit-reset-requests"] == "6m0s" and "retry-after" not in dict(limited.headers)
+    assert oa_responses_only().body == (
+        b'{"error":{"message":"This model is only supported in v1/responses and not in v1/chat/completions.",'
+        b'"type":"invalid_request_error","param":"model","code":null}}'
+    )
+    assert az_429(text="peak").json["error"]["message"].endswith("Please retry after 20 seconds.")
+    assert dict(az_429(5, retry_after_ms=True).headers) == {"retry-after": "5", "retry-after-ms": "5000"}
+    with pytest.raises(ValueError):
+        az_429(text="bogus")  # type: ignore[arg-type]
+    assert (cf_3036().status, cf_3040().json["errors"][0]["code"], cf_5007("m").status) == (429, 3040, 400)
+    assert cf_4006().json["error"]["message"].startswith("4006: you have used up your daily free allocation")
+    assert mask_key("sk-PMafP" + "q" * 39 + "E873") == "sk-PMafP" + "*" * 39 + "E873"
+
+
+def test_new_constructor_options_are_checked_and_defaulted() -> None:
+    with pytest.raises(ValueError, match="32 lower-case hex"):
+        FakeProvider(cloudflare_accounts={CF_TOKEN: "ACCOUNT"})
+    with pytest.raises(ValueError, match="@cf/"):
+        FakeProvider(cloudflare_models={"llama-3"})
+    fake = FakeProvider(models={"openai/gpt-4o-mini", "openai/o4-mini", "kimi-k2.6"})
+    assert fake.openai_models == {"gpt-4o-mini", "o4-mini"} and fake.deployments == {"my-gpt4o-mini": "gpt-4o-mini"}
+    assert fake.cloudflare_models == {CF_MODEL} and fake.cloudflare_accounts == {}

@@ -9,7 +9,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.keys import ApiKey
+from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OllamaAdapter
 from llmroute.types import KeyInfo, ModelInfo
 
@@ -90,7 +90,7 @@ async def failure_of(call: object) -> ProviderError:
 
 async def test_cloud_tags_are_names_without_prices_or_context(cloud: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{CLOUD}/api/tags", method="GET", json=CLOUD_TAGS)
-    models = await cloud.list_models(KEY, timeout=5)
+    models = await cloud.list_models(KeySlot("ollama", KEY), timeout=5)
     assert models == [ModelInfo(provider="ollama", model="glm-4.7"), ModelInfo(provider="ollama", model="gpt-oss:120b")]
     requests = httpx_mock.get_requests()
     assert len(requests) == 1, "no /api/show per model"
@@ -99,7 +99,7 @@ async def test_cloud_tags_are_names_without_prices_or_context(cloud: OllamaAdapt
 
 async def test_local_models_are_free_but_cloud_stubs_are_not(local: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{LOCAL}/api/tags", json=LOCAL_TAGS)
-    models = await local.list_models(None, timeout=5)
+    models = await local.list_models(KeySlot("ollama", None), timeout=5)
     assert [(m.provider, m.model, m.free) for m in models] == [
         ("local", "llama3.2:latest", True),
         ("local", "gpt-oss:120b-cloud", False),
@@ -111,7 +111,7 @@ async def test_local_models_are_free_but_cloud_stubs_are_not(local: OllamaAdapte
 async def test_rows_without_a_name_are_skipped(cloud: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     rows = [{"name": ""}, {"model": "only-model-field"}, "gpt-oss:20b", None, {"name": 5}]
     httpx_mock.add_response(url=f"{CLOUD}/api/tags", json={"models": rows})
-    assert [m.model for m in await cloud.list_models(None, timeout=5)] == ["only-model-field"]
+    assert [m.model for m in await cloud.list_models(KeySlot("ollama", None), timeout=5)] == ["only-model-field"]
 
 
 @pytest.mark.parametrize("body", [b"404 page not found", b'{"data": []}', b'{"models": null}'])
@@ -119,18 +119,18 @@ async def test_tags_of_the_wrong_shape_are_a_bad_response(
     cloud: OllamaAdapter, httpx_mock: HTTPXMock, body: bytes
 ) -> None:
     httpx_mock.add_response(url=f"{CLOUD}/api/tags", content=body)
-    assert (await failure_of(cloud.list_models(KEY, timeout=5))).kind is ErrorKind.BAD_RESPONSE
+    assert (await failure_of(cloud.list_models(KeySlot("ollama", KEY), timeout=5))).kind is ErrorKind.BAD_RESPONSE
 
 
 async def test_tags_error_status_is_classified(cloud: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{CLOUD}/api/tags", status_code=503, json={"error": "account unavailable"})
-    error = await failure_of(cloud.list_models(KEY, timeout=5))
+    error = await failure_of(cloud.list_models(KeySlot("ollama", KEY), timeout=5))
     assert (error.kind, error.status, error.message) == (ErrorKind.OVERLOADED, 503, "account unavailable")
 
 
 async def test_local_daemon_not_running_is_a_connection_error(local: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=f"{LOCAL}/api/tags")
-    assert (await failure_of(local.list_models(None, timeout=5))).kind is ErrorKind.CONNECTION
+    assert (await failure_of(local.list_models(KeySlot("ollama", None), timeout=5))).kind is ErrorKind.CONNECTION
 
 
 # --- probe_key: cloud ---------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ async def test_cloud_key_is_valid_when_the_empty_chat_is_refused_as_a_bad_reques
     cloud: OllamaAdapter, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(url=f"{CLOUD}/v1/chat/completions", method="POST", status_code=400, json=OPENAI_400)
-    assert await cloud.probe_key(KEY, timeout=5) == KeyInfo()
+    assert await cloud.probe_key(KeySlot("ollama", KEY), timeout=5) == KeyInfo()
     request = httpx_mock.get_request()
     assert request is not None and request.content == b"{}"
     assert request.headers["Authorization"] == f"Bearer {SECRET}"
@@ -149,14 +149,14 @@ async def test_cloud_key_is_valid_when_the_empty_chat_is_refused_as_a_bad_reques
 @pytest.mark.parametrize("status", [401, 403])
 async def test_cloud_key_refused_is_auth(cloud: OllamaAdapter, httpx_mock: HTTPXMock, status: int) -> None:
     httpx_mock.add_response(url=f"{CLOUD}/v1/chat/completions", status_code=status, json={"error": "unauthorized"})
-    error = await failure_of(cloud.probe_key(KEY, timeout=5))
+    error = await failure_of(cloud.probe_key(KeySlot("ollama", KEY), timeout=5))
     assert (error.kind, error.status) == (ErrorKind.AUTH, status)
 
 
 async def test_cloud_usage_limit_on_the_probe_is_quota(cloud: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     text = "you've reached your weekly usage limit, please wait or upgrade to continue"
     httpx_mock.add_response(url=f"{CLOUD}/v1/chat/completions", status_code=429, json={"error": text})
-    error = await failure_of(cloud.probe_key(KEY, timeout=5))
+    error = await failure_of(cloud.probe_key(KeySlot("ollama", KEY), timeout=5))
     assert error.kind is ErrorKind.QUOTA and error.retry_at is not None
 
 
@@ -164,18 +164,18 @@ async def test_cloud_plain_429_is_rate_limited(cloud: OllamaAdapter, httpx_mock:
     httpx_mock.add_response(
         url=f"{CLOUD}/v1/chat/completions", status_code=429, json={"error": {"message": "too many requests"}}
     )
-    assert (await failure_of(cloud.probe_key(KEY, timeout=5))).kind is ErrorKind.RATE_LIMITED
+    assert (await failure_of(cloud.probe_key(KeySlot("ollama", KEY), timeout=5))).kind is ErrorKind.RATE_LIMITED
 
 
 async def test_cloud_server_error_on_the_probe_is_classified(cloud: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{CLOUD}/v1/chat/completions", status_code=502, text="bad gateway")
-    error = await failure_of(cloud.probe_key(KEY, timeout=5))
+    error = await failure_of(cloud.probe_key(KeySlot("ollama", KEY), timeout=5))
     assert (error.kind, error.message) == (ErrorKind.SERVER, "HTTP 502: bad gateway")
 
 
 async def test_cloud_probe_timeout_is_classified(cloud: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ReadTimeout("timed out"), url=f"{CLOUD}/v1/chat/completions")
-    assert (await failure_of(cloud.probe_key(KEY, timeout=5))).kind is ErrorKind.TIMEOUT
+    assert (await failure_of(cloud.probe_key(KeySlot("ollama", KEY), timeout=5))).kind is ErrorKind.TIMEOUT
 
 
 # --- probe_key: local ---------------------------------------------------------------------------------
@@ -183,16 +183,16 @@ async def test_cloud_probe_timeout_is_classified(cloud: OllamaAdapter, httpx_moc
 
 async def test_local_probe_reports_the_daemon_version(local: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{LOCAL}/api/version", method="GET", json={"version": "0.12.0"})
-    assert await local.probe_key(None, timeout=5) == KeyInfo(detail="Ollama 0.12.0")
+    assert await local.probe_key(KeySlot("ollama", None), timeout=5) == KeyInfo(detail="Ollama 0.12.0")
 
 
 async def test_local_probe_against_something_else_is_a_bad_response(
     local: OllamaAdapter, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(url=f"{LOCAL}/api/version", text="<html>hello</html>")
-    assert (await failure_of(local.probe_key(None, timeout=5))).kind is ErrorKind.BAD_RESPONSE
+    assert (await failure_of(local.probe_key(KeySlot("ollama", None), timeout=5))).kind is ErrorKind.BAD_RESPONSE
 
 
 async def test_local_daemon_down_is_a_connection_error(local: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=f"{LOCAL}/api/version")
-    assert (await failure_of(local.probe_key(None, timeout=5))).kind is ErrorKind.CONNECTION
+    assert (await failure_of(local.probe_key(KeySlot("ollama", None), timeout=5))).kind is ErrorKind.CONNECTION

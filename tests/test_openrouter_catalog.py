@@ -9,7 +9,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.keys import ApiKey
+from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OpenRouterAdapter
 from llmroute.providers.openrouter_catalog import VARIABLE_PRICE, key_info, model_info, per_million
 from llmroute.types import KeyInfo, ModelInfo
@@ -160,7 +160,7 @@ async def test_list_models_reads_every_row_and_skips_rows_without_an_id(
 ) -> None:
     document = {"data": [GPT4_ROW, {"name": "no id"}, AUTO_ROW, FREE_ROW], "total_count": 4, "links": {"next": None}}
     httpx_mock.add_response(url=f"{BASE}/models", method="GET", json=document)
-    models = await adapter.list_models(None, timeout=5)
+    models = await adapter.list_models(KeySlot("openrouter", None), timeout=5)
     assert [m.model for m in models] == ["openai/gpt-4", "openrouter/auto", "meta-llama/llama-3.3-70b-instruct:free"]
     request = httpx_mock.get_request()
     assert request is not None and "authorization" not in request.headers
@@ -168,7 +168,7 @@ async def test_list_models_reads_every_row_and_skips_rows_without_an_id(
 
 async def test_list_models_sends_the_key_when_given(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/models", json={"data": []})
-    assert await adapter.list_models(KEY, timeout=5) == []
+    assert await adapter.list_models(KeySlot("openrouter", KEY), timeout=5) == []
     request = httpx_mock.get_request()
     assert request is not None and request.headers["Authorization"] == f"Bearer {SECRET}"
 
@@ -179,21 +179,21 @@ async def test_a_model_list_of_the_wrong_shape_is_a_bad_response(
 ) -> None:
     httpx_mock.add_response(url=f"{BASE}/models", content=body)
     with pytest.raises(ProviderError) as caught:
-        await adapter.list_models(None, timeout=5)
+        await adapter.list_models(KeySlot("openrouter", None), timeout=5)
     assert caught.value.kind is ErrorKind.BAD_RESPONSE
 
 
 async def test_a_server_error_is_classified(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/models", status_code=500, json={"error": {"code": 500, "message": "Internal"}})
     with pytest.raises(ProviderError) as caught:
-        await adapter.list_models(KEY, timeout=5)
+        await adapter.list_models(KeySlot("openrouter", KEY), timeout=5)
     assert (caught.value.kind, caught.value.status, caught.value.message) == (ErrorKind.SERVER, 500, "Internal")
 
 
 async def test_a_connection_failure_is_classified(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ConnectError("[Errno 111] Connection refused"), url=f"{BASE}/models")
     with pytest.raises(ProviderError) as caught:
-        await adapter.list_models(None, timeout=5)
+        await adapter.list_models(KeySlot("openrouter", None), timeout=5)
     assert caught.value.kind is ErrorKind.CONNECTION
 
 
@@ -204,7 +204,7 @@ async def test_probe_key_reads_the_key_report_with_the_bearer(
     adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(url=f"{BASE}/key", method="GET", json=KEY_DOC)
-    info = await adapter.probe_key(KEY, timeout=5)
+    info = await adapter.probe_key(KeySlot("openrouter", KEY), timeout=5)
     assert info.credit_remaining == 74.5 and info.free_requests_remaining == 988
     request = httpx_mock.get_request()
     assert request is not None and request.headers["Authorization"] == f"Bearer {SECRET}"
@@ -215,7 +215,7 @@ async def test_probe_key_with_a_bad_key_is_auth(adapter: OpenRouterAdapter, http
         url=f"{BASE}/key", status_code=401, json={"error": {"message": "User not found.", "code": 401}}
     )
     with pytest.raises(ProviderError) as caught:
-        await adapter.probe_key(KEY, timeout=5)
+        await adapter.probe_key(KeySlot("openrouter", KEY), timeout=5)
     assert (caught.value.kind, caught.value.message) == (ErrorKind.AUTH, "User not found.")
 
 
@@ -224,19 +224,19 @@ async def test_probe_key_error_inside_a_200_is_classified(adapter: OpenRouterAda
         url=f"{BASE}/key", json={"error": {"message": "No cookie auth credentials found", "code": 401}}
     )
     with pytest.raises(ProviderError) as caught:
-        await adapter.probe_key(None, timeout=5)
+        await adapter.probe_key(KeySlot("openrouter", None), timeout=5)
     assert caught.value.kind is ErrorKind.AUTH
 
 
 async def test_probe_key_without_data_is_a_bad_response(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/key", json={"label": "x"})
     with pytest.raises(ProviderError) as caught:
-        await adapter.probe_key(KEY, timeout=5)
+        await adapter.probe_key(KeySlot("openrouter", KEY), timeout=5)
     assert caught.value.kind is ErrorKind.BAD_RESPONSE
 
 
 async def test_a_secret_echoed_in_an_error_is_redacted(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/key", status_code=403, text=f"forbidden for {SECRET}")
     with pytest.raises(ProviderError) as caught:
-        await adapter.probe_key(KEY, timeout=5)
+        await adapter.probe_key(KeySlot("openrouter", KEY), timeout=5)
     assert caught.value.kind is ErrorKind.AUTH and SECRET not in caught.value.message

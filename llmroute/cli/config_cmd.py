@@ -110,6 +110,26 @@ def _example_tables() -> tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...]
         ("Per key, named by its variable.", ("keys", "{label}", "limits"), {"per_minute": 10}),
         ("", ("keys", "{label}", "budget"), {"daily": 1.0}),
         (
+            "Any OpenAI-compatible endpoint, reached as NAME:model (keys in key_variable, _1, _2, ...).",
+            ("providers", "groq"),
+            {"protocol": "openai", "base_url": "https://api.groq.com/openai/v1", "key_variable": "GROQ_API_KEY"},
+        ),
+        (
+            "",
+            ("providers", "deepseek"),
+            {"protocol": "openai", "base_url": "https://api.deepseek.com/v1", "key_variable": "DEEPSEEK_API_KEY"},
+        ),
+        (
+            "A server on this machine (no key): counts as local for --privacy critical.",
+            ("providers", "lmstudio"),
+            {"protocol": "openai", "base_url": "http://localhost:1234/v1", "local": True},
+        ),
+        (
+            "Azure OpenAI serves models through deployments you named: map model names to them.",
+            ("providers", "azure", "deployments"),
+            {"gpt-4o-mini": "prod-gpt4o-mini"},
+        ),
+        (
             "Keys that share one quota (one account, project or organization) form a pool: free-model caps,\n"
             "quota cooldowns and the pool's own limits count once for all of them. By default each key is its own.",
             ("pools", "personal"),
@@ -180,7 +200,7 @@ def _provider_block(provider: ProviderSettings, seeded: dict[str, Any]) -> str:
         wanted = bool(provider.keys)
         note = f"Keys found: {labels} (they stay in the environment)." if wanted else f"No {name} key found."
         table = {"base_url": provider.base_url, "key_variable": provider.key_variable}
-    table = {k: v for k, v in table.items() if v is not None}
+    table = {k: v for k, v in table.items() if v not in (None, "")}
     text = _toml({"providers": {name: {**table, **seeded}}})
     if wanted or seeded:
         return _commented(note) + text

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.providers.classify import key_secrets, transport_error
-from llmroute.keys import ApiKey
+from llmroute.keys import ApiKey, KeySlot
+from llmroute.providers.classify import transport_error
 from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEvent
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ ERROR_BODY_LIMIT = 64 * 1024
 page costs neither the time nor the memory to read it whole."""
 BODY_LIMIT = 16 * 1024 * 1024
 """Bytes of a non-stream answer read at most; a longer body is a bad response, not something to buffer."""
+SECRET_HEADER_LENGTH = 16
+"""Configured header values at least this long are treated as secrets (a gateway token) and redacted from
+messages; shorter ones (``preview``, an organization id's words) are left legible."""
 
 
 class ProviderAdapter(ABC):
@@ -50,12 +53,16 @@ class ProviderAdapter(ABC):
         """
 
     @abstractmethod
-    async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
-        """The provider's model catalogue; raise ``ProviderError`` on failure."""
+    async def list_models(self, slot: KeySlot, *, timeout: float) -> list[ModelInfo]:
+        """The provider's model catalogue as ``slot`` sees it; raise ``ProviderError`` on failure.
+
+        The slot, not just its key: some providers need more than the secret to address the
+        catalogue (Cloudflare's account id). A keyless slot (``slot.key is None``) asks anonymously.
+        """
 
     @abstractmethod
-    async def probe_key(self, key: ApiKey | None, *, timeout: float) -> KeyInfo:
-        """The cheapest call that proves the key (not just the network); raise a classified ``ProviderError``.
+    async def probe_key(self, slot: KeySlot, *, timeout: float) -> KeyInfo:
+        """The cheapest call that proves the slot's key (not just the network); raise a classified ``ProviderError``.
 
         Returns what the key reports about itself, where the provider tells it.
         """
@@ -71,19 +78,39 @@ class HttpChatAdapter(ProviderAdapter):
 
     chat_path: str
 
-    def __init__(self, name: str, base_url: str, clients: ClientPool) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        clients: ClientPool,
+        *,
+        local: bool = False,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(name, base_url)
         self._clients = clients
+        self.local = local
+        #: Extra request headers the configuration gives (a custom endpoint's gateway token, a preview flag).
+        self.extra_headers: dict[str, str] = dict(headers)
+        self._header_secrets = tuple(v for v in self.extra_headers.values() if len(v) >= SECRET_HEADER_LENGTH)
+
+    def secrets(self, key: ApiKey | None) -> tuple[str, ...]:
+        """What to redact from anything the provider says back: the key, and configured header values."""
+        return ((key.secret,) if key is not None else ()) + self._header_secrets
+
+    def chat_url(self, candidate: Candidate) -> str:
+        """Where the chat request goes; a provider whose URL depends on the key slot overrides it."""
+        return f"{self.base_url}{self.chat_path}"
 
     async def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
         import httpx
 
-        secrets = key_secrets(candidate)
+        secrets = self.secrets(candidate.key)
         client = self._clients.client(self.base_url)
         try:
             async with client.stream(
                 "POST",
-                f"{self.base_url}{self.chat_path}",
+                self.chat_url(candidate),
                 json=self.request_body(candidate, request),
                 headers=self.request_headers(candidate, request),
                 timeout=httpx.Timeout(timeout),

@@ -19,8 +19,6 @@ from llmroute.keys import redact
 if TYPE_CHECKING:
     import httpx
 
-    from llmroute.types import Candidate
-
 #: Longest piece of provider text that goes into one error message.
 MESSAGE_LIMIT = 240
 #: Longest quote of a body that is not the provider's documented error shape.
@@ -64,6 +62,12 @@ def kind_for_status(status: int) -> ErrorKind:
     if 400 <= status < 500:
         return ErrorKind.BAD_REQUEST
     return ErrorKind.BAD_RESPONSE
+
+
+def http_status(value: object) -> int | None:
+    """An in-body error's ``code`` (a number or numeric string), when it is an HTTP error status."""
+    code = as_int(value)
+    return code if code is not None and 400 <= code <= 599 else None
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -113,11 +117,6 @@ def header(headers: Mapping[str, Any] | None, name: str) -> str | None:
         if str(key).lower() == wanted and value is not None:
             return str(value)
     return None
-
-
-def key_secrets(candidate: Candidate) -> tuple[str, ...]:
-    """The secrets to redact from anything a provider says back to this candidate."""
-    return (candidate.key.secret,) if candidate.key is not None else ()
 
 
 def clean(text: str, secrets: Iterable[str], limit: int = MESSAGE_LIMIT) -> str:

@@ -44,8 +44,7 @@ from llmroute.types import (
 if TYPE_CHECKING:
     import httpx
 
-    from llmroute.keys import ApiKey
-    from llmroute.providers.http import ClientPool
+    from llmroute.keys import ApiKey, KeySlot
 
 _SESSION_SECONDS = 5 * 3600
 _WINDOW = re.compile(r"\b(session|hourly|weekly|monthly) usage limit")
@@ -57,15 +56,11 @@ _EXTRA_USAGE_ONLY = "extra usage only"
 class OllamaAdapter(HttpChatAdapter):
     chat_path = "/api/chat"
 
-    def __init__(self, name: str, base_url: str, clients: ClientPool, *, local: bool = False) -> None:
-        super().__init__(name, base_url, clients)
-        self.local = local
-
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
         return _body(candidate, request)
 
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
-        return {"Authorization": f"Bearer {candidate.key.secret}"} if candidate.key is not None else {}
+        return {**self.extra_headers, **_auth(candidate.key)}
 
     def http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
         data = load_json(body)
@@ -114,33 +109,35 @@ class OllamaAdapter(HttpChatAdapter):
         events.append(_end(data, candidate))
         return events
 
-    async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
+    async def list_models(self, slot: KeySlot, *, timeout: float) -> list[ModelInfo]:
         """``GET /api/tags``: names only. Context lengths need one ``/api/show`` per model, so none are asked."""
+        key = slot.key
         rows = (self._json(await self._send("GET", "/api/tags", key, timeout), key)).get("models")
         if not isinstance(rows, list):
             raise ProviderError(ErrorKind.BAD_RESPONSE, "the model list has no models", provider=self.name)
         return [info for row in rows if (info := self._model_info(row)) is not None]
 
-    async def probe_key(self, key: ApiKey | None, *, timeout: float) -> KeyInfo:
+    async def probe_key(self, slot: KeySlot, *, timeout: float) -> KeyInfo:
         """Local: ``GET /api/version``. Cloud: an empty chat request, since every listing endpoint is public.
 
         Ollama Cloud checks the key before the body: 401 means a bad key, 400
         (the empty body refused) means the key passed (reference §2.2).
         """
+        key = slot.key
         if self.local:
             version = (self._json(await self._send("GET", "/api/version", None, timeout), None)).get("version")
             return KeyInfo(detail=f"Ollama {version}" if isinstance(version, str) and version else "Ollama")
         response = await self._send("POST", "/v1/chat/completions", key, timeout, body={})
         if response.status_code == 400 or response.is_success:
             return KeyInfo()
-        raise self.http_error(response, response.content, _secrets(key))
+        raise self.http_error(response, response.content, self.secrets(key))
 
     async def _send(
         self, method: str, path: str, key: ApiKey | None, timeout: float, body: object = None
     ) -> httpx.Response:
         import httpx
 
-        headers = {"Authorization": f"Bearer {key.secret}"} if key is not None else {}
+        headers = {**self.extra_headers, **_auth(key)}
         client = self._clients.client(self.base_url)
         try:
             return await client.request(
@@ -151,15 +148,16 @@ class OllamaAdapter(HttpChatAdapter):
 
     def _json(self, response: httpx.Response, key: ApiKey | None) -> dict[str, Any]:
         """The JSON object of a successful answer; any other answer is a classified failure."""
+        secrets = self.secrets(key)
         if not response.is_success:
-            raise self.http_error(response, response.content, _secrets(key))
+            raise self.http_error(response, response.content, secrets)
         data = load_json(response.content)
         if not isinstance(data, dict):
-            excerpt = body_excerpt(response.status_code, response.content, _secrets(key))
+            excerpt = body_excerpt(response.status_code, response.content, secrets)
             raise ProviderError(
                 ErrorKind.BAD_RESPONSE, f"response is not a JSON object ({excerpt})", status=200, provider=self.name
             )
-        self._raise_if_error(data, _secrets(key))
+        self._raise_if_error(data, secrets)
         return data
 
     def _model_info(self, row: object) -> ModelInfo | None:
@@ -244,8 +242,8 @@ def _next_multiple(now: float, period: int) -> float:
     return float((int(now // period) + 1) * period)
 
 
-def _secrets(key: ApiKey | None) -> tuple[str, ...]:
-    return (key.secret,) if key is not None else ()
+def _auth(key: ApiKey | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key.secret}"} if key is not None else {}
 
 
 def _error_text(value: object) -> str | None:

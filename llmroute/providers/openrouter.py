@@ -7,45 +7,28 @@ the final usage chunk comes in several shapes and carries the cost in USD.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import Cause, ErrorKind, ProviderError
-from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import (
-    as_dict,
-    as_int,
-    as_number,
-    body_excerpt,
-    clean,
     INT_LIMIT,
+    as_dict,
+    as_number,
+    clean,
     header,
+    http_status,
     kind_for_status,
-    load_json,
     parse_reset_ms,
     parse_retry_after,
-    transport_error,
-    valid_unicode,
 )
-from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
+from llmroute.providers.openai_wire import OpenAIWireAdapter
 from llmroute.providers.openrouter_catalog import key_info, model_info
-from llmroute.types import (
-    Candidate,
-    ChatRequest,
-    KeyInfo,
-    ModelInfo,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    Usage,
-)
+from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, Usage
 
 if TYPE_CHECKING:
-    import httpx
-
-    from llmroute.keys import ApiKey
+    from llmroute.keys import KeySlot
     from llmroute.providers.http import ClientPool
 
 #: A 402 that asks for "fewer max_tokens" may pass again with a smaller request; look again after this.
@@ -82,8 +65,9 @@ _FREE_PER_MINUTE = "free-models-per-min"
 _FREE_DAILY_SOURCE = "openrouter_free_tier_daily"
 
 
-class OpenRouterAdapter(HttpChatAdapter):
-    chat_path = "/chat/completions"
+class OpenRouterAdapter(OpenAIWireAdapter):
+    """The OpenAI wire plus OpenRouter's attribution headers, error dialect, reported cost and key report."""
+
     reports_key_limits = True  # GET /key: free_model_daily_requests
 
     def __init__(
@@ -92,143 +76,50 @@ class OpenRouterAdapter(HttpChatAdapter):
         base_url: str,
         clients: ClientPool,
         *,
+        local: bool = False,
+        headers: Iterable[tuple[str, str]] = (),
         app_url: str = "https://github.com/llmroute/llmroute",
         app_title: str = "llmroute",
     ) -> None:
-        super().__init__(name, base_url, clients)
+        super().__init__(name, base_url, clients, local=local, headers=headers)
         self._app_url = app_url
         self._app_title = app_title
 
-    def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
-        return _body(candidate, request)
-
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
-        headers = {
+        attribution = {
             "HTTP-Referer": self._app_url,
             "X-OpenRouter-Title": self._app_title,
             "X-Title": self._app_title,
             "X-OpenRouter-Categories": "cli-agent",
         }
-        if candidate.key is not None:
-            headers["Authorization"] = f"Bearer {candidate.key.secret}"
-        if request.stream:
-            headers["Accept"] = "text/event-stream"
-        return headers
+        return {**attribution, **super().request_headers(candidate, request)}
 
-    def http_error(self, response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> ProviderError:
-        data = load_json(body)
-        error = _as_error(data.get("error")) if isinstance(data, dict) else None
-        if error is None:
-            error = {"message": body_excerpt(response.status_code, body, secrets)}
-        return classify_error(response.status_code, error, response.headers, secrets, time.time(), self.name)
+    def classify(
+        self, status: int, error: Mapping[str, Any], headers: Mapping[str, str], secrets: tuple[str, ...], now: float
+    ) -> ProviderError:
+        return classify_error(status, error, headers, secrets, now, self.name)
 
-    def read_body(
-        self, response: httpx.Response, body: bytes, candidate: Candidate, secrets: tuple[str, ...]
-    ) -> list[StreamEvent]:
-        data = load_json(body)
-        if not isinstance(data, dict):
-            raise ProviderError(
-                ErrorKind.BAD_RESPONSE,
-                f"response is not a JSON object ({body_excerpt(response.status_code, body, secrets)})",
-                status=response.status_code,
-                provider=self.name,
-            )
-        choice = _first_choice(data)
-        self._raise_if_failed(data, choice, response.headers, secrets)
-        if not choice:
-            raise ProviderError(ErrorKind.BAD_RESPONSE, "response has no choices", provider=self.name)
-        message = as_dict(choice.get("message"))
-        # The answer is ``content`` alone: an empty one next to ``reasoning`` (all of ``max_tokens`` spent
-        # thinking) is no answer, and the reasoning is never passed off as one (ref §1.3, next §8).
-        events: list[StreamEvent] = []
-        if reasoning := _reasoning(message):
-            events.append(ReasoningDelta(valid_unicode(reasoning)))
-        text = message.get("content")
-        if isinstance(text, str) and text:
-            events.append(TextDelta(valid_unicode(text)))
-        usage = _usage(data.get("usage"))
-        events.append(StreamEnd(_model(data, candidate.model), usage, choice.get("finish_reason")))
-        return events
+    def usage(self, data: object) -> Usage:
+        """Tokens, and the cost OpenRouter reports in USD (``usage.cost``) as micro-dollars."""
+        usage = super().usage(data)
+        cost = as_number(data.get("cost")) if isinstance(data, dict) else None
+        if cost is None or not 0 <= cost * 1_000_000 <= INT_LIMIT:
+            return usage
+        return replace(usage, cost_micros=round(cost * 1_000_000))
 
-    async def read_stream(
-        self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
-    ) -> AsyncIterator[StreamEvent]:
-        events = sse_events(text_lines(response.aiter_text(), sse=True, provider=self.name))
-        repair, thoughts = TextRepair(), TextRepair()
-        model, usage, finish = candidate.model, Usage(), None
-        async for payload in events:
-            chunk = json_object(payload, self.name)
-            choice = _first_choice(chunk)
-            self._raise_if_failed(chunk, choice, response.headers, secrets)
-            model = _model(chunk, model)
-            if isinstance(chunk.get("usage"), dict):
-                usage = _usage(chunk["usage"])
-            delta = as_dict(choice.get("delta"))
-            if reasoning := thoughts.feed(_reasoning(delta)):
-                yield ReasoningDelta(reasoning)
-            text = delta.get("content")
-            if isinstance(text, str) and (text := repair.feed(text)):
-                yield TextDelta(text)
-            finish = choice.get("finish_reason") or finish
-        if tail := thoughts.flush():
-            yield ReasoningDelta(tail)
-        if tail := repair.flush():
-            yield TextDelta(tail)
-        # Without ``[DONE]`` the answer is whole only if it said how it finished.
-        if not events.done and not finish:
-            raise ProviderError(ErrorKind.BAD_RESPONSE, "stream ended before completion", provider=self.name)
-        yield StreamEnd(model, usage, finish)
-
-    async def list_models(self, key: ApiKey | None, *, timeout: float) -> list[ModelInfo]:
+    async def list_models(self, slot: KeySlot, *, timeout: float) -> list[ModelInfo]:
         """``GET /models``: public, so the key is sent only because it is harmless."""
-        rows = (await self._get("/models", key, timeout)).get("data")
+        rows = (await self.get_json(f"{self.base_url}/models", slot, timeout)).get("data")
         if not isinstance(rows, list):
             raise ProviderError(ErrorKind.BAD_RESPONSE, "the model list has no data", provider=self.name)
         return [info for row in rows if (info := model_info(self.name, row)) is not None]
 
-    async def probe_key(self, key: ApiKey | None, *, timeout: float) -> KeyInfo:
+    async def probe_key(self, slot: KeySlot, *, timeout: float) -> KeyInfo:
         """``GET /key`` answers only to a valid key, and says what the key may still spend."""
-        data = (await self._get("/key", key, timeout)).get("data")
+        data = (await self.get_json(f"{self.base_url}/key", slot, timeout)).get("data")
         if not isinstance(data, dict):
             raise ProviderError(ErrorKind.BAD_RESPONSE, "the key report has no data", provider=self.name)
         return key_info(data)
-
-    async def _get(self, path: str, key: ApiKey | None, timeout: float) -> dict[str, Any]:
-        import httpx
-
-        secrets = (key.secret,) if key is not None else ()
-        headers = {"Authorization": f"Bearer {key.secret}"} if key is not None else {}
-        client = self._clients.client(self.base_url)
-        try:
-            response = await client.get(f"{self.base_url}{path}", headers=headers, timeout=httpx.Timeout(timeout))
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name) from exc
-        if not response.is_success:
-            raise self.http_error(response, response.content, secrets)
-        data = load_json(response.content)
-        if not isinstance(data, dict):
-            excerpt = body_excerpt(response.status_code, response.content, secrets)
-            raise ProviderError(
-                ErrorKind.BAD_RESPONSE, f"response is not a JSON object ({excerpt})", status=200, provider=self.name
-            )
-        error = _as_error(data.get("error"))
-        if error is not None and "data" not in data:
-            raise classify_error(200, error, response.headers, secrets, time.time(), self.name)
-        return data
-
-    def _raise_if_failed(
-        self,
-        data: Mapping[str, Any],
-        choice: Mapping[str, Any],
-        headers: Mapping[str, str],
-        secrets: tuple[str, ...],
-    ) -> None:
-        """A 200 body or chunk is a failure when it holds ``error`` or ends with ``finish_reason: error``."""
-        error = _as_error(data.get("error")) or _as_error(choice.get("error"))
-        if error is None and choice.get("finish_reason") == "error":
-            error = {"message": "provider ended the answer with an error"}
-        if error is not None:
-            raise classify_error(200, error, headers, secrets, time.time(), self.name)
 
 
 def classify_error(
@@ -244,7 +135,7 @@ def classify_error(
     ``status`` is the HTTP status; for an error inside a 200 the object's own
     ``code`` (int or numeric string) or ``http_status`` decides instead.
     """
-    code = status if status >= 400 else _status(error.get("code")) or _status(error.get("http_status"))
+    code = status if status >= 400 else http_status(error.get("code")) or http_status(error.get("http_status"))
     metadata = as_dict(error.get("metadata"))
     text = str(error.get("message") or "").lower()
     availability = as_dict(error.get("availability")).get("code")
@@ -280,12 +171,6 @@ def _free_model_cap(code: int | None, text: str, metadata: Mapping[str, Any]) ->
     return "minute" if _FREE_PER_MINUTE in text else None
 
 
-def _status(value: object) -> int | None:
-    """An in-body error's code, when it is an HTTP error status."""
-    code = as_int(value)
-    return code if code is not None and 400 <= code <= 599 else None
-
-
 def _kind_for_type(error: Mapping[str, Any], metadata: Mapping[str, Any]) -> ErrorKind:
     for value in (error.get("code"), error.get("error_type"), metadata.get("error_type"), error.get("type")):
         if isinstance(value, str) and value in _ERROR_TYPE_KINDS:
@@ -307,73 +192,3 @@ def _message(error: Mapping[str, Any], metadata: Mapping[str, Any], secrets: tup
     text = clean(str(error.get("message") or ""), secrets) or "provider returned an error"
     raw = clean(str(metadata.get("raw") or ""), secrets, limit=120)
     return clean(f"{text}: {raw}" if raw else text, secrets)
-
-
-def _as_error(value: object) -> dict[str, Any] | None:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value:
-        return {"message": value}
-    return None
-
-
-def _first_choice(data: Mapping[str, Any]) -> dict[str, Any]:
-    choices = data.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return choices[0]
-    return {}
-
-
-def _reasoning(holder: Mapping[str, Any]) -> str:
-    """The reasoning text of a message or a stream delta: ``reasoning``, else what ``reasoning_details`` shows.
-
-    OpenRouter sends the same thoughts twice, as the ``reasoning`` string and as structured
-    ``reasoning_details`` (``reasoning.text`` blocks with ``text``, ``reasoning.summary`` with
-    ``summary``, ``reasoning.encrypted`` with opaque ``data``); the string is the readable
-    whole, so the details are read only when it is missing, and encrypted blocks never.
-    """
-    text = holder.get("reasoning")
-    if isinstance(text, str) and text:
-        return text
-    details = holder.get("reasoning_details")
-    if not isinstance(details, list):
-        return ""
-    parts: list[str] = []
-    for detail in details:
-        if not isinstance(detail, dict) or detail.get("type") == "reasoning.encrypted":
-            continue
-        piece = detail.get("text") if isinstance(detail.get("text"), str) else detail.get("summary")
-        if isinstance(piece, str):
-            parts.append(piece)
-    return "".join(parts)
-
-
-def _model(data: Mapping[str, Any], default: str) -> str:
-    model = data.get("model")
-    return model if isinstance(model, str) and model else default
-
-
-def _usage(data: object) -> Usage:
-    if not isinstance(data, dict):
-        return Usage()
-    cost = as_number(data.get("cost"))
-    if cost is not None and not 0 <= cost * 1_000_000 <= INT_LIMIT:
-        cost = None
-    return Usage(
-        input_tokens=as_int(data.get("prompt_tokens")),
-        output_tokens=as_int(data.get("completion_tokens")),
-        cost_micros=round(cost * 1_000_000) if cost is not None else None,
-    )
-
-
-def _body(candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": candidate.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        "stream": request.stream,
-    }
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
-    return body

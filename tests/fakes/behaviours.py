@@ -5,9 +5,10 @@ dataclasses; tests build them with the lower-case builder functions (``reply``, 
 ``error``, ``hang``, ``drop_connection``) or the ready-made provider errors in
 :mod:`tests.fakes.errors`.
 
-The same :class:`Reply` serves both wire formats and both stream modes: the server renders it as
-OpenRouter JSON / SSE or Ollama JSON / NDJSON depending on the endpoint and on what the request
-asked for.  Streaming-only knobs have a documented non-stream meaning (see :class:`Reply`).
+The same :class:`Reply` serves every wire format and both stream modes: the server renders it as
+OpenRouter JSON / SSE, Ollama JSON / NDJSON, or the OpenAI chat shapes (Ollama's ``/v1``, OpenAI,
+Azure, Cloudflare) depending on the endpoint and on what the request asked for.  Streaming-only
+knobs have a documented non-stream meaning (see :class:`Reply`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class Reply:
     """The answer is ``text`` this many times over, rendered without building it in memory (a huge
     answer: the wire bytes of one copy are sent ``repeat`` times). Incompatible with the
     ``*_after_tokens`` thresholds; ``max_tokens`` truncates one copy."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Response headers added to the answer, replacing the service's own of the same name (e.g. OpenAI's
+    ``x-ratelimit-remaining-requests``)."""
 
     def __post_init__(self) -> None:
         if self.usage_shape not in ("A", "B", "C"):
@@ -207,6 +211,7 @@ def reply(
     omit_prompt_eval_count: bool = False,
     gzip: bool = False,
     repeat: int = 1,
+    headers: Mapping[str, str] | None = None,
 ) -> Reply:
     """A normal successful answer, in whatever format (stream or not) the request asked for.
 
@@ -227,6 +232,7 @@ def reply(
         omit_prompt_eval_count=omit_prompt_eval_count,
         gzip=gzip,
         repeat=repeat,
+        headers=_header_pairs(headers),
     )
 
 
@@ -257,6 +263,7 @@ def stream_reply(
     gzip: bool = False,
     repeat: int = 1,
     chunks: tuple[str, ...] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Reply:
     """An answer with streaming quirks: OpenRouter SSE (ref §1.4) or Ollama NDJSON (ref §2.4).
 
@@ -291,6 +298,7 @@ def stream_reply(
         gzip=gzip,
         repeat=repeat,
         chunks=chunks,
+        headers=_header_pairs(headers),
     )
 
 

@@ -1,8 +1,14 @@
 """Ready-made provider error responses, byte-for-byte where the reference quotes a captured body.
 
 OpenRouter bodies follow ref §1.7/§1.8 (``{"error":{...},"user_id":...}``); Ollama bodies are
-``{"error":"<text>"}`` (ref §2.5/§2.7).  Every builder returns an :class:`ErrorResponse`; use
-``dataclasses.replace(resp, delay=..., headers=...)`` to tweak one.
+``{"error":"<text>"}`` (ref §2.5/§2.7).  OpenAI (``oa_*``), Azure OpenAI (``az_*``) and Cloudflare
+Workers AI (``cf_*``) follow providers-next.md §3, §5 and §2.  Every builder returns an
+:class:`ErrorResponse` (``oa_stream_error`` a :class:`Reply`); use ``dataclasses.replace(resp, delay=...,
+headers=...)`` to tweak one.
+
+Where the reference elides part of a quoted body ("``...``"), the elided part is filled in from the full
+captures cited there (e.g. the Azure content-filter body) and the docstring says so; messages the
+reference quotes whole are kept exactly.
 """
 
 from __future__ import annotations
@@ -501,3 +507,338 @@ def huge_error(
     unit = (b"<p>" + b"upstream said no. " * 3639 + b"</p>\n")[: 64 * 1024]
     unit = unit.ljust(64 * 1024, b" ")
     return error(status, unit, content_type=content_type, gzip=gzip, repeat=-(-size // len(unit)))
+
+
+# --------------------------------------------------------------------------- OpenAI (providers-next §3)
+
+OA_SERVER_ERROR = "The server had an error while processing your request."
+"""The 500 message as the reference quotes it (the live one appends " Sorry about that!")."""
+OA_KEYS_URL = "https://platform.openai.com/account/api-keys"
+
+
+def openai_error(
+    status: int,
+    message: str,
+    type: str | None = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ErrorResponse:
+    """``{"error":{"message":...,"type":...,"param":...,"code":...}}``, OpenAI's error shape (all four keys)."""
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return error(status, body, headers=headers)
+
+
+def mask_key(secret: str) -> str:
+    """How OpenAI echoes a key it refuses: the first 8 and last 4 characters around stars
+    (``sk-PMafP***…***E873``).  A key shorter than 20 characters (which OpenAI would echo whole) is all
+    stars here, so the fake never sends back a test key or 12 characters of one in a row."""
+    if len(secret) < 20:
+        return "*" * len(secret)
+    return secret[:8] + "*" * (len(secret) - 12) + secret[-4:]
+
+
+def oa_401(key: str | None = None) -> ErrorResponse:
+    """401 ``invalid_api_key``.  Without ``key``, the reference's body exactly ("Incorrect API key provided:
+    sk-..."); with it, the live message: the key masked by :func:`mask_key` and the help sentence."""
+    if key is None:
+        message = "Incorrect API key provided: sk-..."
+    else:
+        message = f"Incorrect API key provided: {mask_key(key)}. You can find your API key at {OA_KEYS_URL}."
+    return openai_error(401, message, code="invalid_api_key")
+
+
+def oa_401_no_key() -> ErrorResponse:
+    """401 for a request without ``Authorization: Bearer`` (captured, openai-python #1434)."""
+    message = (
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
+        "auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "
+        "accessing the API from your browser and are prompted for a username and password. You can obtain an "
+        f"API key from {OA_KEYS_URL}."
+    )
+    return openai_error(401, message)
+
+
+def oa_rate_limit_headers(
+    *,
+    limit_requests: int = 60,
+    limit_tokens: int = 150000,
+    remaining_requests: int = 59,
+    remaining_tokens: int = 149984,
+    reset_requests: str = "1s",
+    reset_tokens: str = "6m0s",
+) -> dict[str, str]:
+    """The six ``x-ratelimit-*`` headers (defaults: the reference's example values; resets are Go durations)."""
+    return {
+        "x-ratelimit-limit-requests": str(limit_requests),
+        "x-ratelimit-limit-tokens": str(limit_tokens),
+        "x-ratelimit-remaining-requests": str(remaining_requests),
+        "x-ratelimit-remaining-tokens": str(remaining_tokens),
+        "x-ratelimit-reset-requests": reset_requests,
+        "x-ratelimit-reset-tokens": reset_tokens,
+    }
+
+
+def oa_429_rate_limit(
+    *,
+    reset_requests: str = "6m0s",
+    reset_tokens: str = "644ms",
+    retry_after: int | str | None = None,
+    remaining_requests: int = 0,
+    remaining_tokens: int = 63,
+    limit_requests: int = 60,
+    limit_tokens: int = 30000,
+    model: str = "gpt-4o",
+    per: Literal["tokens", "requests"] = "tokens",
+    used: int = 29937,
+    requested: int = 385,
+    try_again: str = "644ms",
+) -> ErrorResponse:
+    """429 ``rate_limit_exceeded`` with the ``x-ratelimit-*`` headers (and ``retry-after`` if given).
+
+    The message is the reference's TPM text (BuilderIO/micro-agent #86; "org-..." as quoted); ``per="requests"``
+    says "requests per min (RPM)" and uses ``limit_requests``.  ``type`` is ``per`` ("tokens"/"requests").
+    """
+    unit, limit = (
+        ("tokens per min (TPM)", limit_tokens) if per == "tokens" else ("requests per min (RPM)", limit_requests)
+    )
+    message = (
+        f"Rate limit reached for {model} in organization org-... on {unit}: Limit {limit}, Used {used}, "
+        f"Requested {requested}. Please try again in {try_again}."
+    )
+    headers = oa_rate_limit_headers(
+        limit_requests=limit_requests,
+        limit_tokens=limit_tokens,
+        remaining_requests=remaining_requests,
+        remaining_tokens=remaining_tokens,
+        reset_requests=reset_requests,
+        reset_tokens=reset_tokens,
+    )
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    return openai_error(429, message, type=per, code="rate_limit_exceeded", headers=headers)
+
+
+def oa_429_too_large(model: str = "gpt-4o", limit: int = 30000, requested: int = 31538) -> ErrorResponse:
+    """429 "Request too large ... (TPM)": waiting will not help (shell_gpt #653; the quoted text ends in "...",
+    completed with the live suffix)."""
+    message = (
+        f"Request too large for {model} in organization org-... on tokens per min (TPM): Limit {limit}, "
+        f"Requested {requested}. The input or output tokens must be reduced in order to run successfully. "
+        "Visit https://platform.openai.com/account/rate-limits to learn more."
+    )
+    return openai_error(429, message, type="tokens", code="rate_limit_exceeded")
+
+
+def oa_429_insufficient_quota() -> ErrorResponse:
+    """429 ``insufficient_quota`` (type and code): the key is out of money, not rate limited."""
+    message = "You exceeded your current quota, please check your plan and billing details."
+    return openai_error(429, message, type="insufficient_quota", code="insufficient_quota")
+
+
+def oa_404_model_not_found(model: str) -> ErrorResponse:
+    """404 ``model_not_found``: "The model `<id>` does not exist or you do not have access to it."."""
+    message = f"The model `{model}` does not exist or you do not have access to it."
+    return openai_error(404, message, code="model_not_found")
+
+
+def oa_responses_only(model: str | None = None) -> ErrorResponse:
+    """404 "only supported in v1/responses" (open-webui #15356), ``param:"model"``, ``code:null``.
+
+    The real body does not name the model; ``model`` is accepted so calls read like the other helpers
+    (script it per model with ``fake.script(key, oa_responses_only(), model="gpt-5-pro")``).
+    """
+    del model
+    message = "This model is only supported in v1/responses and not in v1/chat/completions."
+    return openai_error(404, message, param="model")
+
+
+def oa_500() -> ErrorResponse:
+    """500 ``server_error`` with the reference's message."""
+    return openai_error(500, OA_SERVER_ERROR, type="server_error")
+
+
+def oa_503(message: str = "Slow Down") -> ErrorResponse:
+    """503 "Slow Down" (the reference quotes only the text; the envelope is OpenAI's, type ``server_error``)."""
+    return openai_error(503, message, type="server_error")
+
+
+def oa_stream_error(after_tokens: int | None = None, message: str = OA_SERVER_ERROR) -> Reply:
+    """An error inside a 200 stream: ``data: {"error":{"message":...,"type":"server_error",...}}`` after
+    ``after_tokens`` tokens (``None``: as the first event), then the stream ends without ``[DONE]``.
+    A non-stream request gets :func:`oa_500`'s body with ``message``."""
+    if after_tokens is None:
+        return Reply(error_only=True, error_message=message)
+    return Reply(error_after_tokens=after_tokens, error_message=message)
+
+
+# --------------------------------------------------------------------------- Azure OpenAI (providers-next §5)
+
+
+def azure_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> ErrorResponse:
+    """Azure's own error shape: ``{"error":{"code":"<string>","message":...}}``."""
+    return error(status, {"error": {"code": code, "message": message}}, headers=headers)
+
+
+def az_401() -> ErrorResponse:
+    """401 for a missing or wrong ``api-key`` (SciSharp/BotSharp #386, byte for byte)."""
+    message = (
+        "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
+        "for an active subscription and use a correct regional API endpoint for your resource."
+    )
+    return azure_error(401, "401", message)
+
+
+def az_404_deployment() -> ErrorResponse:
+    """404 ``DeploymentNotFound`` (the reference hedges on the text; this is the live one)."""
+    message = (
+        "The API deployment for this resource does not exist. If you created the deployment within the last "
+        "5 minutes, please wait a moment and try again."
+    )
+    return azure_error(404, "DeploymentNotFound", message)
+
+
+def az_404_resource() -> ErrorResponse:
+    """404 "Resource not found": a wrong path, or a dated route without a supported ``api-version``."""
+    return azure_error(404, "404", "Resource not found")
+
+
+_SAFE = {"filtered": False, "severity": "safe"}
+
+
+def az_400_content_filter() -> ErrorResponse:
+    """400 ``content_filter``: the prompt tripped the filter; the same on every retry.
+
+    The reference (compl-ai #20) elides the message's end and the categories after ``violence``; both are
+    filled in from the full capture in vibrantlabsai/ragas #649 (message, and hate / self_harm / sexual /
+    violence with violence filtered at medium).
+    """
+    body = {
+        "error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+            "policy. Please modify your prompt and retry. To learn more about our content filtering policies "
+            "please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": {
+                    "hate": _SAFE,
+                    "self_harm": _SAFE,
+                    "sexual": _SAFE,
+                    "violence": {"filtered": True, "severity": "medium"},
+                },
+            },
+        }
+    }
+    return error(400, body)
+
+
+_AZ_429_TEXTS: dict[str, tuple[str, int]] = {
+    "simple": ("Rate limit is exceeded. Try again in {n} seconds.", 2),
+    "tokens": (
+        "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-08-01-preview have "
+        "exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after {n} seconds. "
+        "Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.",
+        86400,
+    ),
+    "peak": (
+        "The system is currently experiencing high demand and cannot process your request. Your request exceeds "
+        "the maximum usage size allowed during peak load. Please retry after {n} seconds.",
+        20,
+    ),
+}
+
+
+def az_429(
+    retry_after: int | None = None,
+    text: Literal["simple", "tokens", "peak"] = "simple",
+    *,
+    header: bool = True,
+    retry_after_ms: bool = False,
+) -> ErrorResponse:
+    """429 ``{"error":{"code":"429","message":...}}`` in one of the three quoted forms.
+
+    ``text``: ``"simple"`` "Rate limit is exceeded. Try again in N seconds." (copilot-camp #551);
+    ``"tokens"`` the token-rate-limit text (climb #1; the quote's "..." completed with the live
+    "Please go here: https://aka.ms/oai/quotaincrease ..." sentence); ``"peak"`` the peak-load text
+    (pollinations #6260).  ``retry_after`` is N in the text and in the ``retry-after`` header (default:
+    the quoted number, 2 / 86400 / 20); ``header=False`` leaves the header out (the text is then the only
+    hint); ``retry_after_ms`` adds ``retry-after-ms``.
+    """
+    try:
+        template, quoted = _AZ_429_TEXTS[text]
+    except KeyError:
+        raise ValueError(f"text must be one of {sorted(_AZ_429_TEXTS)}, not {text!r}") from None
+    seconds = quoted if retry_after is None else retry_after
+    headers: dict[str, str] = {}
+    if header:
+        headers["retry-after"] = str(seconds)
+    if retry_after_ms:
+        headers["retry-after-ms"] = str(seconds * 1000)
+    return azure_error(429, "429", template.format(n=seconds), headers)
+
+
+# --------------------------------------------------------------------------- Cloudflare Workers AI (providers-next §2)
+
+
+def cf_error(status: int, code: int, message: str, headers: Mapping[str, str] | None = None) -> ErrorResponse:
+    """The v4 envelope: ``{"success":false,"errors":[{"code":N,"message":...}],"messages":[],"result":null}``."""
+    body = {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+    return error(status, body, headers=headers)
+
+
+def cf_3036() -> ErrorResponse:
+    """429 daily free allocation used up (reset 00:00 UTC).  The reference's text ends in "..."; completed
+    with the errors page's "if you would like to continue usage."."""
+    message = (
+        "You have used up your daily free allocation of 10,000 neurons. Please upgrade to Cloudflare's Workers "
+        "Paid plan if you would like to continue usage."
+    )
+    return cf_error(429, 3036, message)
+
+
+def cf_3040() -> ErrorResponse:
+    """429 capacity: "No more data centers to forward the request to" (short backoff, not a quota)."""
+    return cf_error(429, 3040, "No more data centers to forward the request to")
+
+
+def cf_5007(model: str) -> ErrorResponse:
+    """400 "No such model <model> or task" (a missing model reads ``undefined``, as the JS template gives)."""
+    return cf_error(400, 5007, f"No such model {model} or task")
+
+
+def cf_5018() -> ErrorResponse:
+    """403 "The account is not allowed to access this model": that (key, model) is unusable."""
+    return cf_error(403, 5018, "The account is not allowed to access this model")
+
+
+def cf_10000() -> ErrorResponse:
+    """403 ``10000 Authentication error``: a bad token, or a token used on another account's path."""
+    return cf_error(403, 10000, "Authentication error")
+
+
+def cf_4006(status: int = 429) -> ErrorResponse:
+    """The other shape of the daily-allocation error [obs]: ``{"error":{"message":"4006: ...","stage":"pipeline",
+    "code":"internal_error"}}``, the message as quoted (ending in "...").  The status is not quoted: 429 here."""
+    message = "4006: you have used up your daily free allocation of 10,000 neurons, please upgrade..."
+    return error(status, {"error": {"message": message, "stage": "pipeline", "code": "internal_error"}})
+
+
+def cf_invalid_token() -> ErrorResponse:
+    """401 ``1000 Invalid API Token`` from the token-verify endpoints (unknown token; an account-owned
+    ``cfat_`` token on ``/user/tokens/verify``)."""
+    return cf_error(401, 1000, "Invalid API Token")
+
+
+def cf_no_route(real_path: str, identifier_ok: bool) -> ErrorResponse:
+    """404 from Cloudflare's router, in its captured key order (``result`` first): 7003 "Could not route to
+    <path>, perhaps your object identifier is invalid?" (anomalyco/opencode #23773) when the account id is
+    malformed, else 7000 "No route for that URI"."""
+    if identifier_ok:
+        err = {"code": 7000, "message": "No route for that URI"}
+    else:
+        err = {"code": 7003, "message": f"Could not route to {real_path}, perhaps your object identifier is invalid?"}
+    return error(404, {"result": None, "success": False, "errors": [err], "messages": []})

@@ -1,7 +1,7 @@
 """Format-independent pieces: tokenising, the per-request context, and the response *plan*.
 
-Renderers (:mod:`.openrouter_wire`, :mod:`.ollama_wire`, :mod:`.openai_wire`) turn a :class:`~.behaviours.Reply` into a
-:class:`Plan` — pure data: status, headers and a list of body steps.  The server executes the plan
+Renderers (:mod:`.openrouter_wire`, :mod:`.ollama_wire`, :mod:`.openai_wire` with its shapes) turn a
+:class:`~.behaviours.Reply` into a :class:`Plan` — pure data: status, headers and a list of body steps.  The server executes the plan
 on the socket.  Keeping rendering pure makes the wire formats easy to read and to test.
 """
 
@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from .behaviours import Reply, compact_json
 
-Wire = Literal["openrouter", "ollama", "openai"]
-"""``"openai"`` = Ollama's OpenAI-compatible ``/v1/chat/completions``."""
+Wire = Literal["openrouter", "ollama", "openai", "openai-api", "azure", "cloudflare"]
+"""``"openai"`` = Ollama's OpenAI-compatible ``/v1/chat/completions``; ``"openai-api"`` = OpenAI itself."""
 
 _TOKEN_RE = re.compile(r"\s*\S+")
 
@@ -123,7 +123,7 @@ class ChatContext:
     created: int
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
     include_usage: bool = False
-    """``/v1`` streams: ``stream_options.include_usage`` was true (adds the usage chunk)."""
+    """OpenAI-shaped streams: ``stream_options.include_usage`` was true (adds the usage chunk)."""
 
 
 @dataclass(frozen=True)

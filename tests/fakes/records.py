@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +13,24 @@ OLLAMA_CHAT_PATH = "/api/chat"
 OLLAMA_OPENAI_CHAT_PATH = "/v1/chat/completions"
 """Ollama's OpenAI-compatible chat (ref §2.6/§3.3); also the Ollama Cloud key probe (ref §2.2)."""
 CHAT_PATHS = frozenset({OPENROUTER_CHAT_PATH, OLLAMA_CHAT_PATH})
-"""The native chat endpoints: what :attr:`RecordedRequest.is_chat` and ``FakeProvider.chat_requests`` count.
-``/v1/chat/completions`` is not among them (``requests_to`` finds it)."""
+"""The native chat endpoints of OpenRouter and Ollama (``/v1/chat/completions`` is not among them)."""
+
+OPENAI_PREFIX = "/openai/v1"
+AZURE_PREFIX = "/azure"
+CLOUDFLARE_PREFIX = "/cloudflare/client/v4"
+"""Where the OpenAI, Azure OpenAI and Cloudflare APIs are mounted (each path below is the real one after it)."""
+OPENAI_CHAT_PATH = f"{OPENAI_PREFIX}/chat/completions"
+AZURE_CHAT_PATH = f"{AZURE_PREFIX}/openai/v1/chat/completions"
+_COMPAT_CHAT = re.compile(
+    rf"^(?:{re.escape(OPENAI_CHAT_PATH)}|{re.escape(AZURE_CHAT_PATH)}"
+    rf"|{AZURE_PREFIX}/openai/deployments/[^/]+/chat/completions"
+    rf"|{CLOUDFLARE_PREFIX}/accounts/[^/]+/ai/v1/chat/completions)$"
+)
+
+
+def is_compat_chat_path(path: str) -> bool:
+    """The chat endpoints of OpenAI, Azure (v1 and dated) and Cloudflare (``/accounts/{id}/ai/v1``)."""
+    return _COMPAT_CHAT.match(path) is not None
 
 
 @dataclass(frozen=True)
@@ -21,8 +38,10 @@ class RecordedRequest:
     """One request as received.
 
     ``path`` excludes the query string (kept in ``query``); ``headers`` has lower-case names
-    (repeated headers joined with ``", "``); ``bearer`` is the ``Authorization: Bearer`` secret or
-    ``None``; ``body`` is the parsed JSON body or ``None``; ``time`` is ``time.time()`` on arrival
+    (repeated headers joined with ``", "``); ``bearer`` is the secret the service authenticates with:
+    the ``Authorization: Bearer`` secret, except under ``/azure/`` where it is the ``api-key`` header
+    (a bearer sent to Azure is ignored, as the fake's Azure refuses it); ``None`` without one;
+    ``body`` is the parsed JSON body or ``None``; ``time`` is ``time.time()`` on arrival
     (after the body was read).
     """
 
@@ -37,13 +56,17 @@ class RecordedRequest:
 
     @property
     def is_chat(self) -> bool:
-        """A POST to a native chat endpoint (not Ollama's ``/v1/chat/completions``)."""
-        return self.method == "POST" and self.path in CHAT_PATHS
+        """A POST to a chat endpoint: OpenRouter's, Ollama's native one, OpenAI's, Azure's or Cloudflare's
+        (not Ollama's ``/v1/chat/completions``, which is also its key probe)."""
+        return self.method == "POST" and (self.path in CHAT_PATHS or is_compat_chat_path(self.path))
 
     @property
     def wire(self) -> str | None:
-        """``"openrouter"`` or ``"ollama"`` by path prefix (``/api/v1/``; ``/api/`` or ``/v1/``);
-        ``None`` for ``GET /``."""
+        """By path prefix: ``"openai"``, ``"azure"``, ``"cloudflare"`` (their mount points), ``"openrouter"``
+        (``/api/v1/``) or ``"ollama"`` (``/api/`` or ``/v1/``); ``None`` for ``GET /``."""
+        for wire, prefix in (("openai", OPENAI_PREFIX), ("azure", AZURE_PREFIX), ("cloudflare", CLOUDFLARE_PREFIX)):
+            if self.path.startswith(prefix + "/"):
+                return wire
         if self.path.startswith("/api/v1/"):
             return "openrouter"
         if self.path.startswith(("/api/", "/v1/")):
@@ -54,7 +77,7 @@ class RecordedRequest:
     def stream(self) -> bool | None:
         """Whether a chat request (``/v1/chat/completions`` included) asked to stream, applying each
         API's default; ``None`` otherwise."""
-        if self.method != "POST" or self.path not in (*CHAT_PATHS, OLLAMA_OPENAI_CHAT_PATH):
+        if self.method != "POST" or not (self.is_chat or self.path == OLLAMA_OPENAI_CHAT_PATH):
             return None
         if not isinstance(self.body, dict):
             return None
@@ -72,6 +95,13 @@ def parse_bearer(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return secret.strip() or None
+
+
+def request_secret(path: str, headers: dict[str, str]) -> str | None:
+    """What :attr:`RecordedRequest.bearer` holds: Azure's ``api-key`` header under ``/azure/``, else the bearer."""
+    if path.startswith(AZURE_PREFIX + "/"):
+        return headers.get("api-key", "").strip() or None
+    return parse_bearer(headers.get("authorization"))
 
 
 def parse_json_body(raw: bytes) -> Any:

@@ -1,12 +1,18 @@
-"""The fake provider HTTP server: OpenRouter and Ollama wire formats on one loopback port.
+"""The fake provider HTTP server: OpenRouter, Ollama, OpenAI, Azure OpenAI and Cloudflare on one loopback port.
 
 Runs a stdlib ``ThreadingHTTPServer`` in a daemon thread of the test process.  Each connection
 gets its own handler thread; responses are written by hand (not via ``send_response``) so that
 byte budgets (``drop_connection``), pauses, stalls and chunked framing are exact.
 
+Mount points: OpenRouter ``/api/v1``, Ollama ``/`` (``/api/...``, ``/v1/...``), OpenAI ``/openai/v1``
+(:mod:`.openai_wire`), Azure OpenAI ``/azure`` (:mod:`.azure_wire`), Cloudflare ``/cloudflare/client/v4``
+(:mod:`.cloudflare_wire`); each path under a mount point is the real service's path.
+
 Order of processing for a chat request (``POST /api/v1/chat/completions``, ``/api/chat``,
-``/v1/chat/completions``): record -> provider auth -> pop the next scripted behaviour for the
-path and bearer -> answer.  Every chat request that passes auth consumes one behaviour (requests
+``/v1/chat/completions``, ``/openai/v1/chat/completions``, ``/azure/openai/v1/chat/completions`` and the
+dated ``/azure/openai/deployments/{d}/chat/completions``, ``/cloudflare/client/v4/accounts/{id}/ai/v1/
+chat/completions``): record -> provider auth -> pop the next scripted behaviour for the path and
+bearer -> answer.  Every chat request that passes auth consumes one behaviour (requests
 rejected by auth consume nothing).  ``error``, ``hang`` and the byte budget of
 ``drop_connection`` apply whatever the body says, so a scripted error is used up even by a
 request the fake would reject itself.  A ``reply`` (also the default when the queue is empty)
@@ -18,14 +24,16 @@ path=...)``) -> answer.  There the behaviour comes *before* any auth check and r
 response: ``error(...)`` is sent as is, ``hang``/``drop_connection`` act on the normal answer,
 and a ``reply`` means "answer normally" (after its ``delay``; its other fields are ignored).
 
-Queues are looked up by (path, bearer).  The ``None`` bearer queue serves requests without a
-bearer, and also any request to an endpoint that ignores keys: the public catalogues
+Queues are looked up by (path, bearer).  The "bearer" is the secret the service authenticates with:
+the ``Authorization: Bearer`` secret, but for Azure (``/azure/...``) the ``api-key`` header, and for
+Cloudflare the API token (the account is in the path).  The ``None`` bearer queue serves requests
+without a bearer, and also any request to an endpoint that ignores keys: the public catalogues
 (``/api/v1/models``, Ollama's ``/api/tags``, ``/api/show``, ``/v1/models``, ``/``,
 ``/api/version``) and every Ollama endpoint when ``require_auth=False``.  ``script`` without a
-``path`` fills the shared queue of the two native chat endpoints, used after any queue scripted
-for the exact chat path.  ``script(..., model=...)`` fills a queue only requests whose JSON body
-asks for that ``model`` take from, before the queues without a model ("403 for model A, 200 for
-model B on the same key").
+``path`` fills the shared queue of the chat endpoints (all but Ollama's ``/v1/chat/completions``),
+used after any queue scripted for the exact chat path.  ``script(..., model=...)`` fills a queue
+only requests whose JSON body asks for that ``model`` take from (for Azure: the deployment name),
+before the queues without a model ("403 for model A, 200 for model B on the same key").
 """
 
 from __future__ import annotations
@@ -45,11 +53,11 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import ollama_wire, openai_wire, openrouter_wire
+from . import azure_wire, cloudflare_wire, ollama_wire, openai_wire, openrouter_wire
 from .behaviours import Behaviour, DropConnection, ErrorResponse, Hang, Reply, compact_json
 from .catalog import (
     ROUTER_IDS,
@@ -73,6 +81,7 @@ from .errors import (
     or_401,
     or_401_no_auth,
 )
+from .openai_wire import OpenAIService
 from .plan import (
     ChatContext,
     Cut,
@@ -81,6 +90,7 @@ from .plan import (
     Repeat,
     Stall,
     Step,
+    Wire,
     count_prompt_words,
     is_free_model,
     resolve_answer,
@@ -91,13 +101,22 @@ from .records import (
     OPENROUTER_CHAT_PATH,
     RecordedRequest,
     lower_headers,
-    parse_bearer,
     parse_json_body,
+    request_secret,
 )
 
 DEFAULT_TEXT = "Hello from the fake provider."
 DEFAULT_COST = 0.000042
 DEFAULT_MODELS = frozenset({"openai/gpt-4o-mini", "meta-llama/llama-3.3-70b-instruct:free", "gpt-oss:120b"})
+DEFAULT_DEPLOYMENTS: Mapping[str, str] = MappingProxyType({"my-gpt4o-mini": "gpt-4o-mini"})
+"""Azure deployment name -> the model it runs."""
+DEFAULT_CLOUDFLARE_MODELS = frozenset({"@cf/meta/llama-3.1-8b-instruct"})
+SERVICES: tuple[OpenAIService, ...] = (openai_wire.SERVICE, azure_wire.SERVICE, cloudflare_wire.SERVICE)
+"""The OpenAI-shaped APIs, each under its mount point."""
+SHAPES: dict[Wire, openai_wire.Shape] = {
+    "openai": openai_wire.OLLAMA,
+    **{service.wire: service.shape for service in SERVICES},
+}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 OLLAMA_VERSION = "0.12.0"
 OLLAMA_AUTH_PATHS = frozenset(
@@ -140,9 +159,10 @@ class _Abort(Exception):
 
 
 class FakeProvider:
-    """A fake OpenRouter + Ollama (cloud or local) server on ``127.0.0.1``.
+    """A fake OpenRouter + Ollama (cloud or local) + OpenAI + Azure OpenAI + Cloudflare server on ``127.0.0.1``.
 
-    ``keys`` maps valid bearer secrets to a name (a plain iterable of secrets also works).
+    ``keys`` maps valid secrets to a name (a plain iterable of secrets also works): OpenRouter, Ollama,
+    OpenAI (bearer) and Azure (``api-key``) accept any of them.
     ``models`` are served on both wire formats (chat accepts any served id); the catalogues list
     ``author/slug`` ids on OpenRouter (``/api/v1/models``) and ids without ``/`` on Ollama
     (``/api/tags``, ``/v1/models``).  ``require_auth`` applies to the Ollama endpoints (``False`` =
@@ -153,6 +173,14 @@ class FakeProvider:
     (``{"openai/gpt-4o-mini": ("0.00000015", "0.0000006")}`` or a mapping of pricing fields);
     ``expiring`` sets ``expiration_date`` per id (``{"vendor/model:free": "2026-12-01"}``).  Both
     accept only ids the catalogue lists.
+
+    ``openai_models``: ids OpenAI serves (chat and ``/models``); ``None`` = every ``openai/<id>`` of
+    ``models`` without its prefix (so the default ``openai/gpt-4o-mini`` gives ``gpt-4o-mini``).
+    ``deployments``: Azure deployment name -> model (default ``{"my-gpt4o-mini": "gpt-4o-mini"}``); Azure's
+    ``/models`` lists ``openai_models`` and the deployments' models.  ``cloudflare_accounts``: Cloudflare
+    API token -> its account id (32 lower-case hex characters; default none, so Cloudflare refuses every
+    token); ``cloudflare_models``: ``@cf/``/``@hf/`` ids served to every account (default
+    ``{"@cf/meta/llama-3.1-8b-instruct"}``).  The three report no cost: :meth:`usage_of` stays 0 for them.
     """
 
     def __init__(
@@ -169,6 +197,10 @@ class FakeProvider:
         key_info: Mapping[str, Mapping[str, Any]] | None = None,
         prices: Mapping[str, PriceOverride] | None = None,
         expiring: Mapping[str, str] | None = None,
+        openai_models: Iterable[str] | None = None,
+        deployments: Mapping[str, str] | None = None,
+        cloudflare_accounts: Mapping[str, str] | None = None,
+        cloudflare_models: Iterable[str] | None = None,
     ) -> None:
         if keys is None:
             self.keys: dict[str, str] = {}
@@ -192,6 +224,20 @@ class FakeProvider:
         self.prices: dict[str, PriceOverride] = dict(prices or {})
         self.expiring: dict[str, str] = dict(expiring or {})
         openrouter_models(self.models, self.context_length, prices=self.prices)  # bad prices fail here
+        if openai_models is None:
+            openai_models = (m.removeprefix("openai/") for m in self.models if m.startswith("openai/"))
+        self.openai_models: frozenset[str] = frozenset(openai_models)
+        self.deployments: dict[str, str] = dict(DEFAULT_DEPLOYMENTS if deployments is None else deployments)
+        self.cloudflare_accounts: dict[str, str] = dict(cloudflare_accounts or {})
+        bad = sorted(a for a in self.cloudflare_accounts.values() if not cloudflare_wire.ACCOUNT_ID.fullmatch(a))
+        if bad:
+            raise ValueError(f"cloudflare_accounts: account ids must be 32 lower-case hex characters, not {bad}")
+        self.cloudflare_models: frozenset[str] = frozenset(
+            DEFAULT_CLOUDFLARE_MODELS if cloudflare_models is None else cloudflare_models
+        )
+        bad = sorted(m for m in self.cloudflare_models if not m.startswith(("@cf/", "@hf/")))
+        if bad:
+            raise ValueError(f"cloudflare_models: ids start with '@cf/' or '@hf/', not {bad}")
         self.errors: list[BaseException] = []
         """Unexpected exceptions inside the fake itself (a bug in the double, not the client)."""
 
@@ -274,6 +320,22 @@ class FakeProvider:
     def ollama_url(self) -> str:
         return self.base_url
 
+    @property
+    def openai_url(self) -> str:
+        """OpenAI's base URL (``OPENAI_BASE_URL``): ``.../openai/v1``."""
+        return f"{self.base_url}/openai/v1"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """The Azure resource endpoint (``AZURE_OPENAI_ENDPOINT``): ``.../azure``; the v1 API is under
+        ``/openai/v1``, the dated one under ``/openai/deployments``."""
+        return f"{self.base_url}/azure"
+
+    @property
+    def cloudflare_url(self) -> str:
+        """Cloudflare's API base (``CLOUDFLARE_BASE_URL``): ``.../cloudflare/client/v4``."""
+        return f"{self.base_url}/cloudflare/client/v4"
+
     # ------------------------------------------------------------------ scripting and records
 
     def script(
@@ -281,7 +343,8 @@ class FakeProvider:
     ) -> None:
         """Append behaviours to the queue of ``path`` for requests made with ``secret``.
 
-        ``path=None`` (default): the chat requests of both native chat endpoints, as before.  Any
+        ``path=None`` (default): the chat requests of every chat endpoint but Ollama's ``/v1/chat/completions``
+        (OpenRouter, Ollama's ``/api/chat``, OpenAI, Azure, Cloudflare).  Any
         other ``path`` (query ignored), e.g. ``"/api/v1/key"``, ``"/v1/chat/completions"``,
         ``"/api/tags"``: requests to exactly that path.  ``secret=None`` = requests without a
         bearer, and on endpoints that ignore keys (public catalogues; Ollama with
@@ -319,11 +382,12 @@ class FakeProvider:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        """POSTs to the native chat endpoints (not ``/v1/chat/completions``: see ``requests_to``)."""
+        """POSTs to the chat endpoints (not Ollama's ``/v1/chat/completions``: see ``requests_to``)."""
         return [r for r in self.requests if r.is_chat]
 
     def usage_of(self, secret: str) -> float:
-        """USD billed so far to ``secret`` by successful OpenRouter answers (what ``/key`` reports)."""
+        """USD billed so far to ``secret`` by successful OpenRouter answers (what ``/key`` reports); the other
+        services report no cost, so their keys stay at 0."""
         with self._lock:
             return self._usage.get(secret, 0.0)
 
@@ -357,13 +421,22 @@ class FakeProvider:
 
     def _generation_id(self, created: int) -> str:
         """``gen-<epoch>-<20 chars>``, unique per request and deterministic per port."""
+        return f"gen-{created}-{self._random_token(20)}"
+
+    def _random_token(self, length: int, *, hex: bool = False) -> str:
+        """``length`` base-62 (or hex) characters, unique per call and deterministic per port."""
         n = self._next_generation()
-        number = int.from_bytes(hashlib.sha256(f"{self.port}-{n}".encode()).digest()[:16], "big")
-        suffix = ""
-        for _ in range(20):
-            number, digit = divmod(number, 62)
-            suffix += _BASE62[digit]
-        return f"gen-{created}-{suffix}"
+        number = int.from_bytes(hashlib.sha256(f"{self.port}-{n}".encode()).digest(), "big")
+        alphabet = "0123456789abcdef" if hex else _BASE62
+        token = ""
+        for _ in range(length):
+            number, digit = divmod(number, len(alphabet))
+            token += alphabet[digit]
+        return token
+
+    def _random_uuid(self) -> str:
+        h = self._random_token(32, hex=True)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _server_error(self, exc: BaseException) -> None:
         with self._lock:
@@ -442,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
                 method=self.command,
                 path=target.path,
                 headers=headers,
-                bearer=parse_bearer(headers.get("authorization")),
+                bearer=request_secret(target.path, headers),
                 body=parse_json_body(raw),
                 raw_body=raw,
                 time=time.time(),
@@ -584,7 +657,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, req: RecordedRequest) -> None:
         method, path = req.method, req.path
-        if method == "POST" and path == OPENROUTER_CHAT_PATH:
+        service = next((s for s in SERVICES if path.startswith(s.prefix + "/")), None)
+        if service is not None:
+            self._compat(req, service)
+        elif method == "POST" and path == OPENROUTER_CHAT_PATH:
             self._openrouter_chat(req)
         elif method == "POST" and path == OLLAMA_CHAT_PATH:
             self._ollama_chat(req)
@@ -699,7 +775,7 @@ class _Handler(BaseHTTPRequestHandler):
         if problem is not None or model is None:
             self._reject(reply, problem or or_400_input_required())
             return
-        ctx = self._context("openrouter", body.get("stream") is True, model, _max_tokens(body), messages)
+        ctx = self._context("openrouter", body.get("stream") is True, model, openai_wire.max_tokens(body), messages)
         self._answer(reply, ctx, req.bearer)
 
     # ------------------------------------------------------------------ Ollama
@@ -780,7 +856,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        ctx = self._context("openai", body.get("stream") is True, model, _max_tokens(body), messages)
+        ctx = self._context("openai", body.get("stream") is True, model, openai_wire.max_tokens(body), messages)
         self._answer(reply, dataclasses.replace(ctx, include_usage=include_usage), None)
 
     def _ollama_show(self, req: RecordedRequest) -> None:
@@ -793,13 +869,47 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(200, ollama_show(model, self.provider.context_length), OLLAMA_JSON)
 
+    # ------------------------------------------------------------------ OpenAI, Azure, Cloudflare
+
+    def _compat(self, req: RecordedRequest, service: OpenAIService) -> None:
+        """A request to one of the OpenAI-shaped APIs: the service decides, the handler does the I/O."""
+        provider = self.provider
+        endpoint = service.endpoint(req)
+        if endpoint != "chat":
+            reply = self._take_behaviour(req, shared=False, keys_ignored=False)
+            if reply is None:
+                return
+            if reply.delay > 0:
+                self._step(Pause(reply.delay))
+            self._send_error(service.respond(endpoint, req, provider))
+            return
+        problem = service.authorise(req, provider)
+        if problem is not None:
+            self._send_error(problem)
+            return
+        reply = self._take_behaviour(req, shared=True, keys_ignored=False)
+        if reply is None:
+            return
+        ask = service.check_chat(req, provider)
+        if isinstance(ask, ErrorResponse):
+            self._reject(reply, ask)
+            return
+        ctx = self._context(service.wire, ask.stream, ask.model, ask.max_tokens, ask.messages)
+        ctx = dataclasses.replace(
+            ctx,
+            generation_id=service.chat_id(provider, ctx.created),
+            extra_headers=service.answer_headers(provider),
+            include_usage=ask.include_usage,
+        )
+        self._answer(reply, ctx, None)
+
     # ------------------------------------------------------------------ answering
 
-    def _context(self, wire: str, stream: bool, model: str, max_tokens: int | None, messages: Any) -> ChatContext:
+    def _context(self, wire: Wire, stream: bool, model: str, max_tokens: int | None, messages: Any) -> ChatContext:
         provider = self.provider
         created = int(time.time())
         return ChatContext(
-            wire="openrouter" if wire == "openrouter" else "openai" if wire == "openai" else "ollama",
+            wire=wire,
             stream=stream,
             model=model,
             max_tokens=max_tokens,
@@ -863,10 +973,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
             if billed_key is not None and not failing:
                 self.provider._add_usage(billed_key, resolve_answer(behaviour, ctx).cost)
-        elif ctx.wire == "openai":
-            plan = openai_wire.render(behaviour, ctx)
+        elif ctx.wire in SHAPES:
+            plan = openai_wire.render(behaviour, ctx, SHAPES[ctx.wire])
         else:
             plan = ollama_wire.render(behaviour, ctx)
+        if behaviour.headers and plan.status is not None:
+            replaced = {name.lower() for name, _ in behaviour.headers}
+            kept = tuple((name, value) for name, value in plan.headers if name.lower() not in replaced)
+            plan = dataclasses.replace(plan, headers=kept + behaviour.headers)
         self._execute(plan)
 
 
@@ -882,13 +996,3 @@ def _gzip_steps(steps: Iterable[Step]) -> Iterable[bytes]:
         elif isinstance(step, bytes):
             yield compressor.compress(step)
     yield compressor.flush()
-
-
-def _max_tokens(body: dict[str, Any]) -> int | None:
-    """The smaller of ``max_tokens`` / ``max_completion_tokens`` (non-negative ints only)."""
-    limits = [
-        v
-        for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
-        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
-    ]
-    return min(limits) if limits else None
