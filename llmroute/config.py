@@ -123,7 +123,7 @@ class Settings:
         if name:
             return f"pool:{name}"
         account = provider.accounts.get(label)
-        return f"pool:cloudflare-{account}" if account else ""
+        return f"pool:cloudflare-{account[:8]}" if account else ""
 
     def with_overrides(self, **changes: Any) -> Settings:
         """The settings with the flags that were given (``None`` = not given), recorded as source ``flag``."""
