@@ -36,6 +36,16 @@ CURRENT_ALIASES: Mapping[str, tuple[str, ...]] = {
     "gpt-4o-mini": ("openai:gpt-4o-mini", "azure:gpt-4o-mini", "openrouter:openai/gpt-4o-mini"),
     "gpt-4o": ("openai:gpt-4o", "azure:gpt-4o", "openrouter:openai/gpt-4o"),
     "llama-3.1-8b": ("cloudflare:@cf/meta/llama-3.1-8b-instruct",),
+    # Bedrock's on-demand id of Claude Sonnet 4.5; some regions need an inference profile (``us.``, ``global.``):
+    # override the alias in the config file for those.
+    "claude-sonnet": (
+        "anthropic:claude-sonnet-4-5",
+        "bedrock:anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "openrouter:anthropic/claude-sonnet-4.5",
+    ),
+    "claude-opus": ("anthropic:claude-opus-4-6",),
+    "gemini-flash": ("gemini:gemini-2.5-flash", "openrouter:google/gemini-2.5-flash"),
+    "gemini-pro": ("gemini:gemini-2.5-pro", "openrouter:google/gemini-2.5-pro"),
     "qwen2.5-coder-32b": ("cloudflare:@cf/qwen/qwen2.5-coder-32b-instruct",),
     "mistral-large-3": ("ollama:mistral-large-3:675b", "openrouter:mistralai/mistral-large-2512"),
     "nemotron-3-nano": ("ollama:nemotron-3-nano:30b", "openrouter:nvidia/nemotron-3-nano-30b-a3b"),

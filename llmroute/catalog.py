@@ -427,8 +427,19 @@ def price_of(store: Store, provider: str, model: str) -> tuple[float | None, flo
 
 
 #: Providers that publish no prices, and the catalogue that prices the same vendor models: OpenRouter's public
-#: list names OpenAI's models ``openai/<model>`` (an Azure deployment runs an OpenAI model).
-PRICED_BY: Mapping[str, tuple[str, str]] = {"openai": ("openrouter", "openai/"), "azure": ("openrouter", "openai/")}
+#: list names OpenAI's models ``openai/<model>`` (an Azure deployment runs an OpenAI model), Anthropic's
+#: ``anthropic/<model>`` with dotted versions and no date (``claude-sonnet-4-5`` -> ``anthropic/claude-sonnet-4.5``;
+#: Bedrock's ``anthropic.claude-sonnet-4-5-20250929-v1:0`` likewise), Google's ``google/<model>``.
+PRICED_BY: Mapping[str, tuple[str, str]] = {
+    "openai": ("openrouter", "openai/"),
+    "azure": ("openrouter", "openai/"),
+    "anthropic": ("openrouter", "anthropic/"),
+    "bedrock": ("openrouter", "anthropic/"),
+    "gemini": ("openrouter", "google/"),
+}
+_BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.(?P<model>.+?)(?:-v\d+(?::\d+)?)?$")
+_DATE = re.compile(r"-\d{8}$")
+_VERSION = re.compile(r"(?<=\d)-(?=\d(?:$|-))")
 
 #: Cloudflare bills neurons, not tokens: (input, output) neurons per million tokens, from its pricing page
 #: (reference/providers.md §5), at ``NEURON_USD`` each. Other models are unpriced unless the config prices them.
@@ -442,7 +453,16 @@ NEURON_USD = 0.011 / 1000
 def price_source(provider: str, model: str) -> tuple[str, str] | None:
     """Where a provider that publishes no prices is priced from: (catalogue provider, model id there)."""
     source = PRICED_BY.get(provider)
-    return (source[0], source[1] + model) if source else None
+    if source is None:
+        return None
+    if provider == "bedrock":
+        match = _BEDROCK_ID.match(model)
+        if match is None:
+            return None
+        model = match.group("model")
+    if provider in ("anthropic", "bedrock"):
+        model = _VERSION.sub(".", _DATE.sub("", model))
+    return source[0], source[1] + model
 
 
 def estimated_price(store: Store, provider: str, model: str) -> tuple[float, float] | None:

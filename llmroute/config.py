@@ -48,7 +48,7 @@ log = logging.getLogger("llmroute")
 DEFAULT_MODEL = "gpt-oss:120b"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_ATTEMPTS = 8
-DEFAULT_ORDER = ("ollama", "openai", "azure", "openrouter", "cloudflare", "local")
+DEFAULT_ORDER = ("ollama", "openai", "azure", "anthropic", "gemini", "bedrock", "openrouter", "cloudflare", "local")
 """Vendors' own endpoints before the aggregator, the local daemon last (``--privacy critical`` aside)."""
 KEY_SELECTIONS = ("ordered", "round-robin")
 PRIVACY_LEVELS = ("normal", "critical")
@@ -122,7 +122,7 @@ class Settings:
         name = self.pools.get(label)
         if name:
             return f"pool:{name}"
-        account = provider.accounts.get(label)
+        account = provider.accounts.get(label) if provider.protocol == "cloudflare" else None
         return f"pool:cloudflare-{account[:8]}" if account else ""
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -343,7 +343,11 @@ _UNBROKEN = re.compile(r"[A-Za-z0-9]{16,}")
 
 
 def looks_like_key(text: str) -> bool:
-    """``sk-…``, or over 30 key-ish characters with a long unbroken run (long model names have none)."""
+    """``sk-…``, or over 30 key-ish characters with a long unbroken run (long model names have none). A plain
+    URL (no query, no user info) is no key, however long its host name (``generativelanguage.googleapis.com``)."""
+    parts = split_url(text)
+    if parts is not None and not parts.query and not parts.username and not parts.password:
+        return False
     return text.startswith("sk-") or any(_UNBROKEN.search(m.group()) for m in _KEYISH.finditer(text))
 
 

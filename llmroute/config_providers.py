@@ -48,7 +48,9 @@ class ProviderSettings:
     deployments: Mapping[str, str] = field(default_factory=dict)
     """Azure: model name -> deployment name, so that aliases reach deployments."""
     accounts: Mapping[str, str] = field(default_factory=dict)
-    """Cloudflare: key label -> the account id it is paired with."""
+    """Key label -> the account the key is paired with: Cloudflare's account id, an AWS access key id."""
+    region: str = ""
+    """AWS: the region requests are signed for."""
 
 
 #: The built-in providers with their defaults; ``local`` is opt-in (``OLLAMA_HOST`` or the file) because
@@ -59,6 +61,9 @@ BUILTIN_PROVIDERS = (
     ProviderSettings("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
     ProviderSettings("azure", "azure", "", "AZURE_OPENAI_API_KEY", enabled=False),
     ProviderSettings("cloudflare", "cloudflare", "https://api.cloudflare.com/client/v4", "CLOUDFLARE_API_TOKEN"),
+    ProviderSettings("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    ProviderSettings("gemini", "gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"),
+    ProviderSettings("bedrock", "bedrock", "", "AWS_ACCESS_KEY_ID", enabled=False),
     ProviderSettings("local", "ollama", "http://localhost:11434", None, local=True, enabled=False),
 )
 URL_VARIABLES = {
@@ -67,10 +72,15 @@ URL_VARIABLES = {
     "openai": "OPENAI_BASE_URL",
     "azure": "AZURE_OPENAI_ENDPOINT",
     "cloudflare": "CLOUDFLARE_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "gemini": "GEMINI_BASE_URL",
+    "bedrock": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
     "local": "OLLAMA_HOST",
 }
 #: Other names some setups give a provider's keys, read after the conventional one.
-KEY_ALIASES = {"cloudflare": ("CLOUDFLARE_API_KEY",)}
+KEY_ALIASES = {"cloudflare": ("CLOUDFLARE_API_KEY",), "gemini": ("GOOGLE_API_KEY",)}
+AWS_SECRET, AWS_TOKEN, AWS_BEARER = "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"
+AWS_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 CLOUDFLARE_ACCOUNT = "CLOUDFLARE_ACCOUNT_ID"
 INSECURE_VARIABLE = "LLMROUTE_ALLOW_INSECURE_HTTP"
 CUSTOM_PROTOCOLS = ("openai",)
@@ -133,6 +143,8 @@ def builtin_provider(r: Resolver, spec: ProviderSettings) -> ProviderSettings:
         provider = replace(provider, deployments=deployments)
     if name == "cloudflare":
         provider = _paired_with_accounts(r, provider)
+    if name == "bedrock":
+        provider = _aws(r, provider)
     return provider
 
 
@@ -206,6 +218,34 @@ def _paired_with_accounts(r: Resolver, provider: ProviderSettings) -> ProviderSe
         accounts[key.label] = account.lower()
         kept.append(key)
     return replace(provider, keys=tuple(kept), accounts=accounts)
+
+
+def _aws(r: Resolver, provider: ProviderSettings) -> ProviderSettings:
+    """AWS credentials as the AWS tools read them: an access key id (``_N`` pairs with ``AWS_SECRET_ACCESS_KEY_N``
+    and ``AWS_SESSION_TOKEN_N``), or a Bedrock API key (``AWS_BEARER_TOKEN_BEDROCK``); the region from
+    ``AWS_REGION`` / ``AWS_DEFAULT_REGION``. Bedrock is on when there are credentials and a region (or an
+    endpoint)."""
+    region = next((r.env[v].strip() for v in AWS_REGIONS if r.env.get(v, "").strip()), "")
+    keys: list[ApiKey] = []
+    accounts: dict[str, str] = {}
+    for access in discover_keys("bedrock", provider.key_variable or "AWS_ACCESS_KEY_ID", r.env):
+        suffix = access.label.removeprefix(provider.key_variable or "AWS_ACCESS_KEY_ID")
+        secret = r.env.get(f"{AWS_SECRET}{suffix}", "").strip()
+        if not secret:
+            log.warning("%s has no %s%s: it is left out", access.label, AWS_SECRET, suffix)
+            continue
+        token = r.env.get(f"{AWS_TOKEN}{suffix}", "").strip()
+        keys.append(ApiKey("bedrock", access.label, secret, token))
+        accounts[access.label] = access.secret
+    keys += discover_keys("bedrock", AWS_BEARER, r.env)
+    base_url = provider.base_url or (f"https://bedrock-runtime.{region}.amazonaws.com" if region else "")
+    if keys and not base_url:
+        log.warning("AWS credentials are set but no region: set AWS_REGION for Bedrock")
+    source = r.sources.get(dotted(("providers", "bedrock", "enabled")), DEFAULT)
+    enabled = provider.enabled if source != DEFAULT else bool(keys and base_url)
+    return replace(
+        provider, keys=tuple(keys), accounts=accounts, base_url=base_url, region=region or "us-east-1", enabled=enabled
+    )
 
 
 def refuse_plain_http(r: Resolver, name: str, base_url: str, enabled: bool) -> None:

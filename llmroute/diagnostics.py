@@ -215,7 +215,7 @@ class _Checker:
                     info = await adapter.probe_key(slot, timeout=self.timeout)
                     latencies.append((time.monotonic() - started) * 1000)
         except ProviderError as error:
-            error.message = redact(error.message, (k.secret for k in self.settings.keys))
+            error.message = redact(error.message, (s for k in self.settings.keys for s in k.secrets))
             health.record_failure(self.store, slot, error)
             return _report(slot, _verdict(error), latencies, retry_at=error.retry_at, message=error.message)
         except TimeoutError:
@@ -247,7 +247,7 @@ class _Checker:
                         end = event
         except (ProviderError, TimeoutError) as exc:
             if isinstance(exc, ProviderError):
-                exc.message = redact(exc.message, (k.secret for k in self.settings.keys))
+                exc.message = redact(exc.message, (s for k in self.settings.keys for s in k.secrets))
             message = exc.message if isinstance(exc, ProviderError) else f"no answer within {self.timeout:g}s"
             self._ledger(admitted, candidate, started, ok=False, error=exc if isinstance(exc, ProviderError) else None)
             return InferenceCheck(model=target.model, ok=False, message=message)

@@ -43,6 +43,11 @@ class Cause(StrEnum):
     """A local daemon refusing its cloud models (not signed in, cloud disabled): its local models still work."""
     UNREACHABLE = "unreachable"
     """The host could not be reached at all (refused, unresolvable): every key of the provider would fail."""
+    MODEL_QUOTA = "model_quota"
+    """A rate limit or quota counted per model (Gemini counts per project and model): other models stay usable."""
+    CONTENT_FILTER = "content_filter"
+    """The provider's own content filter refused the prompt (Azure): the same there every time, another provider
+    may answer it."""
     REQUEST_SIZE = "request_size"
     """This request is larger than the key's per-minute token limit can ever admit (OpenAI's "Request too large"):
     waiting does not help, a key with a larger limit may."""

@@ -43,6 +43,8 @@ class SkipKind(StrEnum):
     FREE_CAP = "free_cap"
     BUDGET = "budget"
     PRIVACY = "privacy"
+    REFUSED = "refused"
+    """The provider refused this request itself (its content filter): its other keys would too."""
 
 
 class Reach(StrEnum):

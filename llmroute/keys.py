@@ -32,10 +32,17 @@ class ApiKey:
     provider: str
     label: str
     secret: str = field(repr=False)
+    token: str = field(default="", repr=False)
+    """A second secret sent with the key where a provider needs one (an AWS session token)."""
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.secret)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this key holds: what must be masked wherever text may carry it."""
+        return (self.secret, self.token) if self.token else (self.secret,)
 
     def mask(self) -> str:
         return mask(self.secret)

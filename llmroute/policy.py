@@ -68,6 +68,13 @@ _COOL, _DISABLE, _UNAVAILABLE = KeyEffect.COOL, KeyEffect.DISABLE, KeyEffect.UNA
 
 ACTIONS: dict[tuple[ErrorKind, Cause | None], Action] = {
     (ErrorKind.RATE_LIMITED, None): Action(_COOL, _NEXT, StateScope.KEY, base_cooldown=60, max_cooldown=3600),
+    # Gemini counts per project and model: a model's limit cools that model on the key's pool (its project).
+    (ErrorKind.RATE_LIMITED, Cause.MODEL_QUOTA): Action(
+        _COOL, _NEXT, StateScope.POOL_MODEL, base_cooldown=60, max_cooldown=3600
+    ),
+    (ErrorKind.QUOTA, Cause.MODEL_QUOTA): Action(
+        _COOL, _NEXT, StateScope.POOL_MODEL, base_cooldown=3600, max_cooldown=86400
+    ),
     # A request too large for the key's per-minute tokens never fits it: the key stays usable for others.
     (ErrorKind.RATE_LIMITED, Cause.REQUEST_SIZE): Action(KeyEffect.NONE, _NEXT),
     # OpenRouter's free-model caps count per account and say nothing about paid models.
@@ -86,6 +93,8 @@ ACTIONS: dict[tuple[ErrorKind, Cause | None], Action] = {
     (ErrorKind.AUTH, Cause.CLOUD_MODEL): Action(_UNAVAILABLE, _NEXT, StateScope.KEY_MODEL),
     (ErrorKind.MODEL_NOT_FOUND, None): Action(_UNAVAILABLE, _PROVIDER, StateScope.MODEL),
     (ErrorKind.BAD_REQUEST, None): Action(KeyEffect.NONE, _STOP),
+    # A provider's own content filter refuses the prompt there, on every key: another provider may take it.
+    (ErrorKind.BAD_REQUEST, Cause.CONTENT_FILTER): Action(KeyEffect.NONE, _PROVIDER),
     (ErrorKind.TIMEOUT, None): Action(
         _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600, breaker=True
     ),

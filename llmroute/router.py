@@ -108,7 +108,7 @@ class Router:
         self._clients = ClientPool(user_agent)
         self._adapters: dict[str, ProviderAdapter] = {}
         self._gate = Gatekeeper(settings, store, self._clients)
-        self._secrets = tuple(k.secret for k in settings.keys)
+        self._secrets = tuple(s for k in settings.keys for s in k.secrets)
 
     async def __aenter__(self) -> Router:
         return self
@@ -218,6 +218,18 @@ class Router:
                 raise self._broken(candidate, error, run)
             if action.request is RequestEffect.STOP:
                 raise RequestRejected(f"{candidate.provider} rejected the request: {error.message}", run.attempts)
+            if action.request is RequestEffect.NEXT_PROVIDER and error.kind is ErrorKind.BAD_REQUEST:
+                self._skip(
+                    Skip(
+                        candidate,
+                        SkipKind.REFUSED,
+                        f"provider {candidate.provider}",
+                        f"refused the request ({error.message})",
+                        None,
+                        reach=Reach.PROVIDER,
+                    ),
+                    run,
+                )
             return
 
     async def _attempt(
@@ -350,6 +362,11 @@ class Router:
             )
         if request.privacy is Privacy.CRITICAL:
             return PrivacyRefused(_privacy_message(run), attempts)
+        refused = [s for s in skips if s.kind is SkipKind.REFUSED]
+        if refused and all(a.cause is Cause.CONTENT_FILTER for a in attempts):
+            first = refused[0]
+            return RequestRejected(f"{first.candidate.provider} rejected the request: {attempts[0].message}", attempts)
+        skips = [s for s in skips if s.kind is not SkipKind.REFUSED]
         # A model the key's plan lacks is nothing to wait for, whatever status said so.
         kinds = {"model_access" if a.cause is Cause.MODEL_ACCESS else a.error_kind for a in attempts}
         # A provider that lacks the model is no reason to wait; keys of the others that are held are.

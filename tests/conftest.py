@@ -34,12 +34,26 @@ AZURE_KEYS = [secrets.token_hex(16) for _ in range(2)]
 CLOUDFLARE_TOKENS = [secrets.token_urlsafe(30) for _ in range(2)]
 CLOUDFLARE_ACCOUNTS = [secrets.token_hex(16) for _ in range(2)]
 """Not secrets (Cloudflare says so): the account each token is paired with."""
-ALL_SECRETS = OR_KEYS + OLLAMA_KEYS + OPENAI_KEYS + AZURE_KEYS + CLOUDFLARE_TOKENS
+ANTHROPIC_KEYS = [f"sk-ant-api03-{secrets.token_urlsafe(60)}" for _ in range(2)]
+GEMINI_KEYS = [f"AIza{secrets.token_urlsafe(26)}" for _ in range(2)]
+AWS_ACCESS_KEY_IDS = ["AKIA" + secrets.token_hex(8).upper() for _ in range(2)]
+"""Identify a credential but are not secrets; the secret access keys are."""
+AWS_SECRET_KEYS = [secrets.token_urlsafe(30) for _ in range(2)]
+ALL_SECRETS = (
+    OR_KEYS
+    + OLLAMA_KEYS
+    + OPENAI_KEYS
+    + AZURE_KEYS
+    + CLOUDFLARE_TOKENS
+    + ANTHROPIC_KEYS
+    + GEMINI_KEYS
+    + AWS_SECRET_KEYS
+)
 
 
 #: A leaked piece of a secret at least ``2 * FRAGMENT - 1`` characters long is found (a key cut short by truncation).
 FRAGMENT = 12
-_PUBLIC_PREFIXES = ("sk-or-v1-", "sk-proj-")
+_PUBLIC_PREFIXES = ("sk-or-v1-", "sk-proj-", "sk-ant-api03-", "AIza")
 
 
 def leaked_forms(secret: str) -> dict[str, str]:
@@ -172,6 +186,9 @@ def cloud() -> Iterator[FakeProvider]:
     keys = {k: f"or{i + 1}" for i, k in enumerate(OR_KEYS)} | {k: f"oll{i + 1}" for i, k in enumerate(OLLAMA_KEYS)}
     keys |= {k: f"oa{i + 1}" for i, k in enumerate(OPENAI_KEYS)} | {k: f"az{i + 1}" for i, k in enumerate(AZURE_KEYS)}
     keys |= {k: f"cf{i + 1}" for i, k in enumerate(CLOUDFLARE_TOKENS)}
+    keys |= {k: f"an{i + 1}" for i, k in enumerate(ANTHROPIC_KEYS)} | {
+        k: f"gm{i + 1}" for i, k in enumerate(GEMINI_KEYS)
+    }
     accounts = dict(zip(CLOUDFLARE_TOKENS, CLOUDFLARE_ACCOUNTS, strict=True))
     models = {
         "openai/gpt-4o-mini",
@@ -182,7 +199,8 @@ def cloud() -> Iterator[FakeProvider]:
         "gpt-oss:120b",
         "meta-llama/llama-3.3-70b-instruct:free",
     }
-    with FakeProvider(keys=keys, models=models, cloudflare_accounts=accounts) as fake:
+    aws = dict(zip(AWS_ACCESS_KEY_IDS, AWS_SECRET_KEYS, strict=True))
+    with FakeProvider(keys=keys, models=models, cloudflare_accounts=accounts, aws_credentials=aws) as fake:
         yield fake
 
 
@@ -196,7 +214,14 @@ def local() -> Iterator[FakeProvider]:
 
 
 def keys_env(
-    openrouter: int = 0, ollama: int = 0, openai: int = 0, azure: int = 0, cloudflare: int = 0
+    openrouter: int = 0,
+    ollama: int = 0,
+    openai: int = 0,
+    azure: int = 0,
+    cloudflare: int = 0,
+    anthropic: int = 0,
+    gemini: int = 0,
+    bedrock: int = 0,
 ) -> dict[str, str]:
     env = {f"OPENROUTER_API_KEY_{i + 1}": OR_KEYS[i] for i in range(openrouter)}
     env |= {("OLLAMA_API_KEY" if i == 0 else f"OLLAMA_API_KEY_{i + 1}"): OLLAMA_KEYS[i] for i in range(ollama)}
@@ -204,6 +229,18 @@ def keys_env(
     env |= {
         ("AZURE_OPENAI_API_KEY" if i == 0 else f"AZURE_OPENAI_API_KEY_{i + 1}"): AZURE_KEYS[i] for i in range(azure)
     }
+    env |= {
+        ("ANTHROPIC_API_KEY" if i == 0 else f"ANTHROPIC_API_KEY_{i + 1}"): ANTHROPIC_KEYS[i] for i in range(anthropic)
+    }
+    env |= {("GEMINI_API_KEY" if i == 0 else f"GEMINI_API_KEY_{i + 1}"): GEMINI_KEYS[i] for i in range(gemini)}
+    for i in range(bedrock):
+        suffix = "" if i == 0 else f"_{i + 1}"
+        env |= {
+            f"AWS_ACCESS_KEY_ID{suffix}": AWS_ACCESS_KEY_IDS[i],
+            f"AWS_SECRET_ACCESS_KEY{suffix}": AWS_SECRET_KEYS[i],
+        }
+    if bedrock:
+        env["AWS_REGION"] = "us-east-1"
     for i in range(cloudflare):
         suffix = "" if i == 0 else f"_{i + 1}"
         env |= {
@@ -218,6 +255,8 @@ def cli(home: Path, cloud: FakeProvider) -> Cli:
     """The CLI pointed at the fake cloud, with no keys yet (tests add them with ``keys_env``)."""
     env = base_env(home) | {"OPENROUTER_BASE_URL": cloud.openrouter_url, "OLLAMA_BASE_URL": cloud.ollama_url}
     env |= {"OPENAI_BASE_URL": cloud.openai_url, "CLOUDFLARE_BASE_URL": cloud.cloudflare_url}
+    env |= {"ANTHROPIC_BASE_URL": cloud.anthropic_url, "GEMINI_BASE_URL": cloud.gemini_url}
+    env |= {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": cloud.bedrock_url}
     return Cli(home=home, env=env)
 
 

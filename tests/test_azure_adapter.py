@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_httpx import HTTPXMock, IteratorStream
 
-from llmroute.errors import ErrorKind, ProviderError
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.keys import ApiKey, KeySlot
 from llmroute.policy import RequestEffect, action_for
 from llmroute.providers import ADAPTERS, AzureAdapter, ClientPool
@@ -238,11 +238,13 @@ def test_unauthorized_code_inside_a_200_is_auth() -> None:
     assert classify_error(200, {"code": "Unauthorized", "message": "Unauthorized"}, {}, (), NOW).kind is ErrorKind.AUTH
 
 
-async def test_content_filter_400_is_a_bad_request_that_stops(adapter: AzureAdapter, httpx_mock: HTTPXMock) -> None:
+async def test_content_filter_400_is_azures_refusal_that_another_provider_may_not_share(
+    adapter: AzureAdapter, httpx_mock: HTTPXMock
+) -> None:
     httpx_mock.add_response(url=URL, status_code=400, content=CONTENT_FILTER_400)
     error = await failure(adapter)
-    assert error.kind is ErrorKind.BAD_REQUEST and error.retry_at is None
-    assert action_for(error.kind, error.cause).request is RequestEffect.STOP
+    assert (error.kind, error.cause, error.retry_at) == (ErrorKind.BAD_REQUEST, Cause.CONTENT_FILTER, None)
+    assert action_for(error.kind, error.cause).request is RequestEffect.NEXT_PROVIDER, "other providers may take it"
 
 
 def test_content_filter_named_only_in_innererror_is_a_bad_request(adapter: AzureAdapter) -> None:

@@ -4,8 +4,9 @@
 test's home. It cannot cover ``--debug`` (it fails any run that prints a traceback), and it never looks at
 the working directory or the temporary directory. This module runs a battery of commands that reaches every
 exit code, ``-v``, ``--json``, ``--csv`` and ``--debug`` with bugs injected through a ``sitecustomize`` hook
-(exceptions that carry the request's headers, so ``Authorization: Bearer <key>``, raw, base64, hex,
-URL-encoded, chained, grouped and cut short), and after every run scans stdout, stderr and every file under
+(exceptions that carry the request's headers, so ``Authorization: Bearer <key>`` or Azure's ``api-key: <key>``,
+raw, base64, hex, URL-encoded, chained, grouped and cut short), on every provider (OpenRouter, Ollama, OpenAI,
+Azure OpenAI, Cloudflare Workers AI), and after every run scans stdout, stderr and every file under
 the home (the state file with its WAL and SHM), the working directory and ``TMPDIR`` for every canary in every
 form the scanner knows. The scanner itself is tested first: a planted canary, in each form, must be found.
 """
@@ -28,12 +29,34 @@ import pytest
 
 from llmroute.cli.failures import ExitStatus
 from llmroute.keys import mask, redact
-from tests.conftest import ALL_SECRETS, OLLAMA_KEYS, OR_KEYS, Cli, find_leaks, keys_env, leaked_forms
+from tests.conftest import (
+    ALL_SECRETS,
+    AZURE_KEYS,
+    CLOUDFLARE_ACCOUNTS,
+    CLOUDFLARE_TOKENS,
+    OLLAMA_KEYS,
+    OPENAI_KEYS,
+    OR_KEYS,
+    Cli,
+    azure_env,
+    find_leaks,
+    keys_env,
+    leaked_forms,
+)
 from tests.fakes import (
+    ErrorResponse,
     FakeProvider,
+    az_429,
+    azure_error,
+    cf_3036,
+    cf_error,
     error,
     hang,
+    oa_401,
+    oa_429_insufficient_quota,
+    oa_429_rate_limit,
     oll_usage_limit,
+    openai_error,
     or_401,
     or_daily_cap,
     reply,
@@ -51,8 +74,13 @@ import urllib.parse
 BUG = os.environ.get("LLMROUTE_TEST_BUG", "")
 
 
+def _auth(headers):
+    """The credential a request carries: ``Authorization: Bearer <key>``, or Azure's ``api-key: <key>``."""
+    return headers.get("Authorization") or headers.get("api-key", "")
+
+
 def _message(headers):
-    value = headers.get("Authorization", "")
+    value = _auth(headers)
     secret = value.removeprefix("Bearer ")
     return {
         "headers": f"injected bug: headers={headers!r}",
@@ -65,7 +93,10 @@ def _message(headers):
 
 
 if BUG:
+    from llmroute.providers.azure import AzureAdapter
+    from llmroute.providers.cloudflare import CloudflareAdapter
     from llmroute.providers.ollama import OllamaAdapter
+    from llmroute.providers.openai_api import OpenAIAdapter
     from llmroute.providers.openrouter import OpenRouterAdapter
 
     def _broken(original):
@@ -75,9 +106,11 @@ if BUG:
                 try:
                     raise KeyError(headers)
                 except KeyError as inner:
-                    raise RuntimeError(f"while sending with {headers['Authorization']}") from inner
+                    raise RuntimeError(f"while sending with {_auth(headers)}") from inner
             if BUG == "group":
-                raise ExceptionGroup("injected", [ValueError(repr(headers)), TypeError(headers["Authorization"])])
+                raise ExceptionGroup("injected", [ValueError(repr(headers)), TypeError(_auth(headers))])
+            if BUG == "repr":  # what a careless log line holds: the candidate, its key slot, the URL with the account
+                raise RuntimeError(f"injected bug: {candidate!r} {candidate.slot!r} {self.chat_url(candidate)}")
             raise RuntimeError(_message(headers))
 
         return request_headers
@@ -88,7 +121,7 @@ if BUG:
 
         return probe_key
 
-    for _adapter in (OpenRouterAdapter, OllamaAdapter):
+    for _adapter in (OpenRouterAdapter, OllamaAdapter, OpenAIAdapter, AzureAdapter, CloudflareAdapter):
         if BUG == "probe":
             _adapter.probe_key = _broken_probe(_adapter.probe_key)
         else:
@@ -96,6 +129,7 @@ if BUG:
 '''
 
 BUGS = ("headers", "base64", "urlsafe", "hex", "url", "cut", "chained", "group")
+NEW_BUGS = (*BUGS, "repr")
 
 
 # --- the scanner ------------------------------------------------------------------------------------------------
@@ -379,3 +413,176 @@ def test_a_provider_error_that_echoes_a_key_is_masked_in_the_state_file_too(
     conn.close()
     assert stored == [f"Invalid API key {mask(OR_KEYS[0])}"]
     assert battery.hits == []
+
+
+# --- the providers on the OpenAI wire ---------------------------------------------------------------------------
+
+NEW_MODELS = {
+    "openai": "openai:gpt-4o-mini",
+    "azure": "azure:my-gpt4o-mini",
+    "cloudflare": "cloudflare:@cf/meta/llama-3.1-8b-instruct",
+}
+NEW_KEYS = {"openai": OPENAI_KEYS, "azure": AZURE_KEYS, "cloudflare": CLOUDFLARE_TOKENS}
+DEPLOYMENTS = '[providers.azure.deployments]\n"gpt-4o-mini" = "my-gpt4o-mini"\n'
+
+
+def echoing(provider: str, status: int, secret: str, text: str) -> ErrorResponse:
+    """An error in ``provider``'s own shape whose message quotes ``text`` (a key, raw or encoded)."""
+    if provider == "openai":
+        return openai_error(status, text, code="invalid_api_key" if status == 401 else None)
+    if provider == "azure":
+        return azure_error(status, str(status), text)
+    account = CLOUDFLARE_ACCOUNTS[CLOUDFLARE_TOKENS.index(secret)]
+    return cf_error(status, 10000 if status in (401, 403) else 3043, f"{text} (account {account})")
+
+
+def forms_of(secret: str, header: str) -> tuple[str, ...]:
+    """A key as a provider might echo it: raw, the whole auth header base64-encoded, hex."""
+    return (secret, base64.b64encode(f"{header}{secret}".encode()).decode(), secret.encode().hex())
+
+
+def test_the_openai_azure_and_cloudflare_keys_leak_nowhere(battery: Battery, cloud: FakeProvider) -> None:
+    """Every OpenAI key, Azure key (sent as ``api-key``) and Cloudflare token (with its account id in every path) is a
+    canary: through answers, their errors echoing the key, limits, every exit code, test-keys, status, costs,
+    models, config, injected bugs with and without ``--debug``, and an interrupt."""
+    b = battery
+    b.cli.env |= keys_env(openai=2, azure=2, cloudflare=2) | azure_env(cloud)
+    config = b.cli.home / "config.toml"
+    config.write_text("[routing]\nmax_attempts = 6\n" + DEPLOYMENTS)
+    config.chmod(0o600)
+    header = {"openai": "Bearer ", "azure": "", "cloudflare": "Bearer "}
+
+    # Answers, every output mode; a prompt holding the keys; the alias across OpenAI and the Azure deployment.
+    for model in NEW_MODELS.values():
+        b.run("chat", "-m", model, "hi", expect=0)
+        b.run("chat", "-v", "--json", "--no-stream", "-m", model, "hi", expect=0)
+    prompt = f"the keys are {OPENAI_KEYS[0]} {AZURE_KEYS[0]} {CLOUDFLARE_TOKENS[0]}\n"
+    b.run("chat", "-v", "-m", "gpt-4o-mini", input=prompt.encode(), expect=0)
+    cloud.script(OPENAI_KEYS[0], oa_401(OPENAI_KEYS[0]))  # the live 401 echoes the key masked: key 2, then Azure
+    cloud.script(OPENAI_KEYS[1], oa_429_insufficient_quota())
+    b.run("chat", "-v", "--json", "-m", "gpt-4o-mini", "hi", expect=0)
+    b.run("reset-limits", expect=0)
+
+    # 401s that echo the key, raw and encoded: masked before they are shown or stored; key 2 answers.
+    for provider, model in NEW_MODELS.items():
+        secret = NEW_KEYS[provider][0]
+        status = 403 if provider == "cloudflare" else 401
+        for echo in forms_of(secret, header[provider]):
+            cloud.script(secret, echoing(provider, status, secret, f"Invalid credential {echo} provided"))
+            b.run("chat", "-v", "--json", "-m", model, "hi", expect=0)
+            b.run("reset-limits", "--provider", provider, expect=0)
+
+    # Every failure exit code, on each provider.
+    for provider, model in NEW_MODELS.items():
+        first, second = NEW_KEYS[provider]
+        for key in (first, second):  # exit 4: the last error quotes the key
+            cloud.script(key, echoing(provider, 500, key, f"upstream saw {key}"))
+        b.run("chat", "-v", "-m", model, "hi", expect=ExitStatus.ALL_FAILED)
+        b.run("reset-limits", "--provider", provider, expect=0)
+        cloud.script(first, echoing(provider, 400, first, f"bad input near {first}"))
+        b.run("chat", "-v", "-m", model, "hi", expect=ExitStatus.REJECTED)
+        cloud.script(first, stream_reply(error_after_tokens=2, error_message=f"died holding {first}"))
+        b.run("chat", "-m", model, "hi", expect=ExitStatus.STREAM_BROKEN)
+        b.run("reset-limits", "--provider", provider, expect=0)
+    cloud.script(OPENAI_KEYS[0], oa_429_rate_limit(retry_after_ms=90000))
+    cloud.script(OPENAI_KEYS[1], oa_429_insufficient_quota())
+    b.run("chat", "--json", "-m", NEW_MODELS["openai"], "hi", expect=ExitStatus.LIMITED)
+    for key in AZURE_KEYS:
+        cloud.script(key, az_429(text="tokens"))
+    b.run("chat", "-v", "-m", NEW_MODELS["azure"], "hi", expect=ExitStatus.LIMITED)
+    for token in CLOUDFLARE_TOKENS:  # two accounts, two daily allocations used up
+        cloud.script(token, cf_3036())
+    b.run("chat", "-v", "--json", "-m", NEW_MODELS["cloudflare"], "hi", expect=ExitStatus.LIMITED)
+    b.run("status", expect=0)
+    b.run("status", "--json", expect=0)
+    b.run("reset-limits", "--key", "AZURE_OPENAI_API_KEY", expect=0)
+    b.run("reset-limits", expect=0)
+
+    # A key pasted where an endpoint or account id belongs: refused without being quoted.
+    b.run("chat", "-m", NEW_MODELS["openai"], "hi", OPENAI_BASE_URL=OPENAI_KEYS[1], expect=ExitStatus.CONFIG)
+    b.run("chat", "-m", NEW_MODELS["azure"], "hi", AZURE_OPENAI_ENDPOINT=AZURE_KEYS[1], expect=ExitStatus.CONFIG)
+    b.run(
+        "chat",
+        "-m",
+        NEW_MODELS["cloudflare"],
+        "hi",
+        CLOUDFLARE_ACCOUNT_ID=CLOUDFLARE_TOKENS[1],
+        expect=ExitStatus.CONFIG,
+    )
+
+    # The key checks: each provider's free probe refuses key 2 and quotes it.
+    cloud.script(
+        OPENAI_KEYS[1],
+        echoing("openai", 401, OPENAI_KEYS[1], f"Incorrect key {OPENAI_KEYS[1]}"),
+        path="/openai/v1/models",
+    )
+    cloud.script(
+        AZURE_KEYS[1],
+        echoing("azure", 401, AZURE_KEYS[1], f"Access denied for {AZURE_KEYS[1]}"),
+        path="/azure/openai/v1/models",
+    )
+    token = CLOUDFLARE_TOKENS[1]
+    for path in (
+        "/cloudflare/client/v4/user/tokens/verify",
+        f"/cloudflare/client/v4/accounts/{CLOUDFLARE_ACCOUNTS[1]}/tokens/verify",
+    ):
+        cloud.script(token, cf_error(401, 1000, f"Invalid API Token {token}"), path=path)
+    b.run("test-keys", "-v", expect=ExitStatus.CHECKS_FAILED)
+    b.run("reset-limits", expect=0)
+    b.run("test-keys", "--json", "--provider", "cloudflare", expect=0)
+    cloud.script(AZURE_KEYS[1], echoing("azure", 500, AZURE_KEYS[1], f"inference saw {AZURE_KEYS[1]}"))
+    b.run("test-keys", "--json", "--inference", "--provider", "azure", expect=ExitStatus.CHECKS_FAILED)
+    assert cloud.remaining(AZURE_KEYS[1]) == 0, "the inference check reached the deployment"
+    b.run("reset-limits", expect=0)
+    b.run("models", "-v", "--refresh", expect=0)
+    b.run("models", "--json", expect=0)
+    b.run("costs", expect=0)
+    b.run("costs", "--json", "--by", "model", expect=0)
+    b.run("costs", "--csv", "--month", expect=0)
+    b.run("config", "show", expect=0)
+    b.run("config", "show", "--json", expect=0)
+
+    # Bugs injected through the hook: a redacted traceback with --debug, one line without.
+    shown = {
+        "openai": f"'Authorization': 'Bearer {mask(OPENAI_KEYS[0])}'",
+        "azure": f"'api-key': '{mask(AZURE_KEYS[0])}'",
+        "cloudflare": f"'Authorization': 'Bearer {mask(CLOUDFLARE_TOKENS[0])}'",
+    }
+    for provider, model in NEW_MODELS.items():
+        for bug in NEW_BUGS:
+            _, err = b.run("--debug", "chat", "-v", "-m", model, "hi", debug_bug=bug, expect=ExitStatus.ERROR)
+            assert "Traceback (most recent call last)" in err and "sitecustomize.py" in err, err
+            if bug == "headers":
+                assert shown[provider] in err, err
+        _, err = b.run("chat", "-m", model, "hi", debug_bug="headers", expect=ExitStatus.ERROR)
+        assert err.startswith("error: internal error: ") and err.count("\n") == 1, err
+    for bug in NEW_BUGS:  # the api-key header, each way a bug can carry it
+        _, err = b.run("chat", "--json", "-m", NEW_MODELS["azure"], "hi", debug_bug=bug, expect=ExitStatus.ERROR)
+        assert err.startswith("error: internal error: ") and err.count("\n") == 1, err
+    _, err = b.run("--debug", "test-keys", "-v", debug_bug="probe", expect=ExitStatus.ERROR)
+    assert "injected bug in probe_key(" in err
+    b.run("test-keys", "--json", "--provider", "azure", debug_bug="probe", expect=ExitStatus.ERROR)
+    b.run("--debug", "status", debug_bug="headers", expect=0)
+
+    # Interrupted mid-request, on Azure.
+    cloud.script(AZURE_KEYS[0], hang(30))
+    before = len(cloud.chat_requests)
+    proc = subprocess.Popen(
+        [*_command(), "chat", "-v", "-m", NEW_MODELS["azure"], "hi"],
+        env={**b.cli.env, "TMPDIR": str(b.tmpdir)},
+        cwd=b.cli.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while len(cloud.chat_requests) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err_bytes = proc.communicate(timeout=20)
+    b.record(("chat", "(interrupted, azure)"), proc.returncode, out, err_bytes, ExitStatus.INTERRUPTED)
+
+    reached = {int(s) for s in ExitStatus if s not in (ExitStatus.BROKEN_PIPE, ExitStatus.USAGE, ExitStatus.PRIVACY)}
+    assert reached <= b.codes, reached - b.codes
+    print(f"\nnew-provider canary: {len(b.runs)} runs, exit codes {sorted(b.codes)}, {b.scanned_bytes} bytes scanned")
+    assert b.hits == [], "\n".join(b.hits)

@@ -21,7 +21,9 @@ from llmroute.catalog import (
     current_targets,
     filter_and_sort,
     load_catalog,
+    estimated_price,
     price_of,
+    price_source,
     usable_providers,
 )
 from llmroute.config import Settings, load_settings
@@ -553,3 +555,28 @@ def test_a_catalogue_fetch_records_the_free_model_cap_each_key_reports(
     load(both, store)
     first, second = (k.fingerprint for k in both.provider("openrouter").keys)  # type: ignore[union-attr]
     assert store.free_limits([first, second]) == {first: 1000}, "a key that could not report keeps the default"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "source"),
+    [
+        ("openai", "gpt-4o-mini", ("openrouter", "openai/gpt-4o-mini")),
+        ("anthropic", "claude-sonnet-4-5", ("openrouter", "anthropic/claude-sonnet-4.5")),
+        ("anthropic", "claude-3-5-haiku-20241022", ("openrouter", "anthropic/claude-3.5-haiku")),
+        ("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", ("openrouter", "anthropic/claude-sonnet-4.5")),
+        ("bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0", ("openrouter", "anthropic/claude-3.5-haiku")),
+        ("gemini", "gemini-2.5-flash", ("openrouter", "google/gemini-2.5-flash")),
+        ("bedrock", "meta.llama3-8b-instruct-v1:0", None),
+        ("ollama", "gpt-oss:120b", None),
+    ],
+)
+def test_a_provider_that_publishes_no_prices_is_priced_from_openrouters_name_for_the_model(
+    provider: str, model: str, source: tuple[str, str] | None
+) -> None:
+    assert price_source(provider, model) == source
+
+
+def test_a_cloudflare_model_with_known_neuron_rates_is_priced_from_them(store: Store) -> None:
+    prompt, completion = estimated_price(store, "cloudflare", "@cf/meta/llama-3.1-8b-instruct")  # type: ignore[misc]
+    assert (prompt, completion) == pytest.approx((25_608 * 0.011 / 1000, 75_147 * 0.011 / 1000))
+    assert estimated_price(store, "cloudflare", "@cf/unknown/model") is None

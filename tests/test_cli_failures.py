@@ -101,7 +101,7 @@ def test_an_option_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 def test_an_unknown_provider_is_a_usage_error(tmp_path: Path) -> None:
     env = environment(tmp_path)
     assert run(["chat", "--provider", "nope", "hi"], env) == ExitStatus.USAGE
-    known = "ollama, openrouter, openai, azure, cloudflare, local"
+    known = "ollama, openrouter, openai, azure, cloudflare, anthropic, gemini, bedrock, local"
     assert env.stderr.getvalue() == f"error: unknown provider 'nope' (known: {known})\n"
 
 

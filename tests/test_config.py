@@ -38,7 +38,7 @@ def test_llmroute_home_moves_config_and_state(tmp_path: Path) -> None:
 
 def test_default_order_puts_vendors_before_the_aggregator_and_the_local_daemon_last(tmp_path: Path) -> None:
     order = settings_for(tmp_path).provider_order
-    assert order == ("ollama", "openai", "azure", "openrouter", "cloudflare", "local")
+    assert order == ("ollama", "openai", "azure", "anthropic", "gemini", "bedrock", "openrouter", "cloudflare", "local")
 
 
 def test_prefer_ollama_false_puts_openrouter_first(tmp_path: Path) -> None:

@@ -35,6 +35,16 @@ def test_every_error_kind_has_an_action_without_a_cause() -> None:
         ),
         (ErrorKind.QUOTA, None, KeyEffect.COOL, StateScope.POOL, RequestEffect.NEXT_CANDIDATE),
         (ErrorKind.QUOTA, Cause.FREE_MODELS, KeyEffect.COOL, StateScope.POOL_CLASS, RequestEffect.NEXT_CANDIDATE),
+        (ErrorKind.RATE_LIMITED, Cause.REQUEST_SIZE, KeyEffect.NONE, StateScope.KEY, RequestEffect.NEXT_CANDIDATE),
+        (ErrorKind.BAD_REQUEST, Cause.CONTENT_FILTER, KeyEffect.NONE, StateScope.KEY, RequestEffect.NEXT_PROVIDER),
+        (
+            ErrorKind.RATE_LIMITED,
+            Cause.MODEL_QUOTA,
+            KeyEffect.COOL,
+            StateScope.POOL_MODEL,
+            RequestEffect.NEXT_CANDIDATE,
+        ),
+        (ErrorKind.QUOTA, Cause.MODEL_QUOTA, KeyEffect.COOL, StateScope.POOL_MODEL, RequestEffect.NEXT_CANDIDATE),
         (
             ErrorKind.QUOTA,
             Cause.MODEL_ACCESS,

@@ -310,7 +310,7 @@ def _run(
             status = command(environment, env)
         else:
             settings = load_settings(env)
-            environment.remember_secrets((*(k.secret for k in settings.keys), *settings.file_secrets))
+            environment.remember_secrets((*(s for k in settings.keys for s in k.secrets), *settings.file_secrets))
             status = command(environment, settings)
     except UsageProblem as exc:
         environment.error(str(exc))

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmroute.providers.anthropic import AnthropicAdapter
 from llmroute.providers.azure import AzureAdapter
 from llmroute.providers.base import HttpChatAdapter, ProviderAdapter
+from llmroute.providers.bedrock import BedrockAdapter
 from llmroute.providers.cloudflare import CloudflareAdapter
+from llmroute.providers.gemini import GeminiAdapter
 from llmroute.providers.http import ClientPool
 from llmroute.providers.ollama import OllamaAdapter
 from llmroute.providers.openai_api import OpenAIAdapter
@@ -28,6 +31,9 @@ ADAPTERS: dict[str, type[HttpChatAdapter]] = {
     "openai": OpenAIAdapter,
     "azure": AzureAdapter,
     "cloudflare": CloudflareAdapter,
+    "gemini": GeminiAdapter,
+    "anthropic": AnthropicAdapter,
+    "bedrock": BedrockAdapter,
 }
 
 if TYPE_CHECKING:
@@ -35,20 +41,26 @@ if TYPE_CHECKING:
 
 
 def build_adapter(provider: ProviderSettings, clients: ClientPool) -> ProviderAdapter:
-    """The adapter for a configured provider, sharing ``clients``' connections.
+    """The adapter for a configured provider, sharing ``clients``' connections."""
+    adapter = ADAPTERS.get(provider.protocol)
+    if adapter is None:
+        from llmroute.errors import ConfigError
 
-    ``provider.headers`` (extra request headers of a custom endpoint) is read with ``getattr`` so
-    that settings from before that field still build.
-    """
-    headers: tuple[tuple[str, str], ...] = tuple(getattr(provider, "headers", ()) or ())
-    return ADAPTERS[provider.protocol](provider.name, provider.base_url, clients, local=provider.local, headers=headers)
+        raise ConfigError(f"provider {provider.name}: protocol {provider.protocol!r} is not supported")
+    options: dict[str, object] = {"local": provider.local, "headers": tuple(provider.headers)}
+    if provider.region:
+        options["region"] = provider.region
+    return adapter(provider.name, provider.base_url, clients, **options)  # type: ignore[arg-type]
 
 
 __all__ = [
     "ADAPTERS",
+    "AnthropicAdapter",
     "AzureAdapter",
+    "BedrockAdapter",
     "ClientPool",
     "CloudflareAdapter",
+    "GeminiAdapter",
     "OllamaAdapter",
     "OpenAIAdapter",
     "OpenAIWireAdapter",

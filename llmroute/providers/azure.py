@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmroute.errors import ErrorKind, ProviderError
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.providers.classify import as_dict, clean, http_status, kind_for_status
 from llmroute.providers.openai_wire import OpenAIWireAdapter
 from llmroute.providers.resets import delay_in_text, limit_reset, parse_seconds, retry_hint
@@ -34,7 +34,7 @@ _CODE_KINDS: dict[str, ErrorKind] = {
     **dict.fromkeys(("content_filter", "responsibleaipolicyviolation"), ErrorKind.BAD_REQUEST),
     **dict.fromkeys(("ratelimitexceeded", "rate_limit_exceeded", "toomanyrequests"), ErrorKind.RATE_LIMITED),
 }
-#: Content filtering refuses the same prompt every time: the request's fault, whatever the status.
+#: Content filtering refuses the same prompt every time on Azure, whatever the status: another provider may take it.
 _FILTERED = frozenset({"content_filter", "responsibleaipolicyviolation"})
 _RETRY_IN = re.compile(r"(?:retry after|try again in) ([0-9]+(?:\.[0-9]+)?) seconds?")
 
@@ -101,8 +101,9 @@ def classify_error(
     http = status if status >= 400 else http_status(code)
     kind = kind_for_status(http) if http else _CODE_KINDS.get(word, ErrorKind.SERVER)
     retry_at = retry_hint(headers, now)
+    cause: Cause | None = None
     if word in _FILTERED:
-        kind, retry_at = ErrorKind.BAD_REQUEST, None
+        kind, retry_at, cause = ErrorKind.BAD_REQUEST, None, Cause.CONTENT_FILTER
     elif word in _CODE_KINDS and (not http or 400 <= http < 500):
         kind = _CODE_KINDS[word]
     if kind is ErrorKind.RATE_LIMITED:
@@ -110,4 +111,4 @@ def classify_error(
         retry_at = retry_at or limit_reset(headers, now, parse_seconds)
         retry_at = retry_at or delay_in_text(text, _RETRY_IN, parse_seconds, now)
     message = clean(str(error.get("message") or ""), secrets) or "provider returned an error"
-    return ProviderError(kind, message, status=http or status, retry_at=retry_at, provider=provider)
+    return ProviderError(kind, message, status=http or status, retry_at=retry_at, provider=provider, cause=cause)

@@ -96,7 +96,7 @@ class HttpChatAdapter(ProviderAdapter):
 
     def secrets(self, key: ApiKey | None) -> tuple[str, ...]:
         """What to redact from anything the provider says back: the key, and configured header values."""
-        return ((key.secret,) if key is not None else ()) + self._header_secrets
+        return (key.secrets if key is not None else ()) + self._header_secrets
 
     def chat_url(self, candidate: Candidate) -> str:
         """Where the chat request goes; a provider whose URL depends on the key slot overrides it."""

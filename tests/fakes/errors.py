@@ -13,6 +13,8 @@ reference quotes whole are kept exactly.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -559,6 +561,27 @@ def oa_401_no_key() -> ErrorResponse:
     return openai_error(401, message)
 
 
+def oa_401_no_organization() -> ErrorResponse:
+    """401 "You must be a member of an organization to use the API" (the reference's text), code ``no_organization``:
+    the whole live body as captured in abi/screenshot-to-code #9 and OpenHands #2562."""
+    message = (
+        "You must be a member of an organization to use the API. Please contact us through our help center at "
+        "help.openai.com."
+    )
+    return openai_error(401, message, code="no_organization")
+
+
+def oa_403_unsupported_country() -> ErrorResponse:
+    """403 ``unsupported_country_region_territory`` "Country, region, or territory not supported" (the reference's code
+    and text), type ``request_forbidden`` and ``param: null`` as captured (continuedev/continue #11449)."""
+    return openai_error(
+        403,
+        "Country, region, or territory not supported",
+        type="request_forbidden",
+        code="unsupported_country_region_territory",
+    )
+
+
 def oa_rate_limit_headers(
     *,
     limit_requests: int = 60,
@@ -593,11 +616,16 @@ def oa_429_rate_limit(
     used: int = 29937,
     requested: int = 385,
     try_again: str = "644ms",
+    retry_after_ms: int | None = None,
+    limit_headers: bool = True,
 ) -> ErrorResponse:
-    """429 ``rate_limit_exceeded`` with the ``x-ratelimit-*`` headers (and ``retry-after`` if given).
+    """429 ``rate_limit_exceeded`` with the ``x-ratelimit-*`` headers (and ``retry-after`` / ``retry-after-ms`` if
+    given).
 
     The message is the reference's TPM text (BuilderIO/micro-agent #86; "org-..." as quoted); ``per="requests"``
     says "requests per min (RPM)" and uses ``limit_requests``.  ``type`` is ``per`` ("tokens"/"requests").
+    ``limit_headers=False`` leaves the six ``x-ratelimit-*`` headers out ("headers can be missing entirely",
+    community 935514): the message's "try again in" is then the only hint.
     """
     unit, limit = (
         ("tokens per min (TPM)", limit_tokens) if per == "tokens" else ("requests per min (RPM)", limit_requests)
@@ -614,8 +642,12 @@ def oa_429_rate_limit(
         reset_requests=reset_requests,
         reset_tokens=reset_tokens,
     )
+    if not limit_headers:
+        headers = {}
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = str(retry_after_ms)
     return openai_error(429, message, type=per, code="rate_limit_exceeded", headers=headers)
 
 
@@ -827,6 +859,38 @@ def cf_4006(status: int = 429) -> ErrorResponse:
     return error(status, {"error": {"message": message, "stage": "pipeline", "code": "internal_error"}})
 
 
+#: The rest of Workers AI's documented errors (providers-next §2, developers.cloudflare.com/workers-ai/platform/errors):
+#: code -> (HTTP status, text).  3036, 3040, 5007, 5018 and 10000 have helpers of their own.
+CF_CODES: dict[int, tuple[int, str]] = {
+    5004: (400, "Invalid data type for base64 input"),
+    3003: (400, "Request is missing headers or body"),
+    3041: (403, "The account is not allowed to access this model"),
+    5016: (403, "User has not agreed to Llama3.2 model terms"),
+    3023: (403, "Service unavailable for account"),
+    3042: (404, "The model name is invalid"),
+    3006: (413, "Request is too large"),
+    3007: (408, "Request timeout"),
+    3008: (408, "Request aborted"),
+}
+
+
+def cf_code(code: int) -> ErrorResponse:
+    """A documented Workers AI error of :data:`CF_CODES` in the v4 envelope, with its documented status and text."""
+    try:
+        status, message = CF_CODES[code]
+    except KeyError:
+        raise ValueError(f"code must be one of {sorted(CF_CODES)}, not {code}") from None
+    return cf_error(status, code, message)
+
+
+def cf_timeout_text(status: int = 400) -> ErrorResponse:
+    """A timeout in the other shape [obs]: ``{"error":{"code":"invalid_prompt","message":"AiError: AiError: Request
+    timeout (uuid)"}}`` (a uuid filled in).  The status is not quoted: 400 here, what its code ``invalid_prompt``
+    names, so that only the text tells a timeout."""
+    message = "AiError: AiError: Request timeout (0b5c2d9e-7f41-4a8e-9c3d-5e6f7a8b9c0d)"
+    return error(status, {"error": {"code": "invalid_prompt", "message": message}})
+
+
 def cf_invalid_token() -> ErrorResponse:
     """401 ``1000 Invalid API Token`` from the token-verify endpoints (unknown token; an account-owned
     ``cfat_`` token on ``/user/tokens/verify``)."""
@@ -842,3 +906,584 @@ def cf_no_route(real_path: str, identifier_ok: bool) -> ErrorResponse:
     else:
         err = {"code": 7003, "message": f"Could not route to {real_path}, perhaps your object identifier is invalid?"}
     return error(404, {"result": None, "success": False, "errors": [err], "messages": []})
+
+
+# --------------------------------------------------------------------------- Anthropic (providers-next §4)
+
+AN_CREDIT_TEXT = (
+    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or "
+    "purchase credits."
+)
+"""The 400 ``invalid_request_error`` of an empty prepaid balance (ref §4 [hedge]; captured whole in
+anthropics/claude-code #66314 and anthropic-sdk-typescript #618, still a 400 in September 2026)."""
+AN_RATE_LIMIT_TEXT = (
+    "This request would exceed the rate limit for your organization (...) of 20,000 input tokens per minute..."
+)
+"""The 429 message exactly as the reference quotes it (its "(...)" and "..." kept)."""
+AN_RATE_LIMITS: dict[str, tuple[int, int, int]] = {
+    "requests": (1000, 999, 1),
+    "tokens": (96000, 90000, 3),
+    "input-tokens": (80000, 78000, 3),
+    "output-tokens": (16000, 12000, 18),
+}
+"""Limit family -> (limit, remaining, seconds to reset): the reference's captured values, its resets (22:25:30,
+:32, :32, :47) made relative to now."""
+_AN_IDS = [0]
+_AN_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def an_request_id() -> str:
+    """``req_011C`` + 20 base-62 characters, the shape of the real ids (``req_011CZLrUfBVkVHn5T6EqQaf7``);
+    a new one on every call, the same sequence in every test run."""
+    _AN_IDS[0] += 1
+    number = (_AN_IDS[0] * 0x9E3779B97F4A7C15F39CC0605CEDC8341082276B + 0x632BE59BD9B4E019) % 62**20
+    chars = []
+    for _ in range(20):
+        number, digit = divmod(number, 62)
+        chars.append(_AN_ALPHABET[digit])
+    return "req_011C" + "".join(chars)
+
+
+def an_timestamp(when: float) -> str:
+    """``when`` (epoch seconds, rounded up to a whole second) as the RFC 3339 the ``*-reset`` headers use."""
+    whole = int(when) + (when > int(when))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(whole))
+
+
+def anthropic_error(
+    status: int,
+    type: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    details: Mapping[str, Any] | None = None,
+) -> ErrorResponse:
+    """``{"type":"error","error":{"type":...,"message":...},"request_id":"req_..."}`` (``details`` inside ``error``
+    when given), with the same id in a ``request-id`` header, as the API sends every error."""
+    request_id = an_request_id()
+    inner: dict[str, Any] = {"type": type, "message": message}
+    if details is not None:
+        inner["details"] = dict(details)
+    body = {"type": "error", "error": inner, "request_id": request_id}
+    return error(status, body, headers={"request-id": request_id, **(headers or {})})
+
+
+def an_rate_limit_headers(now: float | None = None, *, resets: Mapping[str, float] | None = None) -> dict[str, str]:
+    """The ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`` headers
+    every answer carries (the reference's values; resets a few seconds from ``now``).  ``resets`` maps a family
+    (or another, e.g. ``"tokens"`` with a ``-weekly`` window written ``"tokens-weekly"``) to seconds from now:
+    that limit is exhausted (``remaining`` 0) and resets then."""
+    now = time.time() if now is None else now
+    exhausted = dict(resets or {})
+    headers: dict[str, str] = {}
+    for family, (limit, remaining, seconds) in AN_RATE_LIMITS.items():
+        if family in exhausted:
+            remaining, seconds = 0, exhausted.pop(family)
+        headers[f"anthropic-ratelimit-{family}-limit"] = str(limit)
+        headers[f"anthropic-ratelimit-{family}-remaining"] = str(remaining)
+        headers[f"anthropic-ratelimit-{family}-reset"] = an_timestamp(now + seconds)
+    for name, seconds in exhausted.items():  # a window suffix: "tokens-weekly" -> ...-tokens-remaining-weekly
+        family, _, window = name.rpartition("-") if name.endswith("-weekly") else (name, "", "")
+        suffix = f"-{window}" if window else ""
+        headers[f"anthropic-ratelimit-{family}-limit{suffix}"] = "1000000"
+        headers[f"anthropic-ratelimit-{family}-remaining{suffix}"] = "0"
+        headers[f"anthropic-ratelimit-{family}-reset{suffix}"] = an_timestamp(now + seconds)
+    return headers
+
+
+def an_401(*, missing: bool = False) -> ErrorResponse:
+    """401 ``authentication_error`` "invalid x-api-key" (open-webui/pipelines #145 and many others, byte for
+    byte); ``missing=True``: "x-api-key header is required" (no key sent)."""
+    message = "x-api-key header is required" if missing else "invalid x-api-key"
+    return anthropic_error(401, "authentication_error", message)
+
+
+def an_400_version(value: str | None = None) -> ErrorResponse:
+    """400 for a missing ``anthropic-version`` ("anthropic-version: header is required", PipedreamHQ/pipedream
+    #9697), or an unknown one (``anthropic-version: "X" is not a valid version``, decolua/9router #2357)."""
+    if value is None:
+        return anthropic_error(400, "invalid_request_error", "anthropic-version: header is required")
+    return anthropic_error(400, "invalid_request_error", f'anthropic-version: "{value}" is not a valid version')
+
+
+def an_429(
+    retry_after: int | None = 20,
+    resets: Mapping[str, float] | None = None,
+    *,
+    message: str = AN_RATE_LIMIT_TEXT,
+) -> ErrorResponse:
+    """429 ``rate_limit_error`` with the reference's message, ``retry-after`` (seconds; ``None`` leaves it out)
+    and the rate-limit headers, where ``resets`` (family -> seconds from now, see :func:`an_rate_limit_headers`)
+    are exhausted; by default the input-tokens limit, resetting when ``retry-after`` says (or in 20 s)."""
+    if resets is None:
+        resets = {"input-tokens": retry_after if retry_after is not None else 20}
+    headers = an_rate_limit_headers(resets=resets)
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    return anthropic_error(429, "rate_limit_error", message, headers)
+
+
+def an_spend_limit() -> ErrorResponse:
+    """429 ``rate_limit_error`` with ``details.error_code: "enforced_spend_limit_reached"``: the organization crossed
+    the monthly usage threshold of its tier (the code as the official SDK 2.x maps it to
+    ``EnforcedSpendLimitReachedError``; no capture gives the live message, so the SDK's description is used).
+    No ``retry-after``: nothing frees it before the month ends."""
+    message = "The organization has crossed the monthly API usage threshold of its API tier."
+    return anthropic_error(429, "rate_limit_error", message, details={"error_code": "enforced_spend_limit_reached"})
+
+
+def an_529(retry_after: int | None = None) -> ErrorResponse:
+    """529 ``overloaded_error`` "Overloaded", the body the reference quotes (claude-code #35783) with a fresh
+    ``request_id`` for its elided one, and the quoted ``x-should-retry: true`` / ``request-id`` headers;
+    ``retry_after`` adds ``retry-after``."""
+    headers = {"x-should-retry": "true"}
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    return anthropic_error(529, "overloaded_error", "Overloaded", headers)
+
+
+def an_402_billing() -> ErrorResponse:
+    """402 ``billing_error`` (the documented type for money gone; the live text is not captured, so the credit
+    message the API used before the type existed stands in)."""
+    return anthropic_error(402, "billing_error", AN_CREDIT_TEXT)
+
+
+def an_400_credit() -> ErrorResponse:
+    """400 ``invalid_request_error`` "Your credit balance is too low ..." (ref §4 [hedge]): money gone, dressed
+    as a bad request."""
+    return anthropic_error(400, "invalid_request_error", AN_CREDIT_TEXT)
+
+
+def an_400_usage_limits(regain: str = "2026-12-01") -> ErrorResponse:
+    """400 ``invalid_request_error`` of a console spend limit [obs] (anthropics/claude-code #38035, byte for byte
+    but the date): "You have reached your specified API usage limits. You will regain access on <regain> at
+    00:00 UTC."."""
+    message = f"You have reached your specified API usage limits. You will regain access on {regain} at 00:00 UTC."
+    return anthropic_error(400, "invalid_request_error", message)
+
+
+def an_404(model: str) -> ErrorResponse:
+    """404 ``not_found_error`` "model: <id>" (an unknown or unserved model)."""
+    return anthropic_error(404, "not_found_error", f"model: {model}")
+
+
+def an_500() -> ErrorResponse:
+    """500 ``api_error`` "Internal server error" (anthropics/claude-code #11840)."""
+    return anthropic_error(500, "api_error", "Internal server error")
+
+
+def an_stream_error(
+    after_tokens: int | None = None, type: str = "overloaded_error", message: str = "Overloaded"
+) -> Reply:
+    """An ``error`` event inside a 200 stream, in the reference's wire form (``event: error`` / ``data: {"type":
+    "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}``), after ``after_tokens`` answer
+    tokens (``None``: right after ``message_start``); the stream then ends without ``message_stop``. A non-stream
+    request gets the HTTP error of that type (529 for ``overloaded_error``)."""
+    if after_tokens is None:
+        return Reply(error_only=True, error_code=type, error_message=message)
+    return Reply(error_after_tokens=after_tokens, error_code=type, error_message=message)
+
+
+# --------------------------------------------------------------------------- Google Gemini (providers-next §1)
+
+GOOGLE_JSON = "application/json; charset=UTF-8"
+"""The content type of every Google API JSON body, errors and answers alike."""
+GM_KEY_INVALID = "API key not valid. Please pass a valid API key."
+GM_NO_KEY = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
+GM_LEAKED = "Your API key was reported as leaked. Please use another API key."
+GM_INTERNAL = "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
+GM_OVERLOADED = "The model is overloaded. Please try again later."
+GM_QUOTA_TEXT = (
+    "You exceeded your current quota, please check your plan and billing details. For more information on this "
+    "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: "
+    "https://ai.dev/usage?tab=rate-limit. "
+)
+_GM_SERVICE = "generativelanguage.googleapis.com"
+_GM_REQUESTS = f"{_GM_SERVICE}/generate_content_free_tier_requests"
+_GM_INPUT_TOKENS = f"{_GM_SERVICE}/generate_content_free_tier_input_token_count"
+_GM_HELP = {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    "links": [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ],
+}
+
+
+def google_json(obj: Any) -> bytes:
+    """A Google API JSON body as the service writes it: indented by two spaces, UTF-8, a final newline."""
+    return json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8", "fake-json") + b"\n"
+
+
+def gemini_error(
+    status: int,
+    rpc_status: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ErrorResponse:
+    """``{"error":{"code":status,"message":...,"status":"RESOURCE_EXHAUSTED","details":[...]}}``, indented as Google
+    sends it; ``details=None`` leaves the key out (as bodies without details do).  :func:`gm_wrapped` makes the
+    array form."""
+    err: dict[str, Any] = {"code": status, "message": message, "status": rpc_status}
+    if details is not None:
+        err["details"] = details
+    return ErrorResponse(
+        status=status,
+        body=google_json({"error": err}),
+        content_type=GOOGLE_JSON,
+        headers=tuple((str(k), str(v)) for k, v in (headers or {}).items()),
+    )
+
+
+def gm_wrapped(response: ErrorResponse) -> ErrorResponse:
+    """The same error inside a one-element JSON array (``[{"error":{...}}]``), as Gemini's OpenAI-compatible
+    endpoint and some native routes send it (providers-next §1b)."""
+    return dataclasses.replace(response, body=google_json([json.loads(response.body)]))
+
+
+def _error_info(reason: str) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": _GM_SERVICE},
+    }
+
+
+def gm_400(message: str, field_violations: list[dict[str, str]] | None = None) -> ErrorResponse:
+    """400 ``INVALID_ARGUMENT`` (a bad body); ``field_violations`` adds a ``google.rpc.BadRequest`` detail."""
+    details = None
+    if field_violations is not None:
+        details = [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": field_violations}]
+    return gemini_error(400, "INVALID_ARGUMENT", message, details)
+
+
+def gm_400_key_invalid(message: str = GM_KEY_INVALID) -> ErrorResponse:
+    """400 ``INVALID_ARGUMENT`` with ``ErrorInfo.reason`` ``API_KEY_INVALID``: an unknown key is a 400, not a 401
+    (continue #8516, with its ``LocalizedMessage``).  The other quoted text is "API Key not found. Please pass a
+    valid API key." (gemini-cli #25198)."""
+    localized = {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message}
+    return gemini_error(400, "INVALID_ARGUMENT", message, [_error_info("API_KEY_INVALID"), localized])
+
+
+def gm_400_location() -> ErrorResponse:
+    """400 ``FAILED_PRECONDITION``: the free tier is not offered where the call comes from (ref §1, [doc])."""
+    message = (
+        "Gemini API free tier is not available in your country. Please enable billing on your project in Google "
+        "AI Studio."
+    )
+    return gemini_error(400, "FAILED_PRECONDITION", message)
+
+
+def gm_403(message: str = GM_LEAKED) -> ErrorResponse:
+    """403 ``PERMISSION_DENIED``: by default a key blocked as leaked ([doc]); any other ``message`` works
+    (e.g. "Permission denied: Consumer 'api_key:<key>' has been suspended.", which echoes the key)."""
+    return gemini_error(403, "PERMISSION_DENIED", message)
+
+
+def gm_403_no_key() -> ErrorResponse:
+    """403 ``PERMISSION_DENIED`` for a request without any key (the public captures carry no details)."""
+    return gemini_error(403, "PERMISSION_DENIED", GM_NO_KEY)
+
+
+def gm_404(model: str, api_version: str = "v1beta") -> ErrorResponse:
+    """404 ``NOT_FOUND``: the model is unknown (or cannot ``generateContent``), in the service's own words."""
+    message = (
+        f"models/{model} is not found for API version {api_version}, or is not supported for generateContent. "
+        "Call ListModels to see the list of available models and their supported methods."
+    )
+    return gemini_error(404, "NOT_FOUND", message)
+
+
+def _quota_429(model: str, violations: list[tuple[str, str, int]], delay: str) -> ErrorResponse:
+    """429 ``RESOURCE_EXHAUSTED`` with ``QuotaFailure`` (one per (metric, quotaId, limit)), ``Help`` and
+    ``RetryInfo``, in the order of the captures (ref §1 "429 anatomy"); no ``Retry-After`` header."""
+    lines = "".join(
+        f"\n* Quota exceeded for metric: {metric}, limit: {limit}, model: {model}" for metric, _, limit in violations
+    )
+    message = f"{GM_QUOTA_TEXT}{lines}\nPlease retry in {delay}."
+    quota = {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+            {
+                "quotaMetric": metric,
+                "quotaId": quota_id,
+                "quotaDimensions": {"location": "global", "model": model},
+                "quotaValue": str(limit),
+            }
+            for metric, quota_id, limit in violations
+        ],
+    }
+    retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+    return gemini_error(429, "RESOURCE_EXHAUSTED", message, [quota, _GM_HELP, retry])
+
+
+def gm_429_per_minute(delay: str = "37s", model: str = "gemini-2.5-flash", limit: int = 10) -> ErrorResponse:
+    """429 for the free tier's requests per minute (``GenerateRequestsPerMinutePerProjectPerModel-FreeTier``):
+    retry after ``delay`` (a protobuf Duration, ``"37s"``, ``"0.5s"``)."""
+    return _quota_429(model, [(_GM_REQUESTS, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", limit)], delay)
+
+
+def gm_429_per_day(model: str = "gemini-2.5-flash", limit: int = 20, delay: str = "36s") -> ErrorResponse:
+    """429 for the free tier's requests per day (``GenerateRequestsPerDayPerProjectPerModel-FreeTier``, the
+    captured body of ref §1): its ``retryDelay`` is seconds although the quota resets at midnight Pacific time."""
+    return _quota_429(model, [(_GM_REQUESTS, "GenerateRequestsPerDayPerProjectPerModel-FreeTier", limit)], delay)
+
+
+def gm_429_limit_zero(model: str = "gemini-2.5-pro", delay: str = "25s") -> ErrorResponse:
+    """429 whose quotas have ``limit: 0``: the model is not offered on the project's tier at all (continue #9570,
+    gemini-cli #22486: input tokens and requests, per minute and per day, all 0)."""
+    violations = [
+        (_GM_INPUT_TOKENS, "GenerateContentInputTokensPerModelPerMinute-FreeTier", 0),
+        (_GM_REQUESTS, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", 0),
+        (_GM_REQUESTS, "GenerateRequestsPerDayPerProjectPerModel-FreeTier", 0),
+    ]
+    return _quota_429(model, violations, delay)
+
+
+def gm_500() -> ErrorResponse:
+    """500 ``INTERNAL`` (Google-side; long contexts can also cause it)."""
+    return gemini_error(500, "INTERNAL", GM_INTERNAL)
+
+
+def gm_503(message: str = GM_OVERLOADED) -> ErrorResponse:
+    """503 ``UNAVAILABLE``: the model is overloaded (the other quoted text: "This model is currently experiencing
+    high demand. Spikes in demand are usually temporary. Please try again later.")."""
+    return gemini_error(503, "UNAVAILABLE", message)
+
+
+def gm_504() -> ErrorResponse:
+    """504 ``DEADLINE_EXCEEDED``."""
+    return gemini_error(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")
+
+
+_GM_RATINGS = [
+    {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"},
+]
+
+
+def gm_blocked(reason: str = "SAFETY", *, stream: bool = False, model: str = "gemini-2.5-flash") -> ErrorResponse:
+    """200 with ``promptFeedback.blockReason`` and no ``candidates``: the safety filters refused the prompt.
+
+    ``stream=True`` sends it as a stream does: one SSE event (CRLF-terminated) of ``text/event-stream``.
+    ``SAFETY`` carries the safety ratings; other reasons (``PROHIBITED_CONTENT``, ``BLOCKLIST``, ``OTHER``) none.
+    """
+    feedback: dict[str, Any] = {"blockReason": reason}
+    if reason == "SAFETY":
+        feedback["safetyRatings"] = _GM_RATINGS
+    body = {
+        "promptFeedback": feedback,
+        "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+        "modelVersion": model,
+        "responseId": "bl0ck3dR3sp0ns3Id12345",
+    }
+    if stream:
+        event = b"data: " + json.dumps(body, separators=(",", ": "), ensure_ascii=False).encode() + b"\r\n\r\n"
+        return ErrorResponse(status=200, body=event, content_type="text/event-stream")
+    return ErrorResponse(status=200, body=google_json(body), content_type=GOOGLE_JSON)
+
+
+# --------------------------------------------------------------------------- AWS Bedrock (providers-next §6)
+
+BEDROCK_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+"""What follows the type in ``x-amzn-ErrorType`` for Bedrock's own errors (captured: ``AccessDeniedException:
+http://internal.amazon.com/coral/com.amazon.bedrock/``, aws-samples/amazon-bedrock-client-for-mac #1)."""
+CORAL_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.coral.service/"
+"""The namespace of the errors AWS's front door raises before Bedrock sees the request (bad credentials)."""
+FAKE_AWS_ACCOUNT = "123456789012"
+BR_INVALID_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
+    "Key and signing method. Consult the service documentation for details."
+)
+BR_INVALID_TOKEN = "The security token included in the request is invalid."
+
+
+def bedrock_error(
+    status: int,
+    type_name: str | None,
+    message: str,
+    *,
+    namespace: str = BEDROCK_NAMESPACE,
+    field: str = "message",
+    headers: Mapping[str, str] | None = None,
+) -> ErrorResponse:
+    """``{"message": ...}`` (``field="Message"`` for the capitalised bodies some errors carry [obs]) with
+    ``x-amzn-ErrorType: <Type>:<namespace>`` (none when ``type_name`` is None) and an ``x-amzn-RequestId``."""
+    import hashlib
+
+    request_id = hashlib.sha256(f"{status}{type_name}{message}".encode()).hexdigest()
+    uuid = "-".join(request_id[a:b] for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)))
+    extra: dict[str, str] = {"x-amzn-RequestId": uuid}
+    if type_name:
+        extra["x-amzn-ErrorType"] = f"{type_name}:{namespace}"
+    return error(status, {field: message}, headers={**extra, **(headers or {})})
+
+
+def br_throttling(message: str = "Too many requests, please wait before trying again.") -> ErrorResponse:
+    """429 ThrottlingException; no ``Retry-After`` nor rate-limit headers (Bedrock sends none). The default text is
+    the one captured from the service; "Too many tokens, please wait before trying again." is the other."""
+    return bedrock_error(429, "ThrottlingException", message)
+
+
+def br_tokens_per_day() -> ErrorResponse:
+    """429 ThrottlingException for the account's daily token quota [obs]: a quota, not a per-minute limit."""
+    return br_throttling("Too many tokens per day, please wait before trying again.")
+
+
+def br_access_denied(model: str | None = None) -> ErrorResponse:
+    """403 AccessDeniedException: this account may not use the model. With ``model``, IAM's wording naming it
+    (``{"Message":"User: arn:aws:iam::... is not authorized to perform: bedrock:InvokeModel on resource: ..."}``
+    as captured in BerriAI/litellm #39166); without, the model-access text "You don't have access to the model with
+    the specified model ID."."""
+    if model is None:
+        return bedrock_error(
+            403, "AccessDeniedException", "You don't have access to the model with the specified model ID."
+        )
+    message = (
+        f"User: arn:aws:iam::{FAKE_AWS_ACCOUNT}:user/llmroute-test is not authorized to perform: bedrock:InvokeModel "
+        f"on resource: arn:aws:bedrock:us-east-1::foundation-model/{model} because no identity-based policy allows the "
+        "bedrock:InvokeModel action"
+    )
+    return bedrock_error(403, "AccessDeniedException", message, field="Message")
+
+
+def br_validation(message: str) -> ErrorResponse:
+    """400 ValidationException with ``message`` (the request's fault, unless it is about the model id)."""
+    return bedrock_error(400, "ValidationException", message)
+
+
+def br_invalid_model() -> ErrorResponse:
+    """400 ValidationException "The provided model identifier is invalid." (what an unknown model id gets)."""
+    return br_validation("The provided model identifier is invalid.")
+
+
+def br_on_demand_unsupported(model: str) -> ErrorResponse:
+    """400 ValidationException for a model served only through an inference profile [obs], curly apostrophe and all."""
+    return br_validation(
+        f"Invocation of model ID {model} with on-demand throughput isn\u2019t supported. Retry your request with the "
+        "ID or ARN of an inference profile that contains this model."
+    )
+
+
+def br_not_found(model: str | None = None, *, legacy: bool = False) -> ErrorResponse:
+    """404 ResourceNotFoundException as captured: "This model version has reached the end of its life. ..." or, with
+    ``legacy``, the per-account "Access denied. This Model is marked by provider as Legacy ...". Neither text names
+    the model (``model`` is accepted for symmetry with the other helpers)."""
+    if legacy:
+        message = (
+            "Access denied. This Model is marked by provider as Legacy and you have not been actively using the model "
+            "in the last 30 days. Please upgrade to an active model on Amazon Bedrock"
+        )
+    else:
+        message = (
+            "This model version has reached the end of its life. Please refer to the AWS documentation for more "
+            "details."
+        )
+    return bedrock_error(404, "ResourceNotFoundException", message)
+
+
+def br_unavailable(message: str = "Bedrock is unable to process your request.") -> ErrorResponse:
+    """503 ServiceUnavailableException (the text as captured inside a stream)."""
+    return bedrock_error(503, "ServiceUnavailableException", message)
+
+
+def br_model_not_ready() -> ErrorResponse:
+    """429 ModelNotReadyException (the API reference's description as the text)."""
+    message = (
+        "The model specified in the request is not ready to serve inference requests. The AWS SDK will automatically "
+        "retry the operation up to 5 times."
+    )
+    return bedrock_error(429, "ModelNotReadyException", message)
+
+
+def br_model_timeout() -> ErrorResponse:
+    """408 ModelTimeoutException (the API reference's description as the text)."""
+    message = "The request took too long to process. Processing time exceeded the model timeout length."
+    return bedrock_error(408, "ModelTimeoutException", message)
+
+
+def br_model_error() -> ErrorResponse:
+    """424 ModelErrorException (the API reference's description as the text)."""
+    return bedrock_error(424, "ModelErrorException", "The request failed due to an error while processing the model.")
+
+
+def br_internal() -> ErrorResponse:
+    """500 InternalServerException (the API reference's description as the text)."""
+    return bedrock_error(500, "InternalServerException", "An internal server error occurred. Retry your request.")
+
+
+def br_quota() -> ErrorResponse:
+    """ServiceQuotaExceededException with the 400 the control plane documents for it (its type, not its status,
+    makes it a quota)."""
+    message = (
+        "Your request exceeds the service quota for your account. You can view your quotas at Viewing service quotas. "
+        "You can resubmit your request later."
+    )
+    return bedrock_error(400, "ServiceQuotaExceededException", message)
+
+
+def br_unrecognized_client() -> ErrorResponse:
+    """403 UnrecognizedClientException "The security token included in the request is invalid.": an unknown access
+    key id, or a session token that does not belong to it."""
+    return bedrock_error(403, "UnrecognizedClientException", BR_INVALID_TOKEN, namespace=CORAL_NAMESPACE)
+
+
+def br_invalid_signature(canonical: str | None = None, string_to_sign: str | None = None) -> ErrorResponse:
+    """403 InvalidSignatureException; with the canonical request and string to sign the service expected appended,
+    as AWS's JSON services do."""
+    message = BR_INVALID_SIGNATURE
+    if canonical is not None and string_to_sign is not None:
+        message += (
+            f"\n\nThe Canonical String for this request should have been\n'{canonical}'\n\n"
+            f"The String-to-Sign should have been\n'{string_to_sign}'\n"
+        )
+    return bedrock_error(403, "InvalidSignatureException", message, namespace=CORAL_NAMESPACE)
+
+
+def br_expired_token() -> ErrorResponse:
+    """403 ExpiredTokenException: session credentials past their expiry."""
+    return bedrock_error(
+        403, "ExpiredTokenException", "The security token included in the request is expired", namespace=CORAL_NAMESPACE
+    )
+
+
+def br_invalid_api_key() -> ErrorResponse:
+    """403 ``{"Message":"Authentication failed: Please make sure your API Key is valid."}`` for an unknown Bedrock API
+    key [obs] (ai4s-research/open-science #53); no error type is known for it, so none is sent."""
+    return bedrock_error(403, None, "Authentication failed: Please make sure your API Key is valid.", field="Message")
+
+
+def br_stream_exception(kind: str, after_tokens: int | None = None, message: str | None = None) -> Reply:
+    """A ConverseStream answer that fails with an ``exception`` frame (``:exception-type`` = ``kind``, e.g.
+    ``"throttlingException"``, ``"modelStreamErrorException"``): after ``after_tokens`` answer tokens, or
+    right after ``messageStart`` when None. A non-stream request gets the same exception as an HTTP error."""
+    from .bedrock_wire import BedrockReply
+
+    return BedrockReply(
+        error_after_tokens=after_tokens, error_only=after_tokens is None, error_code=kind, error_message=message
+    )
+
+
+def br_corrupt_crc(after_tokens: int = 0, *, part: Literal["message", "prelude"] = "message") -> Reply:
+    """A ConverseStream answer whose frame after ``after_tokens`` answer tokens has a wrong ``message`` (or
+    ``prelude``) CRC32; the frames after it are sent intact."""
+    from .bedrock_wire import BedrockReply
+
+    return BedrockReply(corrupt_after_tokens=after_tokens, corrupt=part)
+
+
+def br_truncated(after_tokens: int = 0) -> Reply:
+    """A ConverseStream answer that ends cleanly (a complete HTTP body) half-way through the frame after
+    ``after_tokens`` answer tokens."""
+    from .bedrock_wire import BedrockReply
+
+    return BedrockReply(truncate_after_tokens=after_tokens)

@@ -20,6 +20,11 @@ AZURE_PREFIX = "/azure"
 CLOUDFLARE_PREFIX = "/cloudflare/client/v4"
 """Where the OpenAI, Azure OpenAI and Cloudflare APIs are mounted (each path below is the real one after it)."""
 OPENAI_CHAT_PATH = f"{OPENAI_PREFIX}/chat/completions"
+_NATIVE_CHAT = re.compile(
+    r"^(?:/anthropic/v1/messages|/gemini/v1beta/models/[^/]+:(?:generateContent|streamGenerateContent)"
+    r"|/bedrock/model/[^/]+/(?:converse|converse-stream))$"
+)
+"""The chat endpoints of the native-wire fakes (Anthropic Messages, Gemini, Bedrock Converse)."""
 AZURE_CHAT_PATH = f"{AZURE_PREFIX}/openai/v1/chat/completions"
 _COMPAT_CHAT = re.compile(
     rf"^(?:{re.escape(OPENAI_CHAT_PATH)}|{re.escape(AZURE_CHAT_PATH)}"
@@ -56,15 +61,25 @@ class RecordedRequest:
 
     @property
     def is_chat(self) -> bool:
-        """A POST to a chat endpoint: OpenRouter's, Ollama's native one, OpenAI's, Azure's or Cloudflare's
-        (not Ollama's ``/v1/chat/completions``, which is also its key probe)."""
-        return self.method == "POST" and (self.path in CHAT_PATHS or is_compat_chat_path(self.path))
+        """A POST to a chat endpoint: OpenRouter's, Ollama's native one, OpenAI's, Azure's, Cloudflare's,
+        Anthropic's, Gemini's or Bedrock's (not Ollama's ``/v1/chat/completions``, which is also its key probe)."""
+        return self.method == "POST" and (
+            self.path in CHAT_PATHS or is_compat_chat_path(self.path) or bool(_NATIVE_CHAT.match(self.path))
+        )
 
     @property
     def wire(self) -> str | None:
         """By path prefix: ``"openai"``, ``"azure"``, ``"cloudflare"`` (their mount points), ``"openrouter"``
         (``/api/v1/``) or ``"ollama"`` (``/api/`` or ``/v1/``); ``None`` for ``GET /``."""
-        for wire, prefix in (("openai", OPENAI_PREFIX), ("azure", AZURE_PREFIX), ("cloudflare", CLOUDFLARE_PREFIX)):
+        mounts = (
+            ("openai", OPENAI_PREFIX),
+            ("azure", AZURE_PREFIX),
+            ("cloudflare", CLOUDFLARE_PREFIX),
+            ("anthropic", "/anthropic"),
+            ("gemini", "/gemini"),
+            ("bedrock", "/bedrock"),
+        )
+        for wire, prefix in mounts:
             if self.path.startswith(prefix + "/"):
                 return wire
         if self.path.startswith("/api/v1/"):

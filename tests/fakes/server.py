@@ -7,6 +7,8 @@ byte budgets (``drop_connection``), pauses, stalls and chunked framing are exact
 Mount points: OpenRouter ``/api/v1``, Ollama ``/`` (``/api/...``, ``/v1/...``), OpenAI ``/openai/v1``
 (:mod:`.openai_wire`), Azure OpenAI ``/azure`` (:mod:`.azure_wire`), Cloudflare ``/cloudflare/client/v4``
 (:mod:`.cloudflare_wire`); each path under a mount point is the real service's path.
+Gemini is mounted at ``/gemini`` (:mod:`.gemini_wire`); its "bearer" is the ``x-goog-api-key`` header (or ``?key=``).
+Bedrock is mounted at ``/bedrock`` (:mod:`.bedrock_wire`): SigV4 verified, scripted by access key id (or API key).
 
 Order of processing for a chat request (``POST /api/v1/chat/completions``, ``/api/chat``,
 ``/v1/chat/completions``, ``/openai/v1/chat/completions``, ``/azure/openai/v1/chat/completions`` and the
@@ -58,6 +60,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import azure_wire, cloudflare_wire, ollama_wire, openai_wire, openrouter_wire
+from . import anthropic_wire
+from . import gemini_wire
+from . import bedrock_wire
 from .behaviours import Behaviour, DropConnection, ErrorResponse, Hang, Reply, compact_json
 from .catalog import (
     ROUTER_IDS,
@@ -181,6 +186,9 @@ class FakeProvider:
     API token -> its account id (32 lower-case hex characters; default none, so Cloudflare refuses every
     token); ``cloudflare_models``: ``@cf/``/``@hf/`` ids served to every account (default
     ``{"@cf/meta/llama-3.1-8b-instruct"}``).  The three report no cost: :meth:`usage_of` stays 0 for them.
+    ``gemini_models``: ids the Gemini API serves (default ``gemini_wire.DEFAULT_GEMINI_MODELS``); it reports no cost.
+    ``aws_credentials`` (access key id -> secret), ``aws_session_tokens``, ``bedrock_api_keys``, ``bedrock_models``,
+    ``bedrock_profiles`` and ``bedrock_region``: the fake Bedrock (:class:`.bedrock_wire.BedrockOptions`).
     """
 
     def __init__(
@@ -201,6 +209,14 @@ class FakeProvider:
         deployments: Mapping[str, str] | None = None,
         cloudflare_accounts: Mapping[str, str] | None = None,
         cloudflare_models: Iterable[str] | None = None,
+        anthropic_models: Iterable[str] | None = None,
+        gemini_models: Iterable[str] | None = None,
+        aws_credentials: Mapping[str, str] | None = None,
+        aws_session_tokens: Mapping[str, str] | None = None,
+        bedrock_api_keys: Iterable[str] | None = None,
+        bedrock_models: Iterable[str] | None = None,
+        bedrock_profiles: Mapping[str, str] | None = None,
+        bedrock_region: str = "us-east-1",
     ) -> None:
         if keys is None:
             self.keys: dict[str, str] = {}
@@ -238,6 +254,19 @@ class FakeProvider:
         bad = sorted(m for m in self.cloudflare_models if not m.startswith(("@cf/", "@hf/")))
         if bad:
             raise ValueError(f"cloudflare_models: ids start with '@cf/' or '@hf/', not {bad}")
+        self.anthropic_models: frozenset[str] = frozenset(
+            anthropic_wire.DEFAULT_ANTHROPIC_MODELS if anthropic_models is None else anthropic_models
+        )
+        """Ids the Anthropic API serves (``/anthropic/v1/messages`` and ``/v1/models``): :mod:`.anthropic_wire`."""
+        self.gemini_models: frozenset[str] = frozenset(
+            gemini_wire.DEFAULT_GEMINI_MODELS if gemini_models is None else gemini_models
+        )
+        """Ids the Gemini API serves (``/gemini/v1beta/models/{id}:generateContent``, ``/models``): :mod:`.gemini_wire`."""
+        self.bedrock = bedrock_wire.BedrockOptions.build(
+            aws_credentials, aws_session_tokens, bedrock_api_keys, bedrock_models, bedrock_profiles, bedrock_region
+        )
+        """Bedrock's credentials (access key id -> secret, session tokens, API keys), models and region:
+        :mod:`.bedrock_wire`."""
         self.errors: list[BaseException] = []
         """Unexpected exceptions inside the fake itself (a bug in the double, not the client)."""
 
@@ -336,6 +365,22 @@ class FakeProvider:
         """Cloudflare's API base (``CLOUDFLARE_BASE_URL``): ``.../cloudflare/client/v4``."""
         return f"{self.base_url}/cloudflare/client/v4"
 
+    @property
+    def anthropic_url(self) -> str:
+        """Anthropic's base URL (``ANTHROPIC_BASE_URL``): ``.../anthropic`` (so ``POST .../anthropic/v1/messages``)."""
+        return f"{self.base_url}{anthropic_wire.PREFIX}"
+
+    @property
+    def gemini_url(self) -> str:
+        """Gemini's base URL (``GEMINI_BASE_URL``): ``.../gemini/v1beta``; the SDK's ``base_url`` is ``.../gemini``."""
+        return f"{self.base_url}{gemini_wire.PREFIX}/v1beta"
+
+    @property
+    def bedrock_url(self) -> str:
+        """Bedrock's runtime endpoint (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``): ``.../bedrock``; the control plane's
+        ``/foundation-models`` and ``/inference-profiles`` answer under it too."""
+        return f"{self.base_url}{bedrock_wire.PREFIX}"
+
     # ------------------------------------------------------------------ scripting and records
 
     def script(
@@ -384,6 +429,12 @@ class FakeProvider:
     def chat_requests(self) -> list[RecordedRequest]:
         """POSTs to the chat endpoints (not Ollama's ``/v1/chat/completions``: see ``requests_to``)."""
         return [r for r in self.requests if r.is_chat]
+
+    @property
+    def keys_in_urls(self) -> list[RecordedRequest]:
+        """Requests whose URL carried a key: a ``key=`` query parameter (Gemini accepts it; it leaks into logs)
+        or any of :attr:`keys` in the path or query."""
+        return [r for r in self.requests if gemini_wire.key_in_url(r, self.keys)]
 
     def usage_of(self, secret: str) -> float:
         """USD billed so far to ``secret`` by successful OpenRouter answers (what ``/key`` reports); the other
@@ -521,6 +572,9 @@ class _Handler(BaseHTTPRequestHandler):
                 time=time.time(),
                 query=target.query,
             )
+            if anthropic_wire.owns(target.path):  # Anthropic authenticates with ``x-api-key``, not a bearer
+                record = dataclasses.replace(record, bearer=anthropic_wire.api_key(headers))
+            record = gemini_wire.with_secret(record)  # Gemini: ``x-goog-api-key``, else ``?key=``
             self.provider._record(record)
             self._route(record)
         except _Abort as abort:
@@ -657,6 +711,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, req: RecordedRequest) -> None:
         method, path = req.method, req.path
+        if anthropic_wire.owns(path):
+            self._anthropic(req)
+            return
+        if gemini_wire.is_gemini(path):
+            gemini_wire.SERVICE.handle(self, req)
+            return
+        if path.startswith(bedrock_wire.PREFIX + "/"):
+            bedrock_wire.handle(self, req)
+            return
         service = next((s for s in SERVICES if path.startswith(s.prefix + "/")), None)
         if service is not None:
             self._compat(req, service)
@@ -902,6 +965,33 @@ class _Handler(BaseHTTPRequestHandler):
             include_usage=ask.include_usage,
         )
         self._answer(reply, ctx, None)
+
+    # ------------------------------------------------------------------ Anthropic
+
+    def _anthropic(self, req: RecordedRequest) -> None:
+        """A request to the Anthropic API (:mod:`.anthropic_wire`): the service decides, the handler does the I/O."""
+        service, provider = anthropic_wire.SERVICE, self.provider
+        endpoint = service.endpoint(req)
+        if endpoint != "messages":
+            reply = self._take_behaviour(req, shared=False, keys_ignored=False)
+            if reply is None:
+                return
+            if reply.delay > 0:
+                self._step(Pause(reply.delay))
+            self._send_error(service.respond(endpoint, req, provider))
+            return
+        problem = service.authorise(req, provider)
+        if problem is not None:
+            self._send_error(problem)
+            return
+        reply = self._take_behaviour(req, shared=True, keys_ignored=False)
+        if reply is None:
+            return
+        ask = service.check_messages(req, provider)
+        if isinstance(ask, ErrorResponse):
+            self._reject(reply, ask)
+            return
+        self._execute(service.render(reply, ask, provider))
 
     # ------------------------------------------------------------------ answering
 
