@@ -21,6 +21,7 @@ from llmroute.providers import (
     OpenRouterAdapter,
 )
 from llmroute.providers.classify import (
+    as_int,
     body_excerpt,
     clean,
     kind_for_status,
@@ -358,3 +359,12 @@ def test_every_protocol_a_provider_can_be_configured_with_has_an_adapter() -> No
 def test_importing_the_providers_does_not_import_httpx() -> None:
     code = "import sys, llmroute.providers; sys.exit('httpx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("text", ["0\x1f", "\x1c7", "٣", "1\u2007"])
+def test_a_count_spelled_with_characters_int_refuses_is_no_count(text: str) -> None:
+    assert as_int(text) is None
+
+
+def test_a_count_between_blanks_is_read() -> None:
+    assert as_int(" 42\n") == 42

@@ -285,10 +285,11 @@ def as_int(value: object) -> int | None:
     whole = (isinstance(value, int) and not isinstance(value, bool)) or (
         isinstance(value, float) and value.is_integer()
     )
-    digits = isinstance(value, str) and re.fullmatch(r"\s*\d{1,19}\s*", value)
+    # ASCII digits between blanks only: ``\s`` and ``\d`` would also admit characters ``int`` refuses (U+001F).
+    digits = re.fullmatch(r"[ \t\r\n]*([0-9]{1,19})[ \t\r\n]*", value) if isinstance(value, str) else None
     if not (whole or digits):
         return None
-    number = int(value)  # type: ignore[arg-type]
+    number = int(digits.group(1)) if digits else int(value)  # type: ignore[arg-type]
     return number if 0 <= number <= INT_LIMIT else None
 
 
