@@ -35,6 +35,9 @@ INFERENCE_FALLBACK = {
     "ollama": "gpt-oss:20b",
     "openai": "gpt-4o-mini",
     "cloudflare": "@cf/meta/llama-3.1-8b-instruct",
+    "anthropic": "claude-haiku-4-5",
+    "gemini": "gemini-2.5-flash-lite",
+    "bedrock": "amazon.nova-micro-v1:0",
 }
 
 

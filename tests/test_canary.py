@@ -6,7 +6,7 @@ the working directory or the temporary directory. This module runs a battery of 
 exit code, ``-v``, ``--json``, ``--csv`` and ``--debug`` with bugs injected through a ``sitecustomize`` hook
 (exceptions that carry the request's headers, so ``Authorization: Bearer <key>`` or Azure's ``api-key: <key>``,
 raw, base64, hex, URL-encoded, chained, grouped and cut short), on every provider (OpenRouter, Ollama, OpenAI,
-Azure OpenAI, Cloudflare Workers AI), and after every run scans stdout, stderr and every file under
+Azure OpenAI, Cloudflare Workers AI, Anthropic, Gemini, Bedrock), and after every run scans stdout, stderr and every file under
 the home (the state file with its WAL and SHM), the working directory and ``TMPDIR`` for every canary in every
 form the scanner knows. The scanner itself is tested first: a planted canary, in each form, must be found.
 """
@@ -14,6 +14,7 @@ form the scanner knows. The scanner itself is tested first: a planted canary, in
 from __future__ import annotations
 
 import base64
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -31,9 +32,13 @@ from llmroute.cli.failures import ExitStatus
 from llmroute.keys import mask, redact
 from tests.conftest import (
     ALL_SECRETS,
+    ANTHROPIC_KEYS,
+    AWS_ACCESS_KEY_IDS,
+    AWS_SECRET_KEYS,
     AZURE_KEYS,
     CLOUDFLARE_ACCOUNTS,
     CLOUDFLARE_TOKENS,
+    GEMINI_KEYS,
     OLLAMA_KEYS,
     OPENAI_KEYS,
     OR_KEYS,
@@ -44,13 +49,24 @@ from tests.conftest import (
     leaked_forms,
 )
 from tests.fakes import (
+    BR_INVALID_TOKEN,
     ErrorResponse,
     FakeProvider,
+    Reply,
+    an_spend_limit,
+    an_stream_error,
+    anthropic_error,
     az_429,
     azure_error,
+    bedrock_error,
+    br_stream_exception,
+    br_tokens_per_day,
     cf_3036,
     cf_error,
     error,
+    gemini_error,
+    gm_400_key_invalid,
+    gm_429_per_day,
     hang,
     oa_401,
     oa_429_insufficient_quota,
@@ -75,8 +91,12 @@ BUG = os.environ.get("LLMROUTE_TEST_BUG", "")
 
 
 def _auth(headers):
-    """The credential a request carries: ``Authorization: Bearer <key>``, or Azure's ``api-key: <key>``."""
-    return headers.get("Authorization") or headers.get("api-key", "")
+    """The credential a request carries: ``Authorization: Bearer <key>``, Azure's ``api-key: <key>``, Anthropic's
+    ``x-api-key``, Gemini's ``x-goog-api-key``, or the AWS secret access key a SigV4 request was signed with."""
+    for name in ("x-amz-secret-access-key", "Authorization", "authorization", "api-key", "x-api-key", "x-goog-api-key"):
+        if headers.get(name):
+            return headers[name]
+    return ""
 
 
 def _message(headers):
@@ -92,9 +112,26 @@ def _message(headers):
     }.get(BUG, f"injected bug: {headers!r}")
 
 
+def _raise(headers, careless):
+    """Fail the way ``BUG`` says, carrying ``headers``; ``careless()`` is what a careless log line would hold."""
+    if BUG == "chained":
+        try:
+            raise KeyError(headers)
+        except KeyError as inner:
+            raise RuntimeError(f"while sending with {_auth(headers)}") from inner
+    if BUG == "group":
+        raise ExceptionGroup("injected", [ValueError(repr(headers)), TypeError(_auth(headers))])
+    if BUG == "repr":
+        raise RuntimeError(f"injected bug: {careless()}")
+    raise RuntimeError(_message(headers))
+
+
 if BUG:
+    from llmroute.providers.anthropic import AnthropicAdapter
     from llmroute.providers.azure import AzureAdapter
+    from llmroute.providers.bedrock import BedrockAdapter
     from llmroute.providers.cloudflare import CloudflareAdapter
+    from llmroute.providers.gemini import GeminiAdapter
     from llmroute.providers.ollama import OllamaAdapter
     from llmroute.providers.openai_api import OpenAIAdapter
     from llmroute.providers.openrouter import OpenRouterAdapter
@@ -102,18 +139,24 @@ if BUG:
     def _broken(original):
         def request_headers(self, candidate, request):
             headers = original(self, candidate, request)
-            if BUG == "chained":
-                try:
-                    raise KeyError(headers)
-                except KeyError as inner:
-                    raise RuntimeError(f"while sending with {_auth(headers)}") from inner
-            if BUG == "group":
-                raise ExceptionGroup("injected", [ValueError(repr(headers)), TypeError(_auth(headers))])
-            if BUG == "repr":  # what a careless log line holds: the candidate, its key slot, the URL with the account
-                raise RuntimeError(f"injected bug: {candidate!r} {candidate.slot!r} {self.chat_url(candidate)}")
-            raise RuntimeError(_message(headers))
+            # the candidate, its key slot, the URL (Cloudflare's holds the account, Gemini's the model and method)
+            _raise(headers, lambda: f"{candidate!r} {candidate.slot!r} {self.chat_url(candidate)}")
 
         return request_headers
+
+    def _broken_authorise(original):
+        """Bedrock puts its credential on the built request (SigV4 or an API key), not in ``request_headers``: the
+        bug strikes once it is signed, holding the signed headers (a session token in ``X-Amz-Security-Token``)
+        and, for SigV4, the secret access key the signature was made with."""
+
+        def authorise(self, request, slot):
+            original(self, request, slot)
+            headers = dict(request.headers)
+            if slot.account and slot.key is not None:
+                headers = {"x-amz-secret-access-key": slot.key.secret, **headers}
+            _raise(headers, lambda: f"{slot!r} {slot.key!r} {request!r} {request.headers!r} {request.url}")
+
+        return authorise
 
     def _broken_probe(original):
         async def probe_key(self, slot, *, timeout):
@@ -121,9 +164,20 @@ if BUG:
 
         return probe_key
 
-    for _adapter in (OpenRouterAdapter, OllamaAdapter, OpenAIAdapter, AzureAdapter, CloudflareAdapter):
+    for _adapter in (
+        OpenRouterAdapter,
+        OllamaAdapter,
+        OpenAIAdapter,
+        AzureAdapter,
+        CloudflareAdapter,
+        AnthropicAdapter,
+        GeminiAdapter,
+        BedrockAdapter,
+    ):
         if BUG == "probe":
             _adapter.probe_key = _broken_probe(_adapter.probe_key)
+        elif _adapter is BedrockAdapter:
+            _adapter.authorise = _broken_authorise(_adapter.authorise)
         else:
             _adapter.request_headers = _broken(_adapter.request_headers)
 '''
@@ -135,13 +189,18 @@ NEW_BUGS = (*BUGS, "repr")
 # --- the scanner ------------------------------------------------------------------------------------------------
 
 
-def scan_tree(root: Path, skip: frozenset[Path] = frozenset()) -> list[str]:
-    """Every leak in every file under ``root`` (raw bytes, so SQLite pages, WAL frames and free pages too)."""
+def scan_tree(root: Path, skip: frozenset[Path] = frozenset(), extra: tuple[str, ...] = ()) -> list[str]:
+    """Every leak in every file under ``root`` (raw bytes, so SQLite pages, WAL frames and free pages too), of
+    ``ALL_SECRETS`` and of the ``extra`` secrets a test made up for itself."""
     found: list[str] = []
     for path in sorted(root.rglob("*")) if root.exists() else ():
         if path.is_file() and path not in skip:
-            found += [f"{path.relative_to(root)}: {leak}" for leak in find_leaks(path.read_bytes())]
+            found += [f"{path.relative_to(root)}: {leak}" for leak in leaks_in(path.read_bytes(), extra)]
     return found
+
+
+def leaks_in(data: bytes, extra: tuple[str, ...] = ()) -> list[str]:
+    return find_leaks(data) + (find_leaks(data, list(extra)) if extra else [])
 
 
 def test_the_scanner_finds_a_planted_canary_in_every_form(tmp_path: Path) -> None:
@@ -226,6 +285,8 @@ class Battery:
     codes: set[int] = field(default_factory=set)
     hits: list[str] = field(default_factory=list)
     scanned_bytes: int = 0
+    extra: tuple[str, ...] = ()
+    """Secrets beyond ``ALL_SECRETS`` that a test made up (AWS session tokens, Bedrock API keys): scanned for too."""
 
     def run(
         self, *args: str, expect: int, input: bytes | None = None, debug_bug: str | None = None, **env: str
@@ -250,10 +311,11 @@ class Battery:
         self.codes.add(code)
         stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         assert code == expect, f"{label}: exit {code}, expected {expect}\n{stderr[-2000:]}"
-        self.hits += [f"{label}: stdout: {leak}" for leak in find_leaks(out)]
-        self.hits += [f"{label}: stderr: {leak}" for leak in find_leaks(err)]
+        self.hits += [f"{label}: stdout: {leak}" for leak in leaks_in(out, self.extra)]
+        self.hits += [f"{label}: stderr: {leak}" for leak in leaks_in(err, self.extra)]
         for where, root in (("home", self.cli.home), ("cwd", self.cli.cwd), ("TMPDIR", self.tmpdir)):
-            self.hits += [f"{label}: {where}/{hit}" for hit in scan_tree(root, skip=frozenset({self.dotenv}))]
+            found = scan_tree(root, skip=frozenset({self.dotenv}), extra=self.extra)
+            self.hits += [f"{label}: {where}/{hit}" for hit in found]
         self.scanned_bytes += (
             len(out)
             + len(err)
@@ -585,4 +647,241 @@ def test_the_openai_azure_and_cloudflare_keys_leak_nowhere(battery: Battery, clo
     reached = {int(s) for s in ExitStatus if s not in (ExitStatus.BROKEN_PIPE, ExitStatus.USAGE, ExitStatus.PRIVACY)}
     assert reached <= b.codes, reached - b.codes
     print(f"\nnew-provider canary: {len(b.runs)} runs, exit codes {sorted(b.codes)}, {b.scanned_bytes} bytes scanned")
+    assert b.hits == [], "\n".join(b.hits)
+
+
+# --- the native wires: Anthropic, Gemini, Bedrock -------------------------------------------------------------
+
+NATIVE_MODELS = {
+    "anthropic": "anthropic:claude-haiku-4-5",
+    "gemini": "gemini:gemini-2.5-flash",
+    "bedrock": "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0",
+}
+AWS_SESSION_TOKEN = base64.b64encode(secrets.token_bytes(240)).decode()
+"""Key 1's session token (``AWS_SESSION_TOKEN``): sent as ``X-Amz-Security-Token`` and signed; long base64 with
+``+``, ``/`` and ``=`` like the real ones."""
+BEDROCK_API_KEY = "ABSK" + base64.b64encode(secrets.token_bytes(90)).decode()
+"""A Bedrock API key (``AWS_BEARER_TOKEN_BEDROCK``), sent as ``Authorization: Bearer``."""
+NATIVE_EXTRA = (AWS_SESSION_TOKEN, BEDROCK_API_KEY)
+"""Secrets this module makes up beside ``ALL_SECRETS`` (conftest scans for those only): the battery scans for these."""
+NATIVE_SECRETS = {
+    "anthropic": (ANTHROPIC_KEYS[0], ANTHROPIC_KEYS[1]),
+    "gemini": (GEMINI_KEYS[0], GEMINI_KEYS[1]),
+    "bedrock": (AWS_SECRET_KEYS[0], AWS_SECRET_KEYS[1], BEDROCK_API_KEY),
+}
+"""Each provider's secrets in key order; Bedrock's key 1 also carries ``AWS_SESSION_TOKEN``."""
+NATIVE_IDS = {
+    "anthropic": NATIVE_SECRETS["anthropic"],
+    "gemini": NATIVE_SECRETS["gemini"],
+    "bedrock": (AWS_ACCESS_KEY_IDS[0], AWS_ACCESS_KEY_IDS[1], BEDROCK_API_KEY),
+}
+"""What the fake scripts each key by: the key itself, or Bedrock's access key id (the API key for a bearer)."""
+PROBE_PATHS = {
+    "anthropic": "/anthropic/v1/models",
+    "gemini": "/gemini/v1beta/models",
+    "bedrock": "/bedrock/foundation-models",
+}
+
+
+def native_error(provider: str, status: int, text: str) -> ErrorResponse:
+    """An error in ``provider``'s own shape whose message quotes ``text``: 401 (Gemini 400 API_KEY_INVALID, Bedrock
+    403 UnrecognizedClient: the key is dead), 400 (a bad request), 500."""
+    if provider == "anthropic":
+        kind = {400: "invalid_request_error", 401: "authentication_error", 500: "api_error"}[status]
+        return anthropic_error(status, kind, text)
+    if provider == "gemini":
+        if status == 401:
+            return gm_400_key_invalid(f"API key not valid. Please pass a valid API key. ({text})")
+        return gemini_error(status, {400: "INVALID_ARGUMENT", 500: "INTERNAL"}[status], text)
+    if status == 401:
+        return bedrock_error(403, "UnrecognizedClientException", f"{BR_INVALID_TOKEN} ({text})")
+    return bedrock_error(status, {400: "ValidationException", 500: "InternalServerException"}[status], text)
+
+
+def native_stream_error(provider: str, text: str) -> Reply:
+    """A stream that breaks after two tokens with a message quoting ``text``."""
+    if provider == "anthropic":
+        return an_stream_error(after_tokens=2, message=text)
+    if provider == "gemini":
+        return stream_reply(error_after_tokens=2, error_message=text)
+    return br_stream_exception("modelStreamErrorException", after_tokens=2, message=text)
+
+
+def test_the_scanner_finds_the_made_up_native_secrets(tmp_path: Path) -> None:
+    """The self-test for :data:`NATIVE_EXTRA`, which conftest's scanner does not know."""
+    for index, secret in enumerate(NATIVE_EXTRA):
+        for data in (
+            secret.encode(),
+            base64.b64encode(f"Bearer {secret}".encode()),
+            secret.encode().hex().encode(),
+            urllib.parse.quote(secret, safe="").encode(),
+            secret[:30].encode(),
+            secret[-30:].encode(),
+        ):
+            assert find_leaks(data) == [] and leaks_in(b"x" + data + b"y", NATIVE_EXTRA) != [], (index, data[:20])
+            (tmp_path / "f.bin").write_bytes(b"\x00" + data)
+            assert scan_tree(tmp_path, extra=NATIVE_EXTRA) != []
+    (tmp_path / "f.bin").unlink()
+    assert leaks_in(f"{mask(AWS_SESSION_TOKEN)} {mask(BEDROCK_API_KEY)}".encode(), NATIVE_EXTRA) == []
+
+
+def test_the_anthropic_gemini_and_bedrock_secrets_leak_nowhere(battery: Battery, cloud: FakeProvider) -> None:
+    """Every Anthropic key (``x-api-key``), Gemini key (``x-goog-api-key``), AWS secret access key, session token
+    and Bedrock API key is a canary: through answers, errors echoing them (raw, base64, hex, and AWS's own
+    InvalidSignature text, which quotes the canonical request with the session token in it), every exit code,
+    test-keys, status, costs, models, config, bugs injected into the three adapters with and without ``--debug``,
+    and an interrupt."""
+    b = battery
+    b.extra = NATIVE_EXTRA
+    akid1 = AWS_ACCESS_KEY_IDS[0]
+    b.cli.env |= keys_env(anthropic=2, gemini=2, bedrock=2)
+    b.cli.env |= {"AWS_SESSION_TOKEN": AWS_SESSION_TOKEN, "AWS_BEARER_TOKEN_BEDROCK": BEDROCK_API_KEY}
+    cloud.bedrock.session_tokens[akid1] = AWS_SESSION_TOKEN
+    cloud.bedrock.api_keys = frozenset({BEDROCK_API_KEY})
+    config = b.cli.home / "config.toml"
+    config.write_text("[routing]\nmax_attempts = 6\n")
+    config.chmod(0o600)
+
+    # Answers, every output mode; a prompt holding every secret.
+    for model in NATIVE_MODELS.values():
+        b.run("chat", "-m", model, "hi", expect=0)
+        b.run("chat", "-v", "--json", "--no-stream", "-m", model, "hi", expect=0)
+    prompt = " ".join(s for group in NATIVE_SECRETS.values() for s in group) + f" {AWS_SESSION_TOKEN}\n"
+    b.run("chat", "-v", "-m", "claude-sonnet", input=prompt.encode(), expect=0)
+    b.run("chat", "-v", "--json", "-m", "gemini-flash", input=prompt.encode(), expect=0)
+    assert cloud.keys_in_urls == []
+
+    # Errors that echo the key, raw and encoded: masked before they are shown or stored; key 2 answers.
+    for provider, model in NATIVE_MODELS.items():
+        first = NATIVE_SECRETS[provider][0]
+        echoes = forms_of(first, "")
+        if provider == "bedrock":
+            echoes += forms_of(AWS_SESSION_TOKEN, "")
+        for echo in echoes:
+            cloud.script(NATIVE_IDS[provider][0], native_error(provider, 401, f"Invalid credential {echo} provided"))
+            b.run("chat", "-v", "--json", "-m", model, "hi", expect=0)
+            b.run("reset-limits", "--provider", provider, expect=0)
+    # AWS's own InvalidSignature text quotes the canonical request it expected: the signed X-Amz-Security-Token.
+    cloud.bedrock.credentials[akid1] = "not-the-secret-key-1-signs-with"
+    _, err = b.run("chat", "-v", "-m", NATIVE_MODELS["bedrock"], "hi", expect=0)
+    assert "InvalidSignatureException" in err, err
+    cloud.bedrock.credentials[akid1] = AWS_SECRET_KEYS[0]
+    b.run("reset-limits", "--provider", "bedrock", expect=0)
+
+    # Every failure exit code, on each provider.
+    for provider, model in NATIVE_MODELS.items():
+        ids, keys = NATIVE_IDS[provider], NATIVE_SECRETS[provider]
+        for identity, key in zip(ids, keys, strict=True):  # exit 4: every key's error quotes it
+            cloud.script(identity, native_error(provider, 500, f"upstream saw {key}"))
+        b.run("chat", "-v", "-m", model, "hi", expect=ExitStatus.ALL_FAILED)
+        b.run("reset-limits", "--provider", provider, expect=0)
+        cloud.script(ids[0], native_error(provider, 400, f"bad input near {keys[0]}"))
+        b.run("chat", "-v", "-m", model, "hi", expect=ExitStatus.REJECTED)
+        cloud.script(ids[0], native_stream_error(provider, f"died holding {keys[0]}"))
+        b.run("chat", "-m", model, "hi", expect=ExitStatus.STREAM_BROKEN)
+        b.run("reset-limits", "--provider", provider, expect=0)
+    for key in ANTHROPIC_KEYS:
+        cloud.script(key, an_spend_limit())
+    b.run("chat", "--json", "-m", NATIVE_MODELS["anthropic"], "hi", expect=ExitStatus.LIMITED)
+    for key in GEMINI_KEYS:
+        cloud.script(key, gm_429_per_day())
+    b.run("chat", "-v", "-m", NATIVE_MODELS["gemini"], "hi", expect=ExitStatus.LIMITED)
+    for identity in NATIVE_IDS["bedrock"]:
+        cloud.script(identity, br_tokens_per_day())
+    b.run("chat", "-v", "--json", "-m", NATIVE_MODELS["bedrock"], "hi", expect=ExitStatus.LIMITED)
+    b.run("status", expect=0)
+    b.run("status", "--json", expect=0)
+    b.run("reset-limits", "--key", "AWS_ACCESS_KEY_ID", expect=0)
+    b.run("reset-limits", expect=0)
+
+    # A secret pasted where an endpoint or a region belongs: refused without being quoted.
+    for variable, value, model in (
+        ("ANTHROPIC_BASE_URL", ANTHROPIC_KEYS[1], NATIVE_MODELS["anthropic"]),
+        ("GEMINI_BASE_URL", GEMINI_KEYS[1], NATIVE_MODELS["gemini"]),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", AWS_SECRET_KEYS[1], NATIVE_MODELS["bedrock"]),
+        ("AWS_REGION", AWS_SECRET_KEYS[0], NATIVE_MODELS["bedrock"]),
+    ):
+        b.run("chat", "-m", model, "hi", **{variable: value}, expect=ExitStatus.CONFIG)
+
+    # The key checks: each provider's free probe refuses key 2 (and Bedrock's API key) and quotes it.
+    for provider in NATIVE_MODELS:
+        for identity, key in list(zip(NATIVE_IDS[provider], NATIVE_SECRETS[provider], strict=True))[1:]:
+            cloud.script(identity, native_error(provider, 401, f"probe saw {key}"), path=PROBE_PATHS[provider])
+    b.run("test-keys", "-v", expect=ExitStatus.CHECKS_FAILED)
+    b.run("reset-limits", expect=0)
+    b.run("test-keys", "--json", "--provider", "anthropic", expect=0)
+    for provider in ("gemini", "bedrock"):  # named: these providers have no inference model of their own (see report)
+        identity, key = NATIVE_IDS[provider][1], NATIVE_SECRETS[provider][1]
+        cloud.script(identity, native_error(provider, 500, f"inference saw {key}"))
+        model = ("--require-model", NATIVE_MODELS[provider])
+        b.run("test-keys", "--json", "--inference", "--provider", provider, *model, expect=ExitStatus.CHECKS_FAILED)
+        assert cloud.remaining(identity) == 0, f"the inference check did not reach {provider}"
+        b.run("reset-limits", expect=0)
+    b.run("models", "-v", "--refresh", expect=0)
+    b.run("models", "--json", expect=0)
+    b.run("costs", expect=0)
+    b.run("costs", "--json", "--by", "model", expect=0)
+    b.run("costs", "--csv", "--month", expect=0)
+    b.run("config", "show", expect=0)
+    b.run("config", "show", "--json", expect=0)
+
+    # Bugs injected through the hook: a redacted traceback with --debug, one line without.
+    shown = {
+        "anthropic": [f"'x-api-key': '{mask(ANTHROPIC_KEYS[0])}'"],
+        "gemini": [f"'x-goog-api-key': '{mask(GEMINI_KEYS[0])}'"],
+        "bedrock": [
+            f"'x-amz-secret-access-key': '{mask(AWS_SECRET_KEYS[0])}'",
+            f"'x-amz-security-token': '{mask(AWS_SESSION_TOKEN)}'",
+        ],
+    }
+    for provider, model in NATIVE_MODELS.items():
+        for bug in NEW_BUGS:
+            _, err = b.run("--debug", "chat", "-v", "-m", model, "hi", debug_bug=bug, expect=ExitStatus.ERROR)
+            assert "Traceback (most recent call last)" in err and "sitecustomize.py" in err, err
+            if bug == "headers":
+                assert all(piece in err for piece in shown[provider]), err
+        _, err = b.run("chat", "-m", model, "hi", debug_bug="headers", expect=ExitStatus.ERROR)
+        assert err.startswith("error: internal error: ") and err.count("\n") == 1, err
+    bearer_only = {"AWS_ACCESS_KEY_ID": "", "AWS_ACCESS_KEY_ID_2": ""}  # Bedrock's API key alone
+    for bug in NEW_BUGS:
+        _, err = b.run(
+            "--debug",
+            "chat",
+            "-m",
+            NATIVE_MODELS["bedrock"],
+            "hi",
+            debug_bug=bug,
+            expect=ExitStatus.ERROR,
+            **bearer_only,
+        )
+        if bug == "headers":
+            assert f"Bearer {mask(BEDROCK_API_KEY)}" in err, err
+    _, err = b.run("--debug", "test-keys", "-v", debug_bug="probe", expect=ExitStatus.ERROR)
+    assert "injected bug in probe_key(" in err
+    for provider in NATIVE_MODELS:
+        b.run("test-keys", "--json", "--provider", provider, debug_bug="probe", expect=ExitStatus.ERROR)
+    b.run("--debug", "status", debug_bug="headers", expect=0)
+    assert cloud.keys_in_urls == []
+
+    # Interrupted mid-request, on Bedrock (key 1: SigV4 with a session token).
+    cloud.script(akid1, hang(30))
+    before = len(cloud.chat_requests)
+    proc = subprocess.Popen(
+        [*_command(), "chat", "-v", "-m", NATIVE_MODELS["bedrock"], "hi"],
+        env={**b.cli.env, "TMPDIR": str(b.tmpdir)},
+        cwd=b.cli.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while len(cloud.chat_requests) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err_bytes = proc.communicate(timeout=20)
+    b.record(("chat", "(interrupted, bedrock)"), proc.returncode, out, err_bytes, ExitStatus.INTERRUPTED)
+
+    reached = {int(s) for s in ExitStatus if s not in (ExitStatus.BROKEN_PIPE, ExitStatus.USAGE, ExitStatus.PRIVACY)}
+    assert reached <= b.codes, reached - b.codes
+    print(f"\nnative-wire canary: {len(b.runs)} runs, exit codes {sorted(b.codes)}, {b.scanned_bytes} bytes scanned")
     assert b.hits == [], "\n".join(b.hits)

@@ -1,7 +1,7 @@
 """The fault matrix: one row per provider fault, each run end to end through the real CLI.
 
-Every row scripts a fault on key 1 of one wire (OpenRouter, Ollama Cloud, OpenAI, Azure OpenAI or
-Cloudflare Workers AI) on the fake server on 127.0.0.1, with two keys of that wire configured so
+Every row scripts a fault on key 1 of one wire (OpenRouter, Ollama Cloud, OpenAI, Azure OpenAI,
+Cloudflare Workers AI, and the native wires: Anthropic, Gemini, Bedrock) on the fake server on 127.0.0.1, with two keys of that wire configured so
 that failover shows, and runs ``llmroute chat -m <pinned model> --timeout T hi``. It then checks
 what the user sees (exit code, the one ``error:`` line, stdout), what the state file says about
 key 1 (cooling until when, disabled, unavailable for the model, or untouched; at which scope) and
@@ -9,7 +9,8 @@ about the provider's circuit breaker, and the ledger: exactly
 one row per HTTP attempt, key 1's rows with the expected outcome, kind and status. The fake's
 request log proves how often key 1 was contacted, and a second run proves that a key the row
 cooled or disabled is not contacted again. No run may print a traceback (every CLI run passes
-the ``tests.conftest`` checks) or outlast its deadline.
+the ``tests.conftest`` checks) or outlast its deadline, and no run may put a key in a URL (Gemini accepts
+``?key=``; ``keys_in_urls`` must stay empty on every row).
 
 A row scripts one behaviour per attempt it expects on key 1 (two for a fault that is retried),
 so a row that makes fewer attempts than it should leaves a behaviour unused and fails.
@@ -18,7 +19,9 @@ so a row that makes fewer attempts than it should leaves a behaviour unused and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import socket
 import threading
 import time
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,9 +40,12 @@ from llmroute.store import Store
 from llmroute.store import Hold
 from llmroute.store.ledger import AttemptRow
 from tests.conftest import (
+    ANTHROPIC_KEYS,
+    AWS_ACCESS_KEY_IDS,
     AZURE_KEYS,
     CLOUDFLARE_ACCOUNTS,
     CLOUDFLARE_TOKENS,
+    GEMINI_KEYS,
     OLLAMA_KEYS,
     OPENAI_KEYS,
     OR_KEYS,
@@ -48,15 +55,46 @@ from tests.conftest import (
     with_env,
 )
 from tests.fakes import (
+    BR_INVALID_TOKEN,
     OA_SERVER_ERROR,
     Behaviour,
     ErrorResponse,
     FakeProvider,
+    an_400_credit,
+    an_400_usage_limits,
+    an_401,
+    an_402_billing,
+    an_404,
+    an_429,
+    an_500,
+    an_529,
+    an_spend_limit,
+    an_stream_error,
+    anthropic_error,
     az_400_content_filter,
     az_401,
     az_404_deployment,
     az_429,
     azure_error,
+    br_access_denied,
+    br_corrupt_crc,
+    br_expired_token,
+    br_internal,
+    br_invalid_model,
+    br_invalid_signature,
+    br_model_error,
+    br_model_not_ready,
+    br_model_timeout,
+    br_not_found,
+    br_on_demand_unsupported,
+    br_quota,
+    br_stream_exception,
+    br_throttling,
+    br_tokens_per_day,
+    br_truncated,
+    br_unavailable,
+    br_unrecognized_client,
+    br_validation,
     cf_3036,
     cf_3040,
     cf_4006,
@@ -69,6 +107,20 @@ from tests.fakes import (
     cloudflare_524,
     drop_connection,
     error,
+    gemini_error,
+    gm_400,
+    gm_400_key_invalid,
+    gm_400_location,
+    gm_403,
+    gm_404,
+    gm_429_limit_zero,
+    gm_429_per_day,
+    gm_429_per_minute,
+    gm_500,
+    gm_503,
+    gm_504,
+    gm_blocked,
+    gm_wrapped,
     hang,
     html_error,
     http_date,
@@ -110,8 +162,10 @@ from tests.fakes import (
     reply,
     stream_reply,
 )
+from tests.fakes import anthropic_wire, bedrock_wire
+from tests.fakes.records import RecordedRequest
 
-Wire = Literal["openrouter", "ollama", "openai", "azure", "cloudflare"]
+Wire = Literal["openrouter", "ollama", "openai", "azure", "cloudflare", "anthropic", "gemini", "bedrock"]
 WIRES: tuple[Wire, ...] = ("openrouter", "ollama")
 """The wires the generic rows (``both``: framing, encodings, the network, 50 MB) run on. OpenAI, Azure and
 Cloudflare have rows of their own for each documented status and body (``OPENAI_ROWS``, ...): their SSE and body
@@ -123,6 +177,9 @@ MODEL: dict[Wire, str] = {
     "openai": "openai:gpt-4o-mini",
     "azure": "azure:my-gpt4o-mini",  # a pinned deployment, used as given
     "cloudflare": f"cloudflare:{CF_MODEL}",
+    "anthropic": "anthropic:claude-haiku-4-5",
+    "gemini": "gemini:gemini-2.5-flash",
+    "bedrock": "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0",  # a ``:`` in the id: signed as ``%253A``
 }
 KEYS: dict[Wire, tuple[str, str]] = {
     "openrouter": (OR_KEYS[0], OR_KEYS[1]),
@@ -130,6 +187,9 @@ KEYS: dict[Wire, tuple[str, str]] = {
     "openai": (OPENAI_KEYS[0], OPENAI_KEYS[1]),
     "azure": (AZURE_KEYS[0], AZURE_KEYS[1]),  # sent as ``api-key``: the fake scripts and logs them by it
     "cloudflare": (CLOUDFLARE_TOKENS[0], CLOUDFLARE_TOKENS[1]),  # on two accounts unless a row shares one
+    "anthropic": (ANTHROPIC_KEYS[0], ANTHROPIC_KEYS[1]),  # sent as ``x-api-key``
+    "gemini": (GEMINI_KEYS[0], GEMINI_KEYS[1]),  # sent as ``x-goog-api-key``
+    "bedrock": (AWS_ACCESS_KEY_IDS[0], AWS_ACCESS_KEY_IDS[1]),  # SigV4: the fake scripts and logs by access key id
 }
 LABELS: dict[Wire, tuple[str, str]] = {
     "openrouter": ("OPENROUTER_API_KEY_1", "OPENROUTER_API_KEY_2"),
@@ -137,6 +197,9 @@ LABELS: dict[Wire, tuple[str, str]] = {
     "openai": ("OPENAI_API_KEY", "OPENAI_API_KEY_2"),
     "azure": ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY_2"),
     "cloudflare": ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_2"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY_2"),
+    "gemini": ("GEMINI_API_KEY", "GEMINI_API_KEY_2"),
+    "bedrock": ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID_2"),
 }
 BASE_URL_VARIABLE: dict[Wire, str] = {
     "openrouter": "OPENROUTER_BASE_URL",
@@ -144,6 +207,9 @@ BASE_URL_VARIABLE: dict[Wire, str] = {
     "openai": "OPENAI_BASE_URL",
     "azure": "AZURE_OPENAI_ENDPOINT",
     "cloudflare": "CLOUDFLARE_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "gemini": "GEMINI_BASE_URL",
+    "bedrock": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
 }
 BASE_PATH: dict[Wire, str] = {
     "openrouter": "/api/v1",
@@ -151,6 +217,9 @@ BASE_PATH: dict[Wire, str] = {
     "openai": "/openai/v1",
     "azure": "/azure",
     "cloudflare": "/cloudflare/client/v4",
+    "anthropic": "/anthropic",
+    "gemini": "/gemini/v1beta",
+    "bedrock": "/bedrock",
 }
 """The path of each wire's base URL on the fake (kept when a row points the wire at an unreachable host)."""
 ALIAS = "kimi-k2.6"
@@ -162,12 +231,21 @@ OTHER: dict[Wire, tuple[Wire, str]] = {
     "openai": ("openrouter", "gpt-4o-mini"),  # openai:gpt-4o-mini, then openrouter:openai/gpt-4o-mini
     "azure": ("openrouter", "gpt-4o-mini"),  # azure:<the deployment mapped to it>, openrouter:openai/gpt-4o-mini
     "cloudflare": ("ollama", "gpt-oss:120b"),  # cloudflare:@cf/openai/gpt-oss-120b first (CONFIG), ollama:gpt-oss:120b
+    # The native wires: an alias of CONFIG's, their model first, then openrouter:openai/gpt-4o-mini.
+    "anthropic": ("openrouter", "fault-alias"),
+    "gemini": ("openrouter", "fault-alias"),
+    "bedrock": ("openrouter", "fault-alias"),
 }
 """For rows with ``other``: the provider configured beside the faulty one (one key) and the alias both serve."""
 DEPLOYMENTS = '[providers.azure.deployments]\n"gpt-4o-mini" = "my-gpt4o-mini"\n'
 CONFIG: dict[Wire, str] = {
     "azure": DEPLOYMENTS,
     "cloudflare": '[routing]\nprovider_order = ["cloudflare"]\n',  # the faulty provider first, the rest after it
+    **{
+        wire: f'[routing]\nprovider_order = ["{wire}"]\n[aliases]\n'
+        f'"fault-alias" = ["{MODEL[wire]}", "openrouter:openai/gpt-4o-mini"]\n'
+        for wire in ("anthropic", "gemini", "bedrock")
+    },
 }
 """A config file for a wire's rows (``LLMROUTE_CONFIG``): what its alias needs to reach it first."""
 ANSWER = "Hello from the fake provider."
@@ -1324,6 +1402,784 @@ CLOUDFLARE_ROWS: list[Row] = [
 ROWS += OPENAI_ROWS + AZURE_ROWS + CLOUDFLARE_ROWS
 
 
+# --------------------------------------------------------------------------- the native wires
+
+AN: Wire = "anthropic"
+GM: Wire = "gemini"
+BR: Wire = "bedrock"
+FLASH = "gemini-2.5-flash"
+HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+REJECTED = "rejected the request"
+
+
+def next_pacific_midnight(now: float) -> float:
+    """The next 00:00 in Los Angeles (Gemini's per-day quotas reset then), from the time-zone database."""
+    zone = ZoneInfo("America/Los_Angeles")
+    tomorrow = datetime.fromtimestamp(now, zone).date() + timedelta(days=1)
+    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
+
+
+def regain_day(now: float) -> str:
+    """A date two days on, as Anthropic's "You will regain access on <date> at 00:00 UTC." names it."""
+    return datetime.fromtimestamp(now + 2 * DAY, UTC).strftime("%Y-%m-%d")
+
+
+def regain_at(now: float) -> float:
+    return datetime.strptime(regain_day(now), "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+
+
+def an_usage_limits(now: float) -> ErrorResponse:
+    return an_400_usage_limits(regain_day(now))
+
+
+def an_429_resets(now: float) -> ErrorResponse:
+    """No ``retry-after``: two limits exhausted (input tokens in 90 s, requests in 150 s); the later one frees it."""
+    return an_429(None, {"input-tokens": 90, "requests": 150})
+
+
+def an_429_weekly(now: float) -> ErrorResponse:
+    """No ``retry-after``; a weekly token limit exhausted (reset in 3 days) beside the per-minute headers."""
+    return an_429(None, {"tokens-weekly": 3 * DAY})
+
+
+def eventstream(*frames: bytes) -> ErrorResponse:
+    """A 200 ConverseStream body of exactly these frames (built with real CRCs by ``bedrock_wire.frame``)."""
+    return error(200, b"".join(frames), content_type=EVENT_STREAM)
+
+
+BR_START = bedrock_wire.event_frame("messageStart", {"role": "assistant"})
+BR_HELLO = bedrock_wire.event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hello"}})
+BR_STOP = bedrock_wire.event_frame("messageStop", {"stopReason": "end_turn"})
+
+# Anthropic (providers-next §4): its error table by type and text, its two reset hints, its typed SSE events.
+ANTHROPIC_ROWS: list[Row] = [
+    rejected(
+        AN,
+        "400-invalid-request",
+        anthropic_error(400, "invalid_request_error", "max_tokens: Field required"),
+        kind="bad_request",
+        status=400,
+        stderr=f"{REJECTED}: invalid_request_error: max_tokens: Field required",
+    ),
+    # Money gone, dressed as a bad request: the key's pool (its organization) cools long; key 2 is another's.
+    failover(
+        AN,
+        "400-credit-balance-too-low",
+        an_400_credit(),
+        kind="quota",
+        status=400,
+        key1=Cooled(HOUR, slack=EXACT),
+        scope="pool",
+        message="Your credit balance is too low",
+    ),
+    failover(
+        AN,
+        "400-usage-limits-until-the-regain-date",
+        an_usage_limits,
+        kind="quota",
+        status=400,
+        key1=Cooled(at=regain_at, slack=EXACT),
+        scope="pool",
+        message="You have reached your specified API usage limits",
+    ),
+    failover(
+        AN,
+        "401-authentication-error",
+        an_401(),
+        kind="auth",
+        status=401,
+        key1=DISABLED,
+        scope="key",
+        message="authentication_error: invalid x-api-key",
+    ),
+    failover(
+        AN,
+        "402-billing-error",
+        an_402_billing(),
+        kind="quota",
+        status=402,
+        key1=Cooled(HOUR, slack=EXACT),
+        scope="pool",
+        message="billing_error",
+    ),
+    # The adapter reads permission_error as a dead key (see the report: the reference says "key lacks the model").
+    failover(
+        AN,
+        "403-permission-error",
+        anthropic_error(
+            403, "permission_error", "Your API key does not have permission to use the specified resource."
+        ),
+        kind="auth",
+        status=403,
+        key1=DISABLED,
+        scope="key",
+        message="permission_error",
+    ),
+    rejected(
+        AN,
+        "404-not-found-error",
+        an_404("claude-haiku-4-5"),
+        kind="model_not_found",
+        status=404,
+        stderr=NOT_SERVED,
+        message="not_found_error: model: claude-haiku-4-5",
+    ),
+    rejected(
+        AN,
+        "413-request-too-large",
+        anthropic_error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
+        kind="bad_request",
+        status=413,
+        stderr=REJECTED,
+    ),
+    failover(
+        AN,
+        "429-retry-after",
+        an_429(retry_after=45),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(45, slack=EXACT),
+        scope="key",
+        message="This request would exceed the rate limit",
+    ),
+    # No retry-after: the latest reset of the exhausted anthropic-ratelimit-* limits (RFC 3339, whole seconds).
+    failover(
+        AN,
+        "429-ratelimit-resets-latest-exhausted",
+        an_429_resets,
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(150, upto=151),
+        scope="key",
+    ),
+    failover(
+        AN,
+        "429-weekly-ratelimit-reset",
+        an_429_weekly,
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(3 * DAY, upto=3 * DAY + 1),
+        scope="key",
+    ),
+    # A monthly spend cap in a 429: money gone, the pool cools long, never for a per-minute reset.
+    failover(
+        AN,
+        "429-enforced-spend-limit",
+        an_spend_limit(),
+        kind="quota",
+        status=429,
+        key1=Cooled(HOUR, slack=EXACT),
+        scope="pool",
+        message="monthly API usage threshold",
+    ),
+    failover(
+        AN,
+        "500-api-error",
+        an_500(),
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+        scope="key",
+        message="api_error: Internal server error",
+    ),
+    failover(
+        AN,
+        "504-timeout-error",
+        *twice(anthropic_error(504, "timeout_error", "Request timed out")),
+        kind="timeout",
+        status=504,
+        key1=Cooled(30),
+        scope="key",
+    ),
+    failover(
+        AN,
+        "529-overloaded",
+        an_529(),
+        kind="overloaded",
+        status=529,
+        key1=Cooled(30),
+        scope="key",
+        message="overloaded_error: Overloaded",
+    ),
+    failover(
+        AN,
+        "529-overloaded-retry-after",
+        an_529(retry_after=75),
+        kind="overloaded",
+        status=529,
+        key1=Cooled(75, slack=EXACT),
+        scope="key",
+    ),
+    # An error event after message_start, before any text: a 200 that failed; key 2 answers.
+    failover(
+        AN,
+        "error-event-before-first-token",
+        an_stream_error(),
+        kind="overloaded",
+        status=200,
+        key1=Cooled(30),
+        scope="key",
+        message="overloaded_error: Overloaded",
+    ),
+    failover(
+        AN,
+        "rate-limit-error-event-before-first-token",
+        an_stream_error(type="rate_limit_error", message="Number of request tokens has exceeded your rate limit"),
+        kind="rate_limited",
+        status=200,
+        key1=Cooled(MINUTE),
+        scope="key",
+    ),
+    broken(
+        AN,
+        "error-event-after-first-token",
+        an_stream_error(after_tokens=2),
+        stdout="Hello from",
+        kind="overloaded",
+        status=200,
+        key1=Cooled(30),
+        breaker=1,
+        scope="key",
+        stderr="overloaded_error: Overloaded",
+    ),
+    # Every event but message_stop: the whole text arrived, yet the answer is not known to be whole.
+    broken(
+        AN,
+        "stream-without-message-stop",
+        stream_reply(no_terminator=True),
+        stdout=ANSWER + "\n",
+        partial=False,
+        kind="bad_response",
+        status=None,
+        breaker=1,
+        stderr="stream ended before message_stop",
+    ),
+    broken(
+        AN,
+        "stream-ends-cleanly-mid-answer",
+        stream_reply(end_after_tokens=2),
+        stdout="Hello from\n",
+        partial=False,
+        kind="bad_response",
+        status=None,
+        breaker=1,
+        stderr="stream ended before message_stop",
+    ),
+    failover(
+        AN,
+        "stream-of-message-start-only",
+        sse(anthropic_wire.sse_event("message_start", {"type": "message_start", "message": {"usage": {}}})),
+        kind="bad_response",
+        status=None,
+        key1=UNTOUCHED,
+        message="stream ended before message_stop",
+    ),
+    broken(
+        AN,
+        "closed-mid-body-after-first-token",
+        stream_reply(drop_after_tokens=2),
+        stdout="Hello from",
+        kind="connection",
+        status=None,
+        key1=Cooled(30),
+        breaker=1,
+        scope="key",
+    ),
+    failover(
+        AN,
+        "529-error-body-without-stream",
+        an_529(),
+        kind="overloaded",
+        status=529,
+        key1=Cooled(30),
+        scope="key",
+        args=NO_STREAM,
+    ),
+    refused_other_answers(AN),
+]
+
+# Gemini (providers-next §1): 400 for a dead key, RESOURCE_EXHAUSTED by quotaId (per project and model), the
+# safety block in a 200, an SSE stream with no terminator. No row may put the key in a URL (checked on every row).
+GEMINI_ROWS: list[Row] = [
+    failover(
+        GM,
+        "400-api-key-invalid",
+        gm_400_key_invalid(),
+        kind="auth",
+        status=400,
+        key1=DISABLED,
+        scope="key",
+        message="API key not valid",
+    ),
+    failover(
+        GM,
+        "400-api-key-not-found-text-only",
+        gemini_error(400, "INVALID_ARGUMENT", "API Key not found. Please pass a valid API key."),
+        kind="auth",
+        status=400,
+        key1=DISABLED,
+        scope="key",
+    ),
+    failover(
+        GM,
+        "400-failed-precondition-location",
+        gm_400_location(),
+        kind="auth",
+        status=400,
+        key1=DISABLED,
+        scope="key",
+        message="free tier is not available in your country",
+    ),
+    rejected(
+        GM,
+        "400-invalid-argument",
+        gm_400(
+            'Invalid JSON payload received. Unknown name "foo": Cannot find field.',
+            [{"field": "foo", "description": 'Invalid JSON payload received. Unknown name "foo"'}],
+        ),
+        kind="bad_request",
+        status=400,
+        stderr=f"{REJECTED}: Invalid JSON payload received",
+    ),
+    failover(
+        GM,
+        "403-permission-denied-leaked-key",
+        gm_403(),
+        kind="auth",
+        status=403,
+        key1=DISABLED,
+        scope="key",
+        message="Your API key was reported as leaked",
+    ),
+    rejected(
+        GM,
+        "404-not-found",
+        gm_404(FLASH),
+        kind="model_not_found",
+        status=404,
+        stderr=NOT_SERVED,
+        message=f"models/{FLASH} is not found for API version v1beta",
+    ),
+    # Per project and model: this model on key 1's pool (its project) waits exactly retryDelay.
+    failover(
+        GM,
+        "429-per-minute-retry-delay",
+        gm_429_per_minute(delay="37s", model=FLASH),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(37, slack=EXACT),
+        scope="pool_model",
+        message="GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+    ),
+    failover(
+        GM,
+        "429-per-minute-fractional-retry-delay",
+        gm_429_per_minute(delay="45.837906927s", model=FLASH),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(45.837906927, slack=EXACT),
+        scope="pool_model",
+    ),
+    # Per day: the retryDelay (36 s) is misleading; the model waits for midnight Pacific.
+    failover(
+        GM,
+        "429-per-day-until-midnight-pacific",
+        gm_429_per_day(model=FLASH),
+        kind="quota",
+        status=429,
+        key1=Cooled(at=next_pacific_midnight, slack=EXACT),
+        scope="pool_model",
+        message="GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+    ),
+    # limit: 0: the model is not offered on the project's tier at all; not a wait.
+    failover(
+        GM,
+        "429-limit-zero-model-unavailable",
+        gm_429_limit_zero(model=FLASH),
+        kind="quota",
+        status=429,
+        key1=UNAVAILABLE,
+        scope="pool_model",
+        message="limit 0",
+    ),
+    failover(
+        GM,
+        "500-internal",
+        gm_500(),
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+        scope="key",
+        message="An internal error has occurred",
+    ),
+    failover(
+        GM,
+        "503-unavailable",
+        gm_503(),
+        kind="overloaded",
+        status=503,
+        key1=Cooled(30),
+        scope="key",
+        message="The model is overloaded",
+    ),
+    failover(
+        GM,
+        "504-deadline-exceeded",
+        *twice(gm_504()),
+        kind="timeout",
+        status=504,
+        key1=Cooled(30),
+        scope="key",
+    ),
+    # The error body inside a one-element array: read the same as the bare object.
+    failover(
+        GM,
+        "array-wrapped-400-api-key-invalid",
+        gm_wrapped(gm_400_key_invalid()),
+        kind="auth",
+        status=400,
+        key1=DISABLED,
+        scope="key",
+    ),
+    failover(
+        GM,
+        "array-wrapped-429-per-minute",
+        gm_wrapped(gm_429_per_minute(delay="20s", model=FLASH)),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(20, slack=EXACT),
+        scope="pool_model",
+    ),
+    # A prompt the safety filters refuse is refused on every key: the request stops, nobody is blamed.
+    rejected(
+        GM,
+        "safety-block-in-a-stream",
+        gm_blocked(stream=True),
+        kind="bad_request",
+        status=200,
+        stderr="blocked the prompt (blockReason SAFETY)",
+    ),
+    rejected(
+        GM,
+        "safety-block-in-a-body",
+        gm_blocked("PROHIBITED_CONTENT"),
+        kind="bad_request",
+        status=200,
+        stderr="blocked the prompt (blockReason PROHIBITED_CONTENT)",
+        args=NO_STREAM,
+    ),
+    broken(
+        GM,
+        "stream-ends-without-finish-reason",
+        stream_reply(end_after_tokens=2),
+        stdout="Hello from\n",
+        partial=False,
+        kind="bad_response",
+        status=None,
+        breaker=1,
+        stderr="stream ended before completion",
+    ),
+    failover(
+        GM,
+        "empty-stream-without-finish-reason",
+        sse(),
+        kind="bad_response",
+        status=None,
+        key1=UNTOUCHED,
+        message="stream ended before completion",
+    ),
+    failover(
+        GM,
+        "error-event-before-first-token",
+        stream_reply(error_only=True),
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+        scope="key",
+        message="An internal error has occurred",
+    ),
+    broken(
+        GM,
+        "error-event-after-first-token",
+        stream_reply(error_after_tokens=2),
+        stdout="Hello from",
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+        breaker=1,
+        scope="key",
+    ),
+    failover(
+        GM,
+        "429-per-minute-event-inside-a-stream",
+        sse(b"data: " + json.dumps(gm_429_per_minute(delay="30s", model=FLASH).json).encode() + b"\r\n\r\n"),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(30, slack=EXACT),
+        scope="pool_model",
+    ),
+    refused_other_answers(GM),
+]
+
+# Bedrock (providers-next §6): errors by type (x-amzn-ErrorType), none with a reset hint; the binary event stream
+# with its CRCs, exception frames and cut frames. Key 1 is an access key id with its secret, signed with SigV4.
+BEDROCK_ROWS: list[Row] = [
+    failover(
+        BR,
+        "429-throttling-exception",
+        br_throttling(),
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(MINUTE),
+        scope="key",
+        message="ThrottlingException: Too many requests",
+    ),
+    failover(
+        BR,
+        "429-throttling-tokens-per-day",
+        br_tokens_per_day(),
+        kind="quota",
+        status=429,
+        key1=Cooled(HOUR, slack=EXACT),
+        scope="pool",
+        message="Too many tokens per day",
+    ),
+    failover(
+        BR,
+        "service-quota-exceeded",
+        br_quota(),
+        kind="quota",
+        status=400,
+        key1=Cooled(HOUR, slack=EXACT),
+        scope="pool",
+        message="ServiceQuotaExceededException",
+    ),
+    failover(
+        BR,
+        "503-service-unavailable",
+        br_unavailable(),
+        kind="overloaded",
+        status=503,
+        key1=Cooled(30),
+        scope="key",
+        message="ServiceUnavailableException: Bedrock is unable to process your request.",
+    ),
+    failover(
+        BR,
+        "429-model-not-ready",
+        br_model_not_ready(),
+        kind="overloaded",
+        status=429,
+        key1=Cooled(30),
+        scope="key",
+        message="ModelNotReadyException",
+    ),
+    failover(
+        BR,
+        "408-model-timeout",
+        *twice(br_model_timeout()),
+        kind="timeout",
+        status=408,
+        key1=Cooled(30),
+        scope="key",
+        message="ModelTimeoutException",
+    ),
+    failover(
+        BR,
+        "424-model-error",
+        br_model_error(),
+        kind="server",
+        status=424,
+        key1=Cooled(30),
+        scope="key",
+        message="ModelErrorException",
+    ),
+    failover(
+        BR,
+        "500-internal-server",
+        br_internal(),
+        kind="server",
+        status=500,
+        key1=Cooled(30),
+        scope="key",
+        message="InternalServerException",
+    ),
+    # The credential works; this account may not use this model: unavailable to key 1's pool for it, key 2 answers
+    # (test_access_denied_for_a_model_leaves_the_credential_alive shows key 1 still answers another model).
+    *[
+        failover(BR, name, fault, kind="auth", status=status, key1=UNAVAILABLE, scope="pool_model", message=text)
+        for name, fault, status, text in (
+            ("403-access-denied-model-access", br_access_denied(), 403, "AccessDeniedException: You don't have access"),
+            (
+                "403-access-denied-iam",
+                br_access_denied(HAIKU),
+                403,
+                "is not authorized to perform: bedrock:InvokeModel",
+            ),
+            ("404-legacy-model-for-this-account", br_not_found(legacy=True), 404, "marked by provider as Legacy"),
+        )
+    ],
+    # The credential itself is refused: disabled.
+    *[
+        failover(BR, name, fault, kind="auth", status=403, key1=DISABLED, scope="key", message=text)
+        for name, fault, text in (
+            ("403-unrecognized-client", br_unrecognized_client(), BR_INVALID_TOKEN),
+            ("403-invalid-signature", br_invalid_signature(), "signature we calculated does not match"),
+            ("403-expired-token", br_expired_token(), "security token included in the request is expired"),
+        )
+    ],
+    rejected(
+        BR,
+        "404-resource-not-found-end-of-life",
+        br_not_found(),
+        kind="model_not_found",
+        status=404,
+        stderr=NOT_SERVED,
+        message="ResourceNotFoundException: This model version has reached the end of its life",
+    ),
+    rejected(
+        BR,
+        "400-validation-exception",
+        br_validation("Input is too long for requested model."),
+        kind="bad_request",
+        status=400,
+        stderr=f"{REJECTED}: ValidationException: Input is too long",
+    ),
+    rejected(
+        BR,
+        "400-invalid-model-identifier",
+        br_invalid_model(),
+        kind="model_not_found",
+        status=400,
+        stderr=NOT_SERVED,
+        message="The provided model identifier is invalid.",
+    ),
+    rejected(
+        BR,
+        "400-on-demand-throughput-unsupported",
+        br_on_demand_unsupported(HAIKU),
+        kind="model_not_found",
+        status=400,
+        stderr=NOT_SERVED,
+    ),
+    # Exception frames inside the 200 event stream (status 200: the HTTP answer was a success).
+    failover(
+        BR,
+        "throttling-exception-frame-before-first-token",
+        br_stream_exception("throttlingException"),
+        kind="rate_limited",
+        status=200,
+        key1=Cooled(MINUTE),
+        scope="key",
+        message="ThrottlingException: Too many requests",
+    ),
+    failover(
+        BR,
+        "service-unavailable-frame-before-first-token",
+        br_stream_exception("serviceUnavailableException"),
+        kind="overloaded",
+        status=200,
+        key1=Cooled(30),
+        scope="key",
+    ),
+    rejected(
+        BR,
+        "validation-exception-frame-before-first-token",
+        br_stream_exception("validationException"),
+        kind="bad_request",
+        status=200,
+        stderr=f"{REJECTED}: ValidationException: Input is too long",
+    ),
+    failover(
+        BR,
+        "unmodelled-error-frame-before-first-token",
+        eventstream(BR_START, bedrock_wire.error_frame("InternalFailure", "An internal failure occurred.")),
+        kind="server",
+        status=200,
+        key1=Cooled(30),
+        scope="key",
+        message="InternalFailure: An internal failure occurred.",
+    ),
+    broken(
+        BR,
+        "model-stream-error-frame-after-first-token",
+        br_stream_exception("modelStreamErrorException", after_tokens=2),
+        stdout="Hello from",
+        kind="server",
+        status=200,
+        key1=Cooled(30),
+        breaker=1,
+        scope="key",
+        stderr="ModelStreamErrorException",
+    ),
+    broken(
+        BR,
+        "throttling-frame-after-first-token",
+        br_stream_exception("throttlingException", after_tokens=2),
+        stdout="Hello from",
+        kind="rate_limited",
+        status=200,
+        key1=Cooled(MINUTE),
+        scope="key",
+    ),
+    # Framing faults: a bad response (the key is not blamed), before or after the first token.
+    *[
+        failover(
+            BR, name, fault, kind="bad_response", status=200, key1=UNTOUCHED, message=f"malformed event stream: {text}"
+        )
+        for name, fault, text in (
+            ("corrupt-message-crc-before-first-token", br_corrupt_crc(0), "message checksum mismatch"),
+            ("corrupt-prelude-crc-before-first-token", br_corrupt_crc(0, part="prelude"), "prelude checksum mismatch"),
+            ("truncated-frame-before-first-token", br_truncated(0), "the stream ended inside a frame"),
+        )
+    ],
+    *[
+        broken(BR, name, fault, stdout="Hello from", kind="bad_response", status=200, breaker=1, stderr=text)
+        for name, fault, text in (
+            ("corrupt-message-crc-after-first-token", br_corrupt_crc(2), "message checksum mismatch"),
+            ("corrupt-prelude-crc-after-first-token", br_corrupt_crc(2, part="prelude"), "prelude checksum mismatch"),
+            ("truncated-frame-after-first-token", br_truncated(2), "the stream ended inside a frame"),
+        )
+    ],
+    broken(
+        BR,
+        "stream-without-message-stop",
+        eventstream(BR_START, BR_HELLO),
+        stdout="Hello\n",
+        partial=False,
+        kind="bad_response",
+        status=200,
+        breaker=1,
+        stderr="stream ended before messageStop",
+    ),
+    answered(
+        BR,
+        "unknown-frames-and-headers-are-skipped",
+        eventstream(
+            BR_START,
+            bedrock_wire.frame(((":message-type", "event"), (":event-type", "somethingNew"), ("x-flag", True)), b"{}"),
+            BR_HELLO,
+            BR_STOP,
+        ),
+        stdout="Hello\n",
+    ),
+    failover(
+        BR,
+        "http-throttling-without-stream",
+        br_stream_exception("throttlingException"),  # a non-stream request gets it as the HTTP 429
+        kind="rate_limited",
+        status=429,
+        key1=Cooled(MINUTE),
+        scope="key",
+        args=NO_STREAM,
+    ),
+    refused_other_answers(BR),
+]
+
+ROWS += ANTHROPIC_ROWS + GEMINI_ROWS + BEDROCK_ROWS
+
+
 # --------------------------------------------------------------------------- running a row
 
 
@@ -1366,6 +2222,17 @@ def breaker_streak(home: Path, provider: str) -> tuple[str, int]:
     finally:
         store.close()
     return (state.state, state.consecutive_failures) if state else ("closed", 0)
+
+
+_CREDENTIAL = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/")
+
+
+def sent_with(cloud: FakeProvider, wire: Wire, key: str) -> list[RecordedRequest]:
+    """The requests made with ``key``: its bearer or key header, or for Bedrock (SigV4, where the fake records no
+    bearer) the access key id its signature's credential scope names."""
+    if wire != "bedrock":
+        return cloud.requests_for(key)
+    return [r for r in cloud.requests if (m := _CREDENTIAL.match(r.headers.get("authorization", ""))) and m[1] == key]
 
 
 def closed_port() -> int:
@@ -1463,9 +2330,10 @@ def test_fault(row: Row, cli: Cli, cloud: FakeProvider, tmp_path: Path) -> None:
         assert (tmp_path / "dns-hook" / "lookups.log").read_text().splitlines() == [DNS_HOST] * row.attempts
 
     # Who was asked: key 1 as often as the row says, key 2 only to answer (or the other provider).
-    assert len(cloud.requests_for(key1)) == (row.attempts if row.host == "fake" else 0)
+    assert len(sent_with(cloud, row.wire, key1)) == (row.attempts if row.host == "fake" else 0)
     assert cloud.remaining(key1) == 0, "key 1 was tried fewer times than its scripted faults"
-    assert len(cloud.requests_for(key2)) == (row.answered == "key2")
+    assert len(sent_with(cloud, row.wire, key2)) == (row.answered == "key2")
+    assert cloud.keys_in_urls == [], "a key travelled in a URL"
     if row.host != "fake":
         assert len(cloud.chat_requests) == (row.answered == "other")
 
@@ -1513,11 +2381,58 @@ def test_fault(row: Row, cli: Cli, cloud: FakeProvider, tmp_path: Path) -> None:
     if row.key1 != UNTOUCHED and row.second_run:
         again, _, _ = run(cli, row, env)
         assert again.code == row.second_exit, again.stderr
-        assert len(cloud.requests_for(key1)) == (row.attempts if row.host == "fake" else 0)
+        assert len(sent_with(cloud, row.wire, key1)) == (row.attempts if row.host == "fake" else 0)
+        assert cloud.keys_in_urls == [], "a key travelled in a URL"
         after = ledger(cli.home)
         assert all(r.key_label != label1 for r in after[len(rows) :])
         if row.host == "fake":
             assert len(after) == len(cloud.chat_requests)
+
+
+REFUSED_BY_THE_SERVICE: dict[str, Callable[[FakeProvider], object]] = {
+    "anthropic-unknown-key": lambda cloud: cloud.keys.pop(KEYS[AN][0]),
+    "gemini-unknown-key": lambda cloud: cloud.keys.pop(KEYS[GM][0]),
+    "bedrock-unknown-access-key-id": lambda cloud: cloud.bedrock.credentials.pop(KEYS[BR][0]),
+    "bedrock-signature-does-not-verify": lambda cloud: cloud.bedrock.credentials.update({KEYS[BR][0]: "not-it"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_BY_THE_SERVICE))
+def test_a_credential_the_service_itself_refuses_is_disabled(case: str, cli: Cli, cloud: FakeProvider) -> None:
+    """Not a scripted error: the fake's own authentication refuses key 1 as the service would (Anthropic's 401
+    ``invalid x-api-key``, Gemini's 400 ``API_KEY_INVALID``, AWS's UnrecognizedClient, or InvalidSignature quoting
+    the canonical request it expected): disabled, key 2 answers, and the next run leaves key 1 alone."""
+    wire: Wire = case.split("-", 1)[0]  # type: ignore[assignment]
+    REFUSED_BY_THE_SERVICE[case](cloud)
+    env = keys_env(**{wire: 2})
+    first = cli("chat", "-m", MODEL[wire], "hi", **env)
+    assert (first.code, first.stdout) == (ExitStatus.OK, ANSWER + "\n"), first.stderr
+    assert [(r.key_label, r.outcome, r.error_kind) for r in ledger(cli.home)] == [
+        (LABELS[wire][0], "failed", "auth"),
+        (LABELS[wire][1], "ok", None),
+    ]
+    state = key_state(cli.home, LABELS[wire][0])
+    assert state is not None and state.disabled and state.scope == "key", state
+    again = cli("chat", "-m", MODEL[wire], "hi", **env)
+    assert (again.code, len(sent_with(cloud, wire, KEYS[wire][0]))) == (ExitStatus.OK, 1), again.stderr
+    assert cloud.keys_in_urls == []
+
+
+def test_access_denied_for_a_model_leaves_the_bedrock_credential_alive(cli: Cli, cloud: FakeProvider) -> None:
+    """The matrix's AccessDenied rows hold the model on key 1's pool; here key 1, alone, still answers another
+    model at once, and the held model is still not asked of it."""
+    akid = KEYS[BR][0]
+    cloud.script(akid, br_access_denied(HAIKU), model=HAIKU)
+    assert cli("chat", "-m", MODEL[BR], "hi", **keys_env(bedrock=2)).stdout == ANSWER + "\n"
+    alone = keys_env(bedrock=1)
+    other = cli("chat", "-m", "bedrock:amazon.nova-micro-v1:0", "hi", **alone)
+    assert (other.code, other.stdout) == (ExitStatus.OK, ANSWER + "\n"), other.stderr
+    held = cli("chat", "-m", MODEL[BR], "hi", **alone)
+    assert held.code == ExitStatus.LIMITED, held.stderr
+    paths = [r.path.rsplit("/", 2)[1] for r in sent_with(cloud, BR, akid)]
+    assert paths == ["anthropic.claude-3-5-haiku-20241022-v1%3A0", "amazon.nova-micro-v1%3A0"], paths
+    state = key_state(cli.home, LABELS[BR][0])
+    assert state is not None and (state.scope, state.model, state.disabled) == ("pool_model", HAIKU, False), state
 
 
 # --------------------------------------------------------------------------- a 50 MB answer

@@ -334,6 +334,7 @@ def classify_error(
     text = str(error.get("message") or "")
     lower = text.lower()
     code = as_dict(error.get("details")).get("error_code")
+    code = code if isinstance(code, str) else None  # a list or an object here must not crash the set lookups
     kind = ERROR_TYPES.get(error_type) or (kind_for_status(status) if status >= 400 else ErrorKind.SERVER)
     retry_at = parse_retry_after(header(headers, "retry-after"), now)
     if code in SPENT_CODES or _CREDIT_TEXT in lower:

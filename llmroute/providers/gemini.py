@@ -20,6 +20,7 @@ and no candidates: the request's fault, so a bad request (no failover).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -446,12 +447,12 @@ def parse_duration(value: object) -> float | None:
     """A protobuf ``Duration``: JSON ``"37s"`` / ``"0.5s"``, or ``{"seconds": 37, "nanos": 5e8}``."""
     if isinstance(value, str):
         match = _DURATION.fullmatch(value)
-        return float(match.group(1)) if match else None
+        return _finite(float(match.group(1))) if match else None
     if isinstance(value, dict):
         seconds, nanos = as_number(value.get("seconds", 0)), as_number(value.get("nanos", 0))
         if seconds is None or nanos is None or seconds < 0 or nanos < 0:
             return None
-        return seconds + nanos / 1e9
+        return _finite(seconds + nanos / 1e9)
     return None
 
 
@@ -462,7 +463,12 @@ def retry_delay(error: Mapping[str, Any]) -> float | None:
         if delay is not None:
             return delay
     match = _RETRY_IN.search(str(error.get("message") or ""))
-    return float(match.group(1)) if match else None
+    return _finite(float(match.group(1))) if match else None
+
+
+def _finite(seconds: float) -> float | None:
+    """A delay of 400 digits parses as infinity: no hint at all, rather than a model held forever."""
+    return seconds if math.isfinite(seconds) else None
 
 
 def quota_violations(error: Mapping[str, Any]) -> list[dict[str, Any]]:
