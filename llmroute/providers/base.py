@@ -102,6 +102,10 @@ class HttpChatAdapter(ProviderAdapter):
         """Where the chat request goes; a provider whose URL depends on the key slot overrides it."""
         return f"{self.base_url}{self.chat_path}"
 
+    def request_url(self, candidate: Candidate, request: ChatRequest) -> str:
+        """Where this request goes; a provider whose URL depends on the request's mode (Gemini) overrides it."""
+        return self.chat_url(candidate)
+
     async def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
         import httpx
 
@@ -110,7 +114,7 @@ class HttpChatAdapter(ProviderAdapter):
         try:
             async with client.stream(
                 "POST",
-                self.chat_url(candidate),
+                self.request_url(candidate, request),
                 json=self.request_body(candidate, request),
                 headers=self.request_headers(candidate, request),
                 timeout=httpx.Timeout(timeout),

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from llmroute.errors import Cause, ErrorKind, ProviderError
-from llmroute.providers.base import BODY_LIMIT, ERROR_BODY_LIMIT, HttpChatAdapter, read_limited
+from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -139,40 +139,6 @@ class GeminiAdapter(HttpChatAdapter):
         if request.stream:
             headers["Accept"] = "text/event-stream"
         return headers
-
-    async def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
-        """The base class's exchange, at the method the request's mode needs (the URL depends on ``stream``)."""
-        import httpx
-
-        secrets = self.secrets(candidate.key)
-        client = self._clients.client(self.base_url)
-        try:
-            async with client.stream(
-                "POST",
-                self.request_url(candidate, request),
-                json=self.request_body(candidate, request),
-                headers=self.request_headers(candidate, request),
-                timeout=httpx.Timeout(timeout),
-            ) as response:
-                if not response.is_success:
-                    body, _ = await read_limited(response, ERROR_BODY_LIMIT)
-                    raise self.http_error(response, body, secrets)
-                if request.stream and self.is_stream(response):
-                    async for event in self.read_stream(response, candidate, secrets):
-                        yield event
-                else:
-                    body, cut = await read_limited(response, BODY_LIMIT)
-                    if cut:
-                        raise ProviderError(
-                            ErrorKind.BAD_RESPONSE,
-                            f"response body is larger than {BODY_LIMIT // 2**20} MiB",
-                            status=response.status_code,
-                            provider=self.name,
-                        )
-                    for event in self.read_body(response, body, candidate, secrets):
-                        yield event
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name) from exc
 
     # --- the answer ----------------------------------------------------------------------------------------
 
