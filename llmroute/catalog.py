@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from llmroute.errors import ProviderError
+from llmroute.keys import KeySlot
 from llmroute.types import Target
 
 if TYPE_CHECKING:
     from llmroute.config import ProviderSettings, Settings
-    from llmroute.keys import KeySlot
     from llmroute.providers import ClientPool, ProviderAdapter
     from llmroute.store import CachedCatalog, Store
     from llmroute.types import ModelInfo
@@ -358,11 +358,9 @@ async def _fetch(adapter: ProviderAdapter, slot: KeySlot, timeout: float) -> lis
 def _fetch_slot(store: Store, settings: Settings, provider: ProviderSettings) -> KeySlot:
     """The first key the state file does not mark disabled (else the first): one fetch serves them all; a provider
     without keys (a local daemon, a public catalogue) is asked with none."""
-    from llmroute.keys import KeySlot as Slot
-
     slots = settings.slots(provider.name)
     if not slots:
-        return Slot(provider.name, base_url=provider.base_url)
+        return KeySlot(provider.name, base_url=provider.base_url)
     disabled = {h.subject for h in store.holds_of(s.id for s in slots) if h.disabled}
     return next((s for s in slots if s.id not in disabled), slots[0])
 

@@ -118,12 +118,16 @@ class Gatekeeper:
                 hint,
                 Reach.PROVIDER,
             )
-        if self._budgeted(candidate) and self.price(candidate) is None:
+        # Only a budget needs the worst case priced: one look-up, and one catalogue fetch when that finds nothing.
+        budgeted = self._budgeted(candidate)
+        price = self.price(candidate) if budgeted else None
+        if budgeted and price is None:
             await self._fetch_prices(candidate.provider)
-        ticket = self.ticket(candidate, request, request_id)
+            price = self.price(candidate)
+        ticket = self.ticket(candidate, request, request_id, price=price, budgeted=budgeted)
         result = self.store.admit(ticket, now)
         if isinstance(result, Refusal):
-            return self._refusal(candidate, ticket, result)
+            return self._refusal(candidate, ticket, result, priced=price is not None)
         return Admitted(result, ticket)
 
     def check(self, candidate: Candidate, request: ChatRequest, now: float) -> Skip | None:
@@ -164,7 +168,10 @@ class Gatekeeper:
             candidate, SkipKind.HOLD, scope, reason, hold.blocked_until(now), hint, reach, hold_scope=hold.scope
         )
 
-    def ticket(self, candidate: Candidate, request: ChatRequest, request_id: str) -> Ticket:
+    def ticket(
+        self, candidate: Candidate, request: ChatRequest, request_id: str, *, price: Price | None, budgeted: bool
+    ) -> Ticket:
+        """Every limit and budget that applies to the attempt; the worst case it reserves when a budget does."""
         slot = candidate.slot
         key_scope = Scope.of_key(slot)
         pool_scope = self.pool_scope(candidate)
@@ -179,18 +186,19 @@ class Gatekeeper:
             (provider_scope, self.limits.provider_budgets.get(candidate.provider)),
             (Scope("total", "", "total"), self.limits.total_budget),
         ]
-        free = self.free_limit(candidate)
+        free_model = is_free_model(candidate.model)
+        free = self.free_limit(candidate) if free_model else None
         return Ticket(
             request_id=request_id,
             provider=candidate.provider,
             model=candidate.model,
             key_label=candidate.key_label,
             key_fingerprint=slot.fingerprint,
-            free_model=is_free_model(candidate.model),
+            free_model=free_model,
             rate_limits=tuple((s, limit) for s, limit in rate_limits if limit),
             free_limit=(pool_scope, free) if free else None,
             budgets=tuple((s, b) for s, b in budgets if b),
-            reserve_micros=self.worst_case_micros(candidate, request),
+            reserve_micros=self.worst_case_micros(request, price) if budgeted else 0,
             # No live request outlasts its deadline, so its reservation need not either.
             reservation_timeout=min(self.limits.reservation_timeout, (request.timeout or self.settings.timeout) + 5),
         )
@@ -230,10 +238,10 @@ class Gatekeeper:
         deployments = provider.deployments if provider else {}
         return next((model for model, name in deployments.items() if name == candidate.model), candidate.model)
 
-    def worst_case_micros(self, candidate: Candidate, request: ChatRequest) -> int:
+    def worst_case_micros(self, request: ChatRequest, price: Price | None) -> int:
         """Prompt (about 3 characters a token, rounded up) plus every token the answer may have, at the model's
         price, or at ``unpriced_price`` when no price is known: a budget never takes an unpriced call for free."""
-        price = self.price(candidate) or self.limits.unpriced_price
+        price = price or self.limits.unpriced_price
         prompt_tokens = math.ceil(sum(len(m.content) for m in request.messages) / 3) + 4 * len(request.messages)
         output_tokens = request.max_tokens or self.limits.reserve_tokens
         return math.ceil(prompt_tokens * price.prompt + output_tokens * price.completion)
@@ -283,10 +291,9 @@ class Gatekeeper:
         if provider in result.errors:
             log.warning("could not fetch the %s catalogue to price a call: %s", provider, result.errors[provider])
 
-    def _refusal(self, candidate: Candidate, ticket: Ticket, refusal: Refusal) -> Skip:
+    def _refusal(self, candidate: Candidate, ticket: Ticket, refusal: Refusal, *, priced: bool) -> Skip:
         scope = refusal.scope
         if refusal.budget:
-            priced = self.price(candidate) is not None
             need = usd(ticket.reserve_micros / 1_000_000)
             unpriced = "" if priced else f"; {candidate.target} has no known price, so {need} is held for it"
             setting = _budget_setting(scope, refusal.reason)

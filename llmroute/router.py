@@ -28,7 +28,7 @@ from llmroute.errors import (
     RequestRejected,
     StreamBroken,
 )
-from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, RequestEffect, StateScope, action_for
+from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, KeyEffect, RequestEffect, StateScope, action_for
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.gatekeeper import Admitted, Gatekeeper, Reach, Skip, SkipKind
 from llmroute.keys import redact
@@ -218,7 +218,9 @@ class Router:
                 raise self._broken(candidate, error, run)
             if action.request is RequestEffect.STOP:
                 raise RequestRejected(f"{candidate.provider} rejected the request: {error.message}", run.attempts)
-            if action.request is RequestEffect.NEXT_PROVIDER and error.kind is ErrorKind.BAD_REQUEST:
+            if action.request is RequestEffect.NEXT_PROVIDER and action.key is KeyEffect.NONE:
+                # Nothing is kept that would skip the provider's other keys (as a model or endpoint hold does):
+                # the run remembers that this provider refused the request.
                 self._skip(
                     Skip(
                         candidate,
@@ -349,9 +351,9 @@ class Router:
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
         """Keep the failure's state at its scope; a limit that now holds the candidate joins the skips."""
         hold = health.record_failure(self.store, candidate.slot, error, candidate.model)
-        until = hold.blocked_until(time.time()) if hold is not None else None
-        if hold is not None and error.kind in _LIMIT_KINDS and until is not None and until != float("inf"):
-            run.skips.append(self._gate.held(candidate, hold, time.time()))
+        skip = self._gate.held(candidate, hold, time.time()) if hold is not None else None
+        if skip is not None and skip.frees and error.kind in _LIMIT_KINDS:
+            run.skips.append(skip)
 
     def _failure(self, request: ChatRequest, run: _Run) -> Exception:
         attempts, skips = run.attempts, run.skips
@@ -363,9 +365,10 @@ class Router:
         if request.privacy is Privacy.CRITICAL:
             return PrivacyRefused(_privacy_message(run), attempts)
         refused = [s for s in skips if s.kind is SkipKind.REFUSED]
-        if refused and all(a.cause is Cause.CONTENT_FILTER for a in attempts):
-            first = refused[0]
-            return RequestRejected(f"{first.candidate.provider} rejected the request: {attempts[0].message}", attempts)
+        if refused and len(refused) == len(attempts):  # every attempt was refused for the request itself
+            return RequestRejected(
+                f"{refused[0].candidate.provider} rejected the request: {attempts[0].message}", attempts
+            )
         skips = [s for s in skips if s.kind is not SkipKind.REFUSED]
         # A model the key's plan lacks is nothing to wait for, whatever status said so.
         kinds = {"model_access" if a.cause is Cause.MODEL_ACCESS else a.error_kind for a in attempts}
