@@ -48,6 +48,8 @@ log = logging.getLogger("llmroute")
 DEFAULT_MODEL = "gpt-oss:120b"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_KEEP_DAYS = 90
+"""Days raw attempts stay in the ledger (``[ledger] keep_days``); their daily totals are kept for good."""
 DEFAULT_ORDER = ("ollama", "openai", "azure", "anthropic", "gemini", "bedrock", "openrouter", "cloudflare", "local")
 """Vendors' own endpoints before the aggregator, the local daemon last (``--privacy critical`` aside)."""
 KEY_SELECTIONS = ("ordered", "round-robin")
@@ -62,6 +64,7 @@ FLAG_SETTINGS = {
     "timeout": "routing.timeout",
     "privacy": "routing.privacy",
     "required_models": "required_models",
+    "keep_days": "ledger.keep_days",
 }
 
 
@@ -77,6 +80,8 @@ class Settings:
     privacy: str = "normal"
     required_models: tuple[str, ...] = ()
     """Models ``test-keys`` must find reachable (``LLMROUTE_REQUIRED_MODELS`` or the file's list)."""
+    keep_days: int = DEFAULT_KEEP_DAYS
+    """Raw attempts older than this many days are pruned (``[ledger] keep_days``, ``LLMROUTE_KEEP_DAYS``)."""
     limits: Limits = field(default_factory=Limits)
     pools: Mapping[str, str] = field(default_factory=dict)
     """Key label -> the name of the quota pool it shares (``[pools.NAME]``); a key not listed is its own pool."""
@@ -218,6 +223,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timeout=r.get("routing", "timeout", kind=POSITIVE_NUMBER, env="LLMROUTE_TIMEOUT", default=DEFAULT_TIMEOUT),
         privacy=r.get("routing", "privacy", kind=one_of(*PRIVACY_LEVELS), env="LLMROUTE_PRIVACY", default="normal"),
         required_models=r.get("required_models", kind=STRINGS, env="LLMROUTE_REQUIRED_MODELS", default=()),
+        keep_days=r.get("ledger", "keep_days", kind=POSITIVE_INT, env="LLMROUTE_KEEP_DAYS", default=DEFAULT_KEEP_DAYS),
         limits=parse_limits(r, names),
         pools=parse_pools(r, {p.name: p.key_variable for p in providers if p.key_variable}),
         state_path=state_path,
@@ -275,6 +281,7 @@ def _schema() -> dict[str, Any]:
         "default_model": None,
         "required_models": None,
         "routing": dict.fromkeys(routing),
+        "ledger": {"keep_days": None},
         "aliases": {"*": None},
         "providers": provider_schema(),
         **LIMIT_SCHEMA,

@@ -301,7 +301,7 @@ class _Checker:
             usage=self.gate.costed(candidate, end.usage) if end else Usage(),
         )
         row = AttemptRow.of(attempt, request_id=admitted.ticket.request_id, key_fingerprint=candidate.slot.fingerprint)
-        self.gate.settle(admitted, row, breaker_kind=row.error_kind, count_for_breaker=False)
+        self.gate.settle(admitted, row, count_for_breaker=False)
 
 
 def _verdict(error: ProviderError) -> Verdict:

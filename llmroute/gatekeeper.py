@@ -23,7 +23,7 @@ from llmroute.config import Settings
 from llmroute.config_limits import SEED_PROVIDERS
 from llmroute.limits import Budget, FreeModelLimit, Price, RateLimit, Scope, usd
 from llmroute.policy import StateScope, is_free_model
-from llmroute.store import AttemptRow, Hold, Refusal, Store, Ticket
+from llmroute.store import Address, AttemptRow, Hold, Refusal, Store, Ticket
 from llmroute.types import Candidate, ChatRequest, Privacy, Usage
 
 if TYPE_CHECKING:
@@ -253,16 +253,15 @@ class Gatekeeper:
         price = self.price(candidate)
         return usage.priced(price.prompt, price.completion) if price else usage
 
-    def settle(self, admitted: Admitted, row: AttemptRow, *, breaker_kind: str | None, count_for_breaker: bool) -> None:
-        """Record what happened, feed the provider's breaker, and warn once per period at budget thresholds."""
-        self.store.settle(admitted.attempt_id, row)
-        now = time.time()
-        if count_for_breaker:
-            self.store.breaker_record(
-                row.provider, now, error_kind=breaker_kind, reason=row.message, settings=self.limits.breaker
-            )
+    def settle(
+        self, admitted: Admitted, row: AttemptRow, *, count_for_breaker: bool, success: Address | None = None
+    ) -> None:
+        """Record what happened, feed the provider's breaker and end the failure streak at ``success`` (one
+        transaction), then warn once per period at budget thresholds."""
+        breaker = self.limits.breaker if count_for_breaker else None
+        self.store.settle(admitted.attempt_id, row, breaker=breaker, success=success)
         if row.cost_micros:
-            self._alerts(admitted.ticket, now)
+            self._alerts(admitted.ticket, row.ts)
 
     def _budgeted(self, candidate: Candidate) -> bool:
         limits = self.limits

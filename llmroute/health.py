@@ -96,5 +96,10 @@ def record_failure(store: Store, slot: KeySlot, error: ProviderError, model: str
     )
 
 
+def success_address(slot: KeySlot) -> Address:
+    """Where an answer ends the failure streak: the key, for every model."""
+    return address(StateScope.KEY, slot, "")
+
+
 def record_success(store: Store, slot: KeySlot) -> None:
-    store.record_success(address(StateScope.KEY, slot, ""), time.time())
+    store.record_success(success_address(slot), time.time())

@@ -35,8 +35,9 @@ class ApiKey:
     token: str = field(default="", repr=False)
     """A second secret sent with the key where a provider needs one (an AWS session token)."""
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
+        """Computed once per key: every attempt's gate, ledger row and hold address names it."""
         return fingerprint(self.secret)
 
     @property
@@ -67,7 +68,7 @@ class KeySlot:
     account: str = ""
     """The account a key is paired with, where the provider needs one beside the key (Cloudflare)."""
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """How the state file and the ledger know the slot: the key's fingerprint, or ``provider:NAME``."""
         return self.key.fingerprint if self.key else f"provider:{self.provider}"
@@ -89,7 +90,7 @@ class KeySlot:
         """How to show the pool: its configured name, or the key's label for a key on its own."""
         return self.pool.removeprefix("pool:") if self.pool else self.label
 
-    @property
+    @functools.cached_property
     def endpoint(self) -> str:
         return endpoint_id(self.base_url)
 

@@ -26,6 +26,7 @@ from llmroute.errors import (
     PrivacyRefused,
     ProviderError,
     RequestRejected,
+    StateError,
     StreamBroken,
 )
 from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, KeyEffect, RequestEffect, StateScope, action_for
@@ -117,7 +118,20 @@ class Router:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Release every connection, then trim the ledger if a day has passed since the last trim (a few
+        milliseconds of batched deletes at most: see ``store.retention``)."""
         await self._clients.aclose()
+        self.trim_ledger()
+
+    def trim_ledger(self) -> None:
+        """The daily trim of raw attempts older than ``keep_days``; a long-lived process calls it now and then.
+
+        A failure never fails the caller: the trim is housekeeping, and the next run tries again.
+        """
+        try:
+            self.store.trim_if_due(now=time.time(), keep_days=self.settings.keep_days)
+        except StateError as exc:
+            log.warning("could not trim the ledger: %s", exc)
 
     def plan(self, request: ChatRequest) -> planner.Plan:
         return planner.plan(request, self.settings, self.store.next_cursor, self.store)
@@ -294,7 +308,6 @@ class Router:
     def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
         end = progress.end = self._costed(candidate, progress.end or StreamEnd(model=candidate.model))
         attempt = self._record(candidate, run, progress, Outcome.OK)
-        health.record_success(self.store, candidate.slot)
         log.info("answered by %s %s (%s)", candidate.provider, candidate.key_label, end.model)
         return ChatResult(
             request_id=run.request_id,
@@ -345,7 +358,8 @@ class Router:
         # The caller's deadline or a cancellation says nothing about the provider's health.
         counts = outcome is not Outcome.CANCELLED and not run.deadline_hit
         assert progress.admitted is not None
-        self._gate.settle(progress.admitted, row, breaker_kind=row.error_kind, count_for_breaker=counts)
+        success = health.success_address(candidate.slot) if outcome is Outcome.OK else None
+        self._gate.settle(progress.admitted, row, count_for_breaker=counts, success=success)
         return attempt
 
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:

@@ -6,8 +6,9 @@ providers' own daily caps. Rate limits use sliding windows instead (``limits``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,27 @@ class Period:
 
 
 def day(now: float) -> Period:
-    moment = datetime.fromtimestamp(now, UTC)
-    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return Period("day", start.timestamp(), (start + timedelta(days=1)).timestamp(), start.strftime("%Y-%m-%d"))
+    return _day(int(now // DAY_SECONDS))
 
 
 def month(now: float) -> Period:
-    moment = datetime.fromtimestamp(now, UTC)
-    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return _month(int(now // DAY_SECONDS))
+
+
+DAY_SECONDS = 86400
+"""A UTC day in POSIX time, which has no leap seconds: a day's number is ``epoch // 86400``."""
+
+
+@functools.lru_cache(maxsize=8)
+def _day(number: int) -> Period:
+    start = number * DAY_SECONDS
+    key = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
+    return Period("day", float(start), float(start + DAY_SECONDS), key)
+
+
+@functools.lru_cache(maxsize=8)
+def _month(day_number: int) -> Period:
+    start = datetime.fromtimestamp(day_number * DAY_SECONDS, UTC).replace(day=1)
     following = (
         start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     )

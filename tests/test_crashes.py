@@ -198,7 +198,7 @@ import os, signal, sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
 row = "(1.0, 'dead', 'openrouter', 'K', 'fp', 'm', 'ok', 1.0, 42)"
-for _ in range(200):  # more than the page cache holds: frames reach the log before the commit
+for _ in range(600):  # more than the page cache holds: frames reach the log before the commit
     conn.execute("INSERT INTO attempts (ts, request_id, provider, key_label, key_fingerprint, model, outcome, "
                  "latency_ms, cost_micros) VALUES " + ", ".join([row] * 100))
 os.kill(os.getpid(), signal.SIGKILL)

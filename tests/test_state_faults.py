@@ -184,11 +184,11 @@ def test_damage_a_query_meets_is_one_error_naming_the_kept_copy_and_the_next_run
     seed(cli)
     state = cli.home / "state.db"
     conn = sqlite3.connect(state)
-    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'attempts'").fetchone()
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'usage_days'").fetchone()
     (page_size,) = conn.execute("PRAGMA page_size").fetchone()
     conn.close()
     data = bytearray(state.read_bytes())
-    data[(root - 1) * page_size : root * page_size] = b"\xff" * page_size  # the ledger's root page
+    data[(root - 1) * page_size : root * page_size] = b"\xff" * page_size  # the daily totals' root page
     state.write_bytes(data)
 
     line = one_error_line(run(cli, "costs", "--json", **ENV))

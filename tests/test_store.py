@@ -72,6 +72,7 @@ def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
         "m007_admission_and_breakers",
         "m008_reservation_expiry",
         "m009_scoped_holds",
+        "m010_usage_days",
     ]
 
 

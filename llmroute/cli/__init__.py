@@ -1,4 +1,9 @@
-"""The command line. The only part of llmroute that imports Typer, Click or Rich."""
+"""The command line. The only part of llmroute that imports Typer, Click or Rich.
+
+Typer is imported only when needed: ``--version`` answers before it is, and a plain ``chat`` command line
+is run by :mod:`.fast_chat` without it and ends without the interpreter's teardown: a chat is the command
+that scripts call in loops, so it starts and ends as fast as it can.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,20 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point. ``--version`` answers before Typer is even imported."""
+    """Console entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
         from llmroute._version import __version__
 
         sys.stdout.write(f"llmroute {__version__}\n")
         return
+    from llmroute.cli import fast_chat
+
+    status = fast_chat.run(args)
+    if status is not None:
+        from llmroute.cli.runner import exit_now
+
+        exit_now(status)
     from llmroute.cli.app import run
 
     sys.exit(run(args))

@@ -7,9 +7,7 @@ completion never pay for httpx or the router.
 from __future__ import annotations
 
 import os
-import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import click
@@ -19,6 +17,14 @@ from llmroute._version import __version__
 from llmroute.cli.config_cmd import config_app
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus
+from llmroute.cli.runner import (
+    COMPLETE_VAR,
+    INVALID_TEXT_WARNING,
+    internal_error,
+    run_command,
+    secret_values,
+    valid_text,
+)
 
 app = typer.Typer(
     name="llmroute",
@@ -32,7 +38,6 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 
 SHELLS = ("bash", "zsh", "fish")
-COMPLETE_VAR = "_LLMROUTE_COMPLETE"
 
 
 def _version(value: bool) -> None:
@@ -274,6 +279,30 @@ def reset_limits(
 
 
 @app.command()
+def prune(
+    ctx: typer.Context,
+    keep_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=36_500, help="Keep raw attempts this many days (default: [ledger] keep_days, 90).", metavar="N"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be removed.")] = False,
+    no_vacuum: Annotated[bool, typer.Option("--no-vacuum", help="Do not rewrite the file to reclaim space.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Delete raw attempts older than keep_days and reclaim the file's space.
+
+    Daily totals per key, provider and model are kept, so costs over any period is unchanged.
+    The same trim runs on its own once a day.
+    """
+    from llmroute.cli import prune as prune_command
+
+    options = prune_command.PruneOptions(keep_days=keep_days, dry_run=dry_run, vacuum=not no_vacuum, json=as_json)
+    _run(ctx, False, lambda environment, settings: prune_command.run(options, settings, environment))
+
+
+@app.command()
 def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", metavar="SHELL")]) -> None:
     """Print the shell completion script (the same as completions/ in the source tree)."""
     from llmroute.cli.completion import completion_script
@@ -290,79 +319,21 @@ def _run(
     *,
     needs_settings: bool = True,
 ) -> None:
-    """Load the settings, run the command, and turn every failure into one line and an exit code.
-
-    A command that must work even when the configuration is broken (``config path``)
-    gets the merged environment instead of the settings.
-    """
-    from llmroute.cli.failures import UsageProblem, exit_status, message
-    from llmroute.config import load_environment, load_settings
-    from llmroute.errors import LlmrouteError
-
-    environment: Environment = ctx.ensure_object(Environment)
-    environment.guard_output()
-    environment.configure_logging(verbose)
-    try:
-        env = {**load_environment(), **environment.env}
-        # Before anything can fail: a message about a broken setting must not show a key either.
-        environment.remember_secrets(secret_values(env))
-        if not needs_settings:
-            status = command(environment, env)
-        else:
-            settings = load_settings(env)
-            environment.remember_secrets((*(s for k in settings.keys for s in k.secrets), *settings.file_secrets))
-            status = command(environment, settings)
-    except UsageProblem as exc:
-        environment.error(str(exc))
-        status = ExitStatus.USAGE
-    except LlmrouteError as exc:
-        environment.error(message(exc))
-        status = exit_status(exc)
-    except KeyboardInterrupt:
-        environment.stderr.write("\n")
-        status = ExitStatus.INTERRUPTED
-    except BrokenPipeError:
-        _silence_stdout()
-        status = ExitStatus.BROKEN_PIPE
-    except Exception as exc:
-        status = internal_error(environment, exc)
+    """Run the command through :func:`~llmroute.cli.runner.run_command` (settings, failures, exit status)."""
+    status = run_command(ctx.ensure_object(Environment), verbose, command, needs_settings=needs_settings)
     raise typer.Exit(int(status))
 
 
-#: Variables whose values are masked in all output even before (or without) the settings naming them keys.
-_SECRET_NAME = re.compile(r"(?:API_?KEY|TOKEN|SECRET|PASSWORD)(?:_\d+)?$", re.IGNORECASE)
-
-
-def secret_values(env: Mapping[str, str]) -> list[str]:
-    """The values of ``*_API_KEY``, ``*_API_KEY_N``, ``*_TOKEN``, ... variables worth masking (8 characters or more)."""
-    return [v.strip() for k, v in env.items() if _SECRET_NAME.search(k) and len(v.strip()) >= 8]
-
-
-def internal_error(environment: Environment, exc: BaseException) -> ExitStatus:
-    """A bug: one line, or with ``--debug`` the traceback, printed through the same redaction as every line."""
-    from llmroute.cli.failures import message
-
-    if environment.env.get("LLMROUTE_DEBUG"):
-        import traceback
-
-        environment.stderr.write(environment.printable("".join(traceback.format_exception(exc))))
-        environment.stderr.flush()
-    else:
-        environment.error(message(exc))
-    return ExitStatus.ERROR
-
-
-def _silence_stdout() -> None:
-    """After the reader went away, send whatever is left to /dev/null so exit stays quiet."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
 def run(args: Sequence[str], environment: Environment | None = None) -> int:
-    """Run the CLI on ``args``; returns the exit status instead of exiting."""
+    """Run the CLI on ``args``; returns the exit status instead of exiting.
+
+    A plain ``chat`` command line is run by the fast path, without Typer (:mod:`llmroute.cli.fast_chat`).
+    """
+    from llmroute.cli import fast_chat
+
+    status = fast_chat.run(args, environment)
+    if status is not None:
+        return status
     environment = environment or Environment()
     environment.guard_output()
     environment.remember_secrets(secret_values(environment.env))
@@ -370,9 +341,9 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int:
         from llmroute.cli.completion import enable_completion
 
         enable_completion()
-    arguments = [_valid_text(a) for a in args]
+    arguments = [valid_text(a) for a in args]
     if arguments != list(args):
-        environment.warn("the command line is not valid UTF-8; undecodable bytes were replaced")
+        environment.warn(INVALID_TEXT_WARNING)
     try:
         result = app(args=arguments, prog_name="llmroute", standalone_mode=False, obj=environment)
     except click.exceptions.Exit as exc:
@@ -386,16 +357,3 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int:
     except Exception as exc:  # a bug outside any command's own error boundary
         return int(internal_error(environment, exc))
     return int(result or 0)
-
-
-def _valid_text(argument: str) -> str:
-    """An argument as valid Unicode: bytes that were not UTF-8 (kept by Python as lone surrogates) become U+FFFD."""
-    try:
-        argument.encode("utf-8")
-        return argument
-    except UnicodeEncodeError:
-        pass
-    try:
-        return argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a surrogate that no undecodable byte produced
-        return argument.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

@@ -82,6 +82,7 @@ def _example_tables() -> tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...]
     """Commented-out examples: (what it means, where it goes, an example table); defaults where there are some."""
     from dataclasses import asdict
 
+    from llmroute.config import DEFAULT_KEEP_DAYS
     from llmroute.limits import BreakerSettings, Limits
 
     defaults = Limits()
@@ -151,6 +152,12 @@ def _example_tables() -> tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...]
                 "reserve_tokens": defaults.reserve_tokens,
                 "unpriced_price": [defaults.unpriced_price.prompt, defaults.unpriced_price.completion],
             },
+        ),
+        (
+            "Days raw attempts stay in the ledger (the default); older ones are pruned once a day and by\n"
+            "`llmroute prune`, leaving their daily totals, so `costs` over any period is unchanged.",
+            ("ledger",),
+            {"keep_days": DEFAULT_KEEP_DAYS},
         ),
     )
 

@@ -9,6 +9,7 @@ provider's bytes into :class:`~llmroute.types.TextDelta` events ending with one
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ ERROR_BODY_LIMIT = 64 * 1024
 page costs neither the time nor the memory to read it whole."""
 BODY_LIMIT = 16 * 1024 * 1024
 """Bytes of a non-stream answer read at most; a longer body is a bad response, not something to buffer."""
+RELEASE_LIMIT = 64 * 1024
+RELEASE_WAIT = 0.25
+"""Bytes and seconds a finished stream's tail is read for, to keep its connection (see :func:`release`)."""
 SECRET_HEADER_LENGTH = 16
 """Configured header values at least this long are treated as secrets (a gateway token) and redacted from
 messages; shorter ones (``preview``, an organization id's words) are left legible."""
@@ -109,35 +113,57 @@ class HttpChatAdapter(ProviderAdapter):
     async def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
         import httpx
 
-        secrets = self.secrets(candidate.key)
+        secrets = self.request_secrets(candidate)
         client = self._clients.client(self.base_url)
         try:
-            async with client.stream(
-                "POST",
-                self.request_url(candidate, request),
-                json=self.request_body(candidate, request),
-                headers=self.request_headers(candidate, request),
-                timeout=httpx.Timeout(timeout),
-            ) as response:
-                if not response.is_success:
-                    body, _ = await read_limited(response, ERROR_BODY_LIMIT)
-                    raise self.http_error(response, body, secrets)
-                if request.stream and self.is_stream(response):
-                    async for event in self.read_stream(response, candidate, secrets):
-                        yield event
-                else:
-                    body, cut = await read_limited(response, BODY_LIMIT)
-                    if cut:
-                        raise ProviderError(
-                            ErrorKind.BAD_RESPONSE,
-                            f"response body is larger than {BODY_LIMIT // 2**20} MiB",
-                            status=response.status_code,
-                            provider=self.name,
-                        )
-                    for event in self.read_body(response, body, candidate, secrets):
-                        yield event
+            outgoing = self.build_request(client, candidate, request, httpx.Timeout(timeout))
+            response = await client.send(outgoing, stream=True)
+            try:
+                async for event in self._answer(response, candidate, request, secrets):
+                    yield event
+                await release(response)
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name) from exc
+            raise transport_error(exc, self.name, secrets) from exc
+
+    async def _answer(
+        self, response: httpx.Response, candidate: Candidate, request: ChatRequest, secrets: tuple[str, ...]
+    ) -> AsyncIterator[StreamEvent]:
+        """The events of a response: an error raised, a stream read as it comes, or a whole body read."""
+        if not response.is_success:
+            body, _ = await read_limited(response, ERROR_BODY_LIMIT)
+            raise self.http_error(response, body, secrets)
+        if request.stream and self.is_stream(response):
+            async for event in self.read_stream(response, candidate, secrets):
+                yield event
+            return
+        body, cut = await read_limited(response, BODY_LIMIT)
+        if cut:
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE,
+                f"response body is larger than {BODY_LIMIT // 2**20} MiB",
+                status=response.status_code,
+                provider=self.name,
+            )
+        for event in self.read_body(response, body, candidate, secrets):
+            yield event
+
+    def build_request(
+        self, client: httpx.AsyncClient, candidate: Candidate, request: ChatRequest, timeout: httpx.Timeout
+    ) -> httpx.Request:
+        """The HTTP request to send; a provider that signs the exact bytes (Bedrock) overrides it."""
+        return client.build_request(
+            "POST",
+            self.request_url(candidate, request),
+            json=self.request_body(candidate, request),
+            headers=self.request_headers(candidate, request),
+            timeout=timeout,
+        )
+
+    def request_secrets(self, candidate: Candidate) -> tuple[str, ...]:
+        """What to redact from this candidate's answers and errors."""
+        return self.secrets(candidate.key)
 
     @abstractmethod
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]: ...
@@ -166,6 +192,30 @@ class HttpChatAdapter(ProviderAdapter):
     def read_body(
         self, response: httpx.Response, body: bytes, candidate: Candidate, secrets: tuple[str, ...]
     ) -> Iterable[StreamEvent]: ...
+
+
+async def release(response: httpx.Response) -> None:
+    """Read what is left of a stream its reader finished with (the terminator's last bytes, usually none), so that
+    the connection goes back to the pool instead of being closed; a response that goes on past
+    ``RELEASE_LIMIT`` bytes or ``RELEASE_WAIT`` seconds is closed instead.
+
+    The reader stops at the stream's own end (``[DONE]``, ``done: true``, ``message_stop``), which
+    comes before the end of the HTTP body: without this, every streamed answer costs a new connection
+    (and a TLS handshake). ``response.stream`` goes on from where the reader stopped.
+    """
+    import asyncio
+
+    import httpx
+
+    if response.is_closed:  # read to its end already: the connection is back in the pool
+        return
+    size = 0
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(RELEASE_WAIT):
+            async for chunk in response.stream:  # type: ignore[union-attr]
+                size += len(chunk)
+                if size > RELEASE_LIMIT:
+                    return
 
 
 async def read_limited(response: httpx.Response, limit: int) -> tuple[bytes, bool]:

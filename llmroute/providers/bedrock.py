@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from llmroute.errors import Cause, ConfigError, ErrorKind, ProviderError
-from llmroute.providers.base import BODY_LIMIT, ERROR_BODY_LIMIT, HttpChatAdapter, read_limited
+from llmroute.providers.base import ERROR_BODY_LIMIT, HttpChatAdapter
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -439,46 +439,25 @@ class BedrockAdapter(HttpChatAdapter):
         else:
             request.headers["Authorization"] = f"Bearer {key.secret}"
 
-    async def chat(self, candidate: Candidate, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
-        """As :meth:`HttpChatAdapter.chat`, but the body is serialised here and the exact bytes are signed."""
-        import httpx
+    def request_url(self, candidate: Candidate, request: ChatRequest) -> str:
+        return self.model_url(candidate.model, request.stream)
 
-        secrets = self.slot_secrets(candidate.slot)
-        url = self.model_url(candidate.model, request.stream)
-        body = encode_json(self.request_body(candidate, request))
-        client = self._clients.client(self.base_url)
-        try:
-            outgoing = client.build_request(
-                "POST",
-                url,
-                content=body,
-                headers=self.request_headers(candidate, request),
-                timeout=httpx.Timeout(timeout),
-            )
-            self.authorise(outgoing, candidate.slot)
-            response = await client.send(outgoing, stream=True)
-            try:
-                if not response.is_success:
-                    error_body, _ = await read_limited(response, ERROR_BODY_LIMIT)
-                    raise self.http_error(response, error_body, secrets)
-                if request.stream and self.is_stream(response):
-                    async for event in self.read_stream(response, candidate, secrets):
-                        yield event
-                else:
-                    answer, cut = await read_limited(response, BODY_LIMIT)
-                    if cut:
-                        raise ProviderError(
-                            ErrorKind.BAD_RESPONSE,
-                            f"response body is larger than {BODY_LIMIT // 2**20} MiB",
-                            status=response.status_code,
-                            provider=self.name,
-                        )
-                    for event in self.read_body(response, answer, candidate, secrets):
-                        yield event
-            finally:
-                await response.aclose()
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.name, secrets) from exc
+    def request_secrets(self, candidate: Candidate) -> tuple[str, ...]:
+        return self.slot_secrets(candidate.slot)
+
+    def build_request(
+        self, client: httpx.AsyncClient, candidate: Candidate, request: ChatRequest, timeout: httpx.Timeout
+    ) -> httpx.Request:
+        """The body is serialised here and the exact bytes are signed."""
+        outgoing = client.build_request(
+            "POST",
+            self.request_url(candidate, request),
+            content=encode_json(self.request_body(candidate, request)),
+            headers=self.request_headers(candidate, request),
+            timeout=timeout,
+        )
+        self.authorise(outgoing, candidate.slot)
+        return outgoing
 
     # --- the answer ----------------------------------------------------------------------------------------
 

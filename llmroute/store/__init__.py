@@ -15,7 +15,19 @@ from typing import Concatenate, ParamSpec, TypeVar
 from llmroute.errors import StateError
 
 from llmroute.limits import BreakerSettings, Scope
-from llmroute.store import admission, breakers, catalog, checks, holds, key_facts, ledger, recovery, reports, spend
+from llmroute.store import (
+    admission,
+    breakers,
+    catalog,
+    checks,
+    holds,
+    key_facts,
+    ledger,
+    recovery,
+    reports,
+    retention,
+    spend,
+)
 from llmroute.store.admission import Refusal, Ticket
 from llmroute.store.breakers import BreakerState
 from llmroute.store.catalog import CachedCatalog
@@ -26,6 +38,7 @@ from llmroute.store.spend import Spend
 from llmroute.store.ledger import AttemptRow
 from llmroute.store.migrations import migrate
 from llmroute.store.reports import Group, Totals
+from llmroute.store.retention import PruneResult, VacuumResult
 from llmroute.types import ModelInfo
 
 __all__ = [
@@ -36,11 +49,13 @@ __all__ = [
     "CheckRow",
     "Group",
     "Hold",
+    "PruneResult",
     "Refusal",
     "Spend",
     "Store",
     "Ticket",
     "Totals",
+    "VacuumResult",
 ]
 
 
@@ -102,7 +117,12 @@ class Store:
 
     @_guarded
     def record_attempt(self, row: AttemptRow) -> None:
-        ledger.record(self._conn, row)
+        ledger.record(self._conn, (row,))
+
+    @_guarded
+    def record_attempts(self, rows: Iterable[AttemptRow]) -> None:
+        """Write many settled attempts (and their days' totals) in one transaction: imports, benchmarks."""
+        ledger.record(self._conn, rows)
 
     @_guarded
     def attempts(self, *, since: float = 0.0) -> list[AttemptRow]:
@@ -209,8 +229,25 @@ class Store:
         return admission.admit(self._conn, ticket, now)
 
     @_guarded
-    def settle(self, attempt_id: int, row: AttemptRow) -> None:
-        admission.settle(self._conn, attempt_id, row)
+    def settle(
+        self,
+        attempt_id: int,
+        row: AttemptRow,
+        *,
+        breaker: BreakerSettings | None = None,
+        success: Address | None = None,
+    ) -> None:
+        """Settle an admitted attempt; in the same transaction feed the provider's breaker (``breaker``: its
+        thresholds; None when the attempt says nothing of the provider's health) and end the failure streak
+        at ``success``."""
+        with write_transaction(self._conn):
+            admission.settle_in(self._conn, attempt_id, row)
+            if breaker is not None:
+                breakers.record_in(
+                    self._conn, row.provider, row.ts, error_kind=row.error_kind, reason=row.message, settings=breaker
+                )
+            if success is not None:
+                holds.succeed_in(self._conn, success, row.ts)
 
     @_guarded
     def spend(self, scope: Scope, start: float, end: float, *, now: float, reservation_timeout: float) -> Spend:
@@ -265,3 +302,25 @@ class Store:
     @_guarded
     def latencies_since(self, since: float) -> dict[str, list[float]]:
         return reports.latencies_since(self._conn, since)
+
+    @_guarded
+    def prunable(self, *, cutoff: float) -> PruneResult:
+        """What :meth:`prune` would delete (``prune --dry-run``)."""
+        return retention.prunable(self._conn, cutoff=cutoff)
+
+    @_guarded
+    def prune(self, *, cutoff: float, time_budget: float | None = None, done_at: float | None = None) -> PruneResult:
+        """Delete settled raw attempts before ``cutoff`` (a UTC midnight) in short batches; the daily totals stay."""
+        return retention.prune(self._conn, cutoff=cutoff, time_budget=time_budget, done_at=done_at)
+
+    @_guarded
+    def trim_if_due(
+        self, *, now: float, keep_days: int, time_budget: float = retention.TRIM_SECONDS
+    ) -> PruneResult | None:
+        """The daily trim: at most once a day, ``time_budget`` seconds at most; None when it was not due."""
+        return retention.trim_if_due(self._conn, now=now, keep_days=keep_days, time_budget=time_budget)
+
+    @_guarded
+    def vacuum(self) -> VacuumResult:
+        """Rewrite the file without its free pages (as incremental auto-vacuum) and truncate the WAL."""
+        return retention.vacuum(self._conn)

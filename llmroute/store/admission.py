@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from llmroute import windows
 from llmroute.limits import Budget, FreeModelLimit, RateLimit, Scope, usd
+from llmroute.store import totals
 from llmroute.store.connection import write_transaction
 from llmroute.store.ledger import AttemptRow
-from llmroute.store.spend import calls, spend
+from llmroute.store.spend import nth_latest_call, spend
 
 
 @dataclass(frozen=True)
@@ -76,32 +77,60 @@ def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal
                 int(ticket.free_model),
             ),
         )
+        totals.add(
+            conn,
+            ts=now,
+            key_id=totals.key_id(ticket.key_fingerprint, ticket.provider),
+            provider=ticket.provider,
+            model=ticket.model,
+            key_label=ticket.key_label,
+            counts=totals.contribution("pending", None, None, None, False, ticket.reserve_micros),
+        )
         return int(cursor.lastrowid or 0)
 
 
-def settle(conn: sqlite3.Connection, attempt_id: int, row: AttemptRow) -> None:
-    """Replace a pending attempt's reservation with what really happened."""
-    with write_transaction(conn):
-        conn.execute(
-            """
-            UPDATE attempts SET outcome = ?, error_kind = ?, http_status = ?, message = ?, latency_ms = ?,
-                ttft_ms = ?, tokens_in = ?, tokens_out = ?, cost_micros = ?, cost_estimated = ?
-            WHERE id = ?
-            """,
-            (
-                row.outcome,
-                row.error_kind,
-                row.http_status,
-                row.message,
-                row.latency_ms,
-                row.ttft_ms,
-                row.tokens_in,
-                row.tokens_out,
-                row.cost_micros,
-                int(row.cost_estimated),
-                attempt_id,
-            ),
-        )
+def settle_in(conn: sqlite3.Connection, attempt_id: int, row: AttemptRow) -> bool:
+    """:func:`settle` inside the caller's write transaction; False when the attempt is no longer in the ledger."""
+    before = conn.execute(
+        "SELECT ts, provider, key_label, key_fingerprint, model, outcome, tokens_in, tokens_out, cost_micros, "
+        "cost_estimated, reserved_micros FROM attempts WHERE id = ?",
+        (attempt_id,),
+    ).fetchone()
+    if before is None:
+        return False
+    ts, provider, label, fingerprint, model, outcome, tokens_in, tokens_out, cost, estimated, reserved = before
+    conn.execute(
+        """
+        UPDATE attempts SET outcome = ?, error_kind = ?, http_status = ?, message = ?, latency_ms = ?,
+            ttft_ms = ?, tokens_in = ?, tokens_out = ?, cost_micros = ?, cost_estimated = ?
+        WHERE id = ?
+        """,
+        (
+            row.outcome,
+            row.error_kind,
+            row.http_status,
+            row.message,
+            row.latency_ms,
+            row.ttft_ms,
+            row.tokens_in,
+            row.tokens_out,
+            row.cost_micros,
+            int(row.cost_estimated),
+            attempt_id,
+        ),
+    )
+    old = totals.contribution(outcome, tokens_in, tokens_out, cost, bool(estimated), reserved)
+    new = totals.contribution(row.outcome, row.tokens_in, row.tokens_out, row.cost_micros, row.cost_estimated, reserved)
+    totals.add(
+        conn,
+        ts=ts,
+        key_id=totals.key_id(fingerprint, provider),
+        provider=provider,
+        model=model,
+        key_label=label,
+        counts=totals.difference(new, old),
+    )
+    return True
 
 
 def _abandon_stale(conn: sqlite3.Connection, now: float, default_timeout: float) -> None:
@@ -114,22 +143,21 @@ def _abandon_stale(conn: sqlite3.Connection, now: float, default_timeout: float)
 
 
 def _rate_refusal(conn: sqlite3.Connection, ticket: Ticket, now: float) -> Refusal | None:
+    """The first window that is full; each is one indexed look-up of its ``allowed``-th latest call."""
     for scope, limit in ticket.rate_limits:
         for seconds, allowed in limit.windows():
-            recent = calls(conn, scope, now - seconds)
-            if len(recent) >= allowed:
-                frees = recent[len(recent) - allowed] + seconds
-                return Refusal(scope, f"{allowed} calls per {_window_name(seconds)}", frees)
+            oldest = nth_latest_call(conn, scope, now - seconds, allowed)
+            if oldest is not None:
+                return Refusal(scope, f"{allowed} calls per {_window_name(seconds)}", oldest + seconds)
     if ticket.free_model and ticket.free_limit is not None:
         scope, free = ticket.free_limit
         if free.per_minute is not None:
-            recent = calls(conn, scope, now - 60, free_only=True)
-            if len(recent) >= free.per_minute:
-                frees = recent[len(recent) - free.per_minute] + 60
-                return Refusal(scope, f"{free.per_minute} free-model calls per minute", frees, free=True)
+            oldest = nth_latest_call(conn, scope, now - 60, free.per_minute, free_only=True)
+            if oldest is not None:
+                return Refusal(scope, f"{free.per_minute} free-model calls per minute", oldest + 60, free=True)
         if free.per_utc_day is not None:
             today = windows.day(now)
-            if len(calls(conn, scope, today.start, free_only=True)) >= free.per_utc_day:
+            if nth_latest_call(conn, scope, today.start, free.per_utc_day, free_only=True) is not None:
                 return Refusal(scope, f"{free.per_utc_day} free-model calls per UTC day", today.end, free=True)
     return None
 

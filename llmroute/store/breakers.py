@@ -74,23 +74,36 @@ def record(
 ) -> BreakerState:
     """Count one settled attempt: a provider-side failure may open the circuit; anything else closes it."""
     with write_transaction(conn):
-        state = load(conn, provider)
-        if error_kind not in BREAKER_KINDS:
-            if state.state != "closed" or state.consecutive_failures:
-                _write(conn, BreakerState(provider), now)
-            return BreakerState(provider)
-        streak = state.consecutive_failures + 1
-        trips = (
-            state.state == "half_open"
-            or streak >= settings.consecutive_failures
-            or _failure_rate_trips(conn, provider, now, settings)
-        )
-        if trips:
-            new = BreakerState(provider, "open", streak, now, now + settings.cool_off, None, reason)
-        else:
-            new = BreakerState(provider, state.state, streak, state.opened_at, state.open_until, None, state.reason)
-        _write(conn, new, now)
-        return new
+        return record_in(conn, provider, now, error_kind=error_kind, reason=reason, settings=settings)
+
+
+def record_in(
+    conn: sqlite3.Connection,
+    provider: str,
+    now: float,
+    *,
+    error_kind: str | None,
+    reason: str | None,
+    settings: BreakerSettings,
+) -> BreakerState:
+    """:func:`record` inside the caller's write transaction."""
+    state = load(conn, provider)
+    if error_kind not in BREAKER_KINDS:
+        if state.state != "closed" or state.consecutive_failures:
+            _write(conn, BreakerState(provider), now)
+        return BreakerState(provider)
+    streak = state.consecutive_failures + 1
+    trips = (
+        state.state == "half_open"
+        or streak >= settings.consecutive_failures
+        or _failure_rate_trips(conn, provider, now, settings)
+    )
+    if trips:
+        new = BreakerState(provider, "open", streak, now, now + settings.cool_off, None, reason)
+    else:
+        new = BreakerState(provider, state.state, streak, state.opened_at, state.open_until, None, state.reason)
+    _write(conn, new, now)
+    return new
 
 
 def reset(conn: sqlite3.Connection, providers: Iterable[str] | None = None) -> list[BreakerState]:

@@ -67,6 +67,11 @@ def _open(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        # Takes effect only on a file with no table yet, and only before the switch to WAL: a new state file
+        # can then hand pages freed by pruning back to the disk bit by bit (``retention``). On an older file
+        # it merely makes the next full VACUUM (``llmroute prune``) convert it.
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # never a write to a file that exists
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             log.warning("the state file %s could not switch to WAL mode (%s)", path, mode)

@@ -154,11 +154,16 @@ def record_failure(
 def record_success(conn: sqlite3.Connection, address: Address, now: float) -> None:
     """A success ends the failure streak; a cooldown set meanwhile by another process stays."""
     with write_transaction(conn):
-        conn.execute(
-            "UPDATE holds SET consecutive_failures = 0, updated_at = ? "
-            "WHERE scope = ? AND subject = ? AND model = ? AND consecutive_failures > 0",
-            (now, address.scope, address.subject, address.model),
-        )
+        succeed_in(conn, address, now)
+
+
+def succeed_in(conn: sqlite3.Connection, address: Address, now: float) -> None:
+    """:func:`record_success` inside the caller's write transaction."""
+    conn.execute(
+        "UPDATE holds SET consecutive_failures = 0, updated_at = ? "
+        "WHERE scope = ? AND subject = ? AND model = ? AND consecutive_failures > 0",
+        (now, address.scope, address.subject, address.model),
+    )
 
 
 def clear(conn: sqlite3.Connection, subjects: Iterable[str] | None = None, providers: Iterable[str] = ()) -> list[Hold]:

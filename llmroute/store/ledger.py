@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llmroute.types import Attempt
 
+from llmroute.store import totals
 from llmroute.store.connection import write_transaction
 
 MESSAGE_LIMIT = 500
@@ -59,12 +61,30 @@ class AttemptRow:
 _FIELDS = tuple(AttemptRow.__dataclass_fields__)
 
 
-def record(conn: sqlite3.Connection, row: AttemptRow) -> None:
-    values = [getattr(row, f) for f in _FIELDS]
-    if row.message is not None:
-        values[_FIELDS.index("message")] = row.message[:MESSAGE_LIMIT]
+_INSERT = f"INSERT INTO attempts ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
+
+
+def record(conn: sqlite3.Connection, rows: Iterable[AttemptRow]) -> None:
+    """Write settled attempts whole, and their days' totals, in one transaction."""
     with write_transaction(conn):
-        conn.execute(f"INSERT INTO attempts ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})", values)
+        for row in rows:
+            values = [getattr(row, f) for f in _FIELDS]
+            if row.message is not None:
+                values[_FIELDS.index("message")] = row.message[:MESSAGE_LIMIT]
+            conn.execute(_INSERT, values)
+            counts = totals.contribution(
+                row.outcome, row.tokens_in, row.tokens_out, row.cost_micros, row.cost_estimated, reserved_micros=0
+            )
+            key_id = totals.key_id(row.key_fingerprint, row.provider)
+            totals.add(
+                conn,
+                ts=row.ts,
+                key_id=key_id,
+                provider=row.provider,
+                model=row.model,
+                key_label=row.key_label,
+                counts=counts,
+            )
 
 
 def rows(conn: sqlite3.Connection, *, since: float = 0.0) -> list[AttemptRow]:

@@ -164,6 +164,47 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "m010_usage_days",
+        """
+        CREATE TABLE usage_days (
+            day TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            key_label TEXT NOT NULL,
+            calls INTEGER NOT NULL DEFAULT 0,
+            ok INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            reported_micros INTEGER NOT NULL DEFAULT 0,
+            estimated_micros INTEGER NOT NULL DEFAULT 0,
+            unpriced INTEGER NOT NULL DEFAULT 0,
+            held_micros INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, day, provider, model)
+        );
+        CREATE INDEX usage_days_day ON usage_days (day);
+        INSERT INTO usage_days
+            SELECT date(ts, 'unixepoch'), coalesce(key_fingerprint, 'provider:' || provider), provider, model,
+                   max(key_label), count(*), sum(outcome = 'ok'), sum(outcome = 'failed'),
+                   coalesce(sum(CASE WHEN outcome != 'pending' THEN tokens_in END), 0),
+                   coalesce(sum(CASE WHEN outcome != 'pending' THEN tokens_out END), 0),
+                   coalesce(sum(CASE WHEN outcome != 'pending' AND NOT cost_estimated THEN cost_micros END), 0),
+                   coalesce(sum(CASE WHEN outcome != 'pending' AND cost_estimated THEN cost_micros END), 0),
+                   sum(outcome = 'ok' AND cost_micros IS NULL),
+                   coalesce(sum(CASE WHEN outcome = 'ok' AND cost_micros IS NULL THEN reserved_micros END), 0)
+            FROM attempts GROUP BY 1, 2, 3, 4;
+        CREATE INDEX attempts_key_id ON attempts (coalesce(key_fingerprint, 'provider:' || provider), ts);
+        DROP INDEX attempts_key;
+        DROP INDEX attempts_request;
+        CREATE TABLE maintenance (
+            task TEXT PRIMARY KEY,
+            done_at REAL NOT NULL,
+            note TEXT
+        );
+        """,
+    ),
 )
 
 

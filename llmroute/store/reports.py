@@ -1,9 +1,11 @@
-"""Read-only sums over the ledger for ``status`` and ``costs``: calls, tokens and money per key, provider, model, day.
+"""Read-only sums for ``status`` and ``costs``: calls, tokens and money per key, provider, model, day.
 
-Cost sums count settled attempts only (a pending attempt holds a reservation,
-not a cost), exactly as :func:`llmroute.store.spend.spend` does, so a report's
-total equals the spend its budget is held to. Money stays in integer
-micro-dollars: the sums are exact.
+Sums come from the running totals per UTC day (``totals``), which count every
+attempt ever written, pruned ones included: a report over a year reads a row
+per day, key and model. Cost sums count settled attempts only (a pending attempt
+holds a reservation, not a cost), exactly as :func:`llmroute.store.spend.spend`
+does, so a report's total equals the spend its budget is held to. Money stays in
+integer micro-dollars: the sums are exact.
 """
 
 from __future__ import annotations
@@ -12,26 +14,19 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-KEY_ID = "coalesce(key_fingerprint, 'provider:' || provider)"
+from llmroute.store.spend import day_range
+from llmroute.store.totals import COUNTS, KEY_ID
 
 GROUPINGS: dict[str, tuple[str, ...]] = {
-    "key": (KEY_ID,),
+    "key": ("key_id",),
     "provider": ("provider",),
     "model": ("provider", "model"),
-    "day": ("date(ts, 'unixepoch')",),
+    "day": ("day",),
 }
-"""What ``costs --by`` groups on: SQL expressions, the first naming the group."""
+"""What ``costs --by`` groups on: columns of ``usage_days``, the first naming the group."""
 
-_SUMS = """
-    count(*),
-    coalesce(sum(outcome = 'ok'), 0),
-    coalesce(sum(outcome = 'failed'), 0),
-    coalesce(sum(CASE WHEN outcome != 'pending' THEN tokens_in END), 0),
-    coalesce(sum(CASE WHEN outcome != 'pending' THEN tokens_out END), 0),
-    coalesce(sum(CASE WHEN outcome != 'pending' AND NOT cost_estimated THEN cost_micros END), 0),
-    coalesce(sum(CASE WHEN outcome != 'pending' AND cost_estimated THEN cost_micros END), 0),
-    coalesce(sum(outcome = 'ok' AND cost_micros IS NULL), 0)
-"""
+_SUMS = ", ".join(f"coalesce(sum({column}), 0)" for column in COUNTS if column != "held_micros")
+"""Every count but ``held_micros`` (what budgets hold, not what was spent), in :class:`Totals` order."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +80,10 @@ def grouped(conn: sqlite3.Connection, by: str, start: float, end: float) -> list
     rows = conn.execute(
         f"""
         SELECT {names}, max(provider), max(key_label), {_SUMS}
-        FROM attempts WHERE ts >= ? AND ts < ?
+        FROM usage_days WHERE day >= ? AND day < ?
         GROUP BY {names} ORDER BY {names}
         """,
-        (start, end),
+        day_range(start, end),
     )
     width = len(columns)
     return [Group(tuple(row[:width]), row[width], row[width + 1], Totals(*row[width + 2 :])) for row in rows]
@@ -97,13 +92,13 @@ def grouped(conn: sqlite3.Connection, by: str, start: float, end: float) -> list
 def last_latencies(conn: sqlite3.Connection, key_ids: Iterable[str]) -> dict[str, float]:
     """Key id -> latency (ms) of its newest successful attempt; keys never answered are absent.
 
-    One indexed look-up per key, so the time does not grow with the ledger.
+    One look-up per key through the ``attempts_key_id`` index, so the time does not grow with the ledger.
     """
     found = {}
     for key_id in key_ids:
-        where, params = _key_filter(key_id)
         row = conn.execute(
-            f"SELECT latency_ms FROM attempts WHERE {where} AND outcome = 'ok' ORDER BY ts DESC LIMIT 1", params
+            f"SELECT latency_ms FROM attempts WHERE {KEY_ID} = ? AND outcome = 'ok' ORDER BY ts DESC LIMIT 1",
+            (key_id,),
         ).fetchone()
         if row is not None:
             found[key_id] = float(row[0])
@@ -119,10 +114,3 @@ def latencies_since(conn: sqlite3.Connection, since: float) -> dict[str, list[fl
     for key_id, latency in rows:
         found.setdefault(key_id, []).append(float(latency))
     return found
-
-
-def _key_filter(key_id: str) -> tuple[str, tuple[str, ...]]:
-    """Select a key's attempts through an index (``attempts_key`` or ``attempts_provider``)."""
-    if key_id.startswith("provider:"):
-        return "key_fingerprint IS NULL AND provider = ?", (key_id.removeprefix("provider:"),)
-    return "key_fingerprint = ?", (key_id,)

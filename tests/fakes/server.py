@@ -277,6 +277,8 @@ class FakeProvider:
         self._generation = 0
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        #: TCP connections accepted so far (a client that reuses its connections opens few).
+        self.connections_opened = 0
         self._handler_threads: set[threading.Thread] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -499,6 +501,7 @@ class FakeProvider:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                self.connections_opened += 1
                 self._handler_threads.add(thread)
             else:
                 self._connections.discard(conn)
