@@ -123,12 +123,16 @@ class DeadlineExceeded(AllCandidatesFailed):
 class NoCandidateAvailable(RouteError):
     """Every candidate is cooling down, disabled or refused by policy.
 
-    ``retry_at`` is the earliest time one of them frees, if any will.
+    ``retry_at`` is the earliest time one of them frees, if any will; ``budget`` is true when what holds every
+    one of them is a budget (a gateway answers 402 then, not 429).
     """
 
-    def __init__(self, message: str, attempts: Sequence[Attempt] = (), retry_at: float | None = None) -> None:
+    def __init__(
+        self, message: str, attempts: Sequence[Attempt] = (), retry_at: float | None = None, *, budget: bool = False
+    ) -> None:
         super().__init__(message, attempts)
         self.retry_at = retry_at
+        self.budget = budget
 
 
 class RequestRejected(RouteError):

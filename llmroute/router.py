@@ -398,7 +398,8 @@ class Router:
         if kinds - {ErrorKind.MODEL_NOT_FOUND} <= _LIMIT_KINDS and waiting:
             frees = [s.frees for s in waiting if s.frees is not None]
             retry_at = min(frees) if frees else None
-            return NoCandidateAvailable(_limited_message(waiting, retry_at), attempts, retry_at)
+            budget = all(s.kind is SkipKind.BUDGET for s in waiting)
+            return NoCandidateAvailable(_limited_message(waiting, retry_at), attempts, retry_at, budget=budget)
         return AllCandidatesFailed(_failed_message(attempts, run), attempts)
 
     def _adapter(self, name: str) -> ProviderAdapter:
