@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from llmroute import health, windows
+from llmroute.providers.options import check_options
 from llmroute.config import Settings
 from llmroute.config_limits import SEED_PROVIDERS
 from llmroute.limits import Budget, FreeModelLimit, Price, RateLimit, Scope, usd
@@ -45,6 +46,8 @@ class SkipKind(StrEnum):
     PRIVACY = "privacy"
     REFUSED = "refused"
     """The provider refused this request itself (its content filter): its other keys would too."""
+    UNSUPPORTED = "unsupported"
+    """The provider's wire cannot carry an option the request sets (a seed on Anthropic): never sent without it."""
 
 
 class Reach(StrEnum):
@@ -131,7 +134,8 @@ class Gatekeeper:
         return Admitted(result, ticket)
 
     def check(self, candidate: Candidate, request: ChatRequest, now: float) -> Skip | None:
-        """The checks that write nothing: privacy, and the holds of every scope (one query)."""
+        """The checks that write nothing: privacy, the options the provider's wire carries, and the holds of every
+        scope (one query)."""
         if request.privacy is Privacy.CRITICAL and not self._local(candidate.provider):
             return Skip(
                 candidate,
@@ -140,6 +144,18 @@ class Gatekeeper:
                 "is not a local provider",
                 math.inf,
                 "privacy critical keeps the prompt on local providers",
+                Reach.PROVIDER,
+            )
+        provider = self.settings.provider(candidate.provider)
+        unsupported = check_options(provider.protocol, request) if provider is not None else None
+        if unsupported is not None:
+            return Skip(
+                candidate,
+                SkipKind.UNSUPPORTED,
+                f"provider {candidate.provider}",
+                f"cannot carry the request ({unsupported})",
+                math.inf,
+                "drop the option, or pin a provider whose API takes it",
                 Reach.PROVIDER,
             )
         holds = health.holds_on(self.store, candidate.slot, candidate.model, now)

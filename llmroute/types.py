@@ -22,16 +22,27 @@ class Message:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What the caller asks for. ``model`` is a spec: alias, bare name or ``provider:model``."""
+    """What the caller asks for. ``model`` is a spec: alias, bare name or ``provider:model``.
+
+    The generation options (``temperature``, ``max_tokens``, ``top_p``, ``stop``, ``seed``) are passed on as
+    given, unchecked; not every wire carries every one of them, and
+    :func:`llmroute.providers.options.check_options` says which a wire cannot (an adapter refuses such a
+    request rather than drop the option).
+    """
 
     messages: tuple[Message, ...]
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    """The one cap on the answer's length (each wire names it its own way: ``max_completion_tokens``, ...)."""
     stream: bool = True
     provider: str | None = None
     privacy: Privacy = Privacy.NORMAL
     timeout: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    """Stop sequences: the answer ends before the first of them it would write."""
+    seed: int | None = None
 
     @classmethod
     def from_prompt(cls, prompt: str, *, system: str | None = None, **options: object) -> ChatRequest:

@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +33,7 @@ from llmroute.providers.anthropic import (
     exhausted_reset,
     parse_timestamp,
 )
+from llmroute.providers.options import check_options
 from llmroute.router import Router
 from llmroute.store import Store
 from llmroute.types import (
@@ -295,6 +298,69 @@ async def test_max_tokens_is_always_sent_and_the_temperature_clamped_to_0_1(
     await run(adapter, ChatRequest.from_prompt("hi", stream=False, max_tokens=max_tokens, temperature=temperature))
     body = sent_body(httpx_mock)
     assert body["max_tokens"] == sent_max and body.get("temperature") == sent_temperature
+
+
+async def test_top_p_and_stop_sequences_are_sent(adapter: AnthropicAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, json=BODY)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.9, stop=("\n\nHuman:", "END"), max_tokens=64)
+    await run(adapter, request)
+    assert sent_body(httpx_mock) == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": False,
+        "top_p": 0.9,
+        "stop_sequences": ["\n\nHuman:", "END"],
+    }
+
+
+async def test_a_seed_is_refused_before_sending(adapter: AnthropicAdapter, httpx_mock: HTTPXMock) -> None:
+    error = await failure(adapter, ChatRequest.from_prompt("hi", seed=42))
+    assert (error.kind, error.status, error.provider) == (ErrorKind.BAD_REQUEST, None, "anthropic")
+    assert error.message == "cannot send this request: seed: the Anthropic Messages API has no seed"
+    assert httpx_mock.get_requests() == []
+
+
+async def test_stop_sequences_match_what_the_official_client_sends(
+    adapter: AnthropicAdapter, httpx_mock: HTTPXMock
+) -> None:
+    # The 2.x client sends ``anthropic-version: 2026-10-21``, which has no ``temperature`` / ``top_p`` / ``top_k``:
+    # it cannot be asked for them, so only the fields it still has are compared.
+    seen: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json=BODY)
+
+    http = httpx2.Client(transport=httpx2.MockTransport(answer))
+    with anthropic.Anthropic(base_url=BASE, api_key=SECRET, max_retries=0, http_client=http) as client:
+        client.messages.create(
+            model="claude-opus-4-6",
+            max_tokens=100,
+            system="be brief",
+            messages=[{"role": "user", "content": "hi"}],
+            stop_sequences=["END", "\n\nHuman:"],
+        )
+    httpx_mock.add_response(url=URL, json=BODY)
+    candidate = Candidate(Target("anthropic", "claude-opus-4-6"), SLOT)
+    request = ChatRequest.from_prompt("hi", system="be brief", stream=False, max_tokens=100, stop=("END", "\n\nHuman:"))
+    await run(adapter, request, candidate)
+    body = sent_body(httpx_mock)
+    assert body.pop("stream") is False  # the client leaves a non-streaming request's ``stream`` out
+    assert body == json.loads(seen[0].content)
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ({"top_p": 0.5, "stop": tuple(str(n) for n in range(20)), "temperature": 0.3}, None),
+        ({"seed": 0}, "seed"),
+        ({"seed": 1, "stop": ("a",)}, "seed"),
+    ],
+)
+def test_check_options_for_the_anthropic_wire(options: dict[str, Any], refused: str | None) -> None:
+    reason = check_options("anthropic", ChatRequest.from_prompt("hi", **options))
+    assert (reason.split(":")[0] if reason else None) == refused
 
 
 async def test_a_stream_asks_for_events(adapter: AnthropicAdapter, httpx_mock: HTTPXMock) -> None:

@@ -20,6 +20,7 @@ from llmroute.keys import ApiKey, KeySlot
 from llmroute.policy import RequestEffect, action_for
 from llmroute.providers import ADAPTERS, AzureAdapter, ClientPool
 from llmroute.providers.azure import classify_error
+from llmroute.providers.options import check_options
 from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, Target, TextDelta, Usage
 
 ENDPOINT = "https://contoso-eastus.openai.azure.com"
@@ -175,6 +176,36 @@ async def test_streaming_body_carries_max_completion_tokens_and_usage_request(
     body = json.loads(sent.content)
     assert (body["max_completion_tokens"], body["stream_options"]) == (100, {"include_usage": True})
     assert "max_tokens" not in body
+
+
+async def test_body_carries_top_p_stop_and_seed_beside_max_completion_tokens(
+    adapter: AzureAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, json=BODY)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.25, stop=("\n", "Q:"), seed=99, max_tokens=50)
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert json.loads(sent.content) == {
+        "model": "gpt-4o-prod",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": False,
+        "top_p": 0.25,
+        "max_completion_tokens": 50,
+        "stop": ["\n", "Q:"],
+        "seed": 99,
+    }
+
+
+async def test_more_than_four_stop_sequences_are_refused_unsent(adapter: AzureAdapter, httpx_mock: HTTPXMock) -> None:
+    error = await failure(adapter, ChatRequest.from_prompt("hi", stop=tuple("abcdef")))
+    assert error.kind is ErrorKind.BAD_REQUEST and "at most 4 stop sequences, not 6" in error.message
+    assert httpx_mock.get_requests() == []
+
+
+def test_check_options_for_the_azure_wire() -> None:
+    assert check_options("azure", ChatRequest.from_prompt("hi", top_p=0.5, stop=tuple("abcd"), seed=1)) is None
+    assert check_options("azure", ChatRequest.from_prompt("hi", stop=tuple("abcde"))) is not None
 
 
 # --- answers -----------------------------------------------------------------------------------------

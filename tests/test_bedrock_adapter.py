@@ -16,12 +16,15 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from unittest import mock
 
+import botocore.session
 import httpx
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer
+from botocore.serialize import create_serializer
+from botocore.validate import ParamValidator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_httpx import HTTPXMock, IteratorStream
@@ -39,6 +42,7 @@ from llmroute.providers.bedrock import (
     signature_headers,
 )
 from llmroute.providers.eventstream import EventStreamDecoder, FrameError, Message, parse_headers
+from llmroute.providers.options import check_options
 from llmroute.types import Candidate, ChatRequest, Message as ChatMessage, ReasoningDelta, StreamEnd, Target, TextDelta
 from tests.fakes.bedrock_wire import corrupt, error_frame, event_frame, exception_frame, frame
 
@@ -357,6 +361,69 @@ async def test_plain_prompt_has_no_system_nor_config(adapter: BedrockAdapter, ht
     assert sent is not None
     assert sent.content == b'{"messages":[{"role":"user","content":[{"text":"hi"}]}]}'
     assert sent.headers["accept"] == "application/vnd.amazon.eventstream"
+
+
+async def test_top_p_and_stop_sequences_go_in_inference_config(adapter: BedrockAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, json=BODY)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.9, stop=("\n\nHuman:", "END"), max_tokens=64)
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert json.loads(sent.content) == {
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "inferenceConfig": {"maxTokens": 64, "topP": 0.9, "stopSequences": ["\n\nHuman:", "END"]},
+    }
+
+
+async def test_the_body_is_what_botocore_serialises_for_converse(
+    adapter: BedrockAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, json=BODY)
+    request = ChatRequest.from_prompt(
+        "hi", system="be brief", stream=False, temperature=0.3, top_p=0.8, max_tokens=100, stop=("END",)
+    )
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    ours = json.loads(sent.content)
+    operation = botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
+    params = {"modelId": MODEL, **ours}
+    report = ParamValidator().validate(params, operation.input_shape)
+    assert not report.has_errors(), report.generate_report()
+    oracle = create_serializer("rest-json").serialize_to_request(params, operation)
+    assert ours == json.loads(oracle["body"])
+    assert URL.endswith(oracle["url_path"])
+
+
+async def test_a_seed_is_refused_before_signing_or_sending(adapter: BedrockAdapter, httpx_mock: HTTPXMock) -> None:
+    error = await failure(adapter, ChatRequest.from_prompt("hi", seed=5))
+    assert (error.kind, error.provider) == (ErrorKind.BAD_REQUEST, "bedrock")
+    assert error.message == "cannot send this request: seed: Bedrock Converse has no seed"
+    assert httpx_mock.get_requests() == []
+
+
+def test_converse_has_no_seed_field() -> None:
+    # The service model is the contract the table follows: ``seed`` is no member of ``inferenceConfig``.
+    operation = botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
+    params = {"modelId": MODEL, "messages": [], "inferenceConfig": {"seed": 5}}
+    assert (
+        'Unknown parameter in inferenceConfig: "seed"'
+        in ParamValidator().validate(params, operation.input_shape).generate_report()
+    )
+    assert operation.input_shape.members["inferenceConfig"].members["stopSequences"].metadata["max"] == 2500
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ({"top_p": 1.0, "stop": tuple(str(n) for n in range(2500))}, None),
+        ({"stop": tuple(str(n) for n in range(2501))}, "stop"),
+        ({"seed": 1}, "seed"),
+    ],
+)
+def test_check_options_for_the_bedrock_wire(options: dict[str, Any], refused: str | None) -> None:
+    reason = check_options("bedrock", ChatRequest.from_prompt("hi", **options))
+    assert (reason.split(":")[0] if reason else None) == refused
 
 
 # --------------------------------------------------------------------------- non-stream answers

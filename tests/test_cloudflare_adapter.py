@@ -20,6 +20,7 @@ from llmroute.keys import ApiKey, KeySlot
 from llmroute.policy import StateScope, action_for
 from llmroute.providers import ADAPTERS, ClientPool, CloudflareAdapter
 from llmroute.providers.cloudflare import TEXT_GENERATION, classify_error
+from llmroute.providers.options import check_options
 from llmroute.types import Candidate, ChatRequest, KeyInfo, ModelInfo, StreamEnd, Target, TextDelta, Usage
 
 BASE = "https://api.cloudflare.com/client/v4"
@@ -163,6 +164,38 @@ async def test_a_slot_without_a_usable_account_id_is_a_config_error(adapter: Clo
     candidate = Candidate(Target("cloudflare", MODEL), KeySlot("cloudflare", SLOT.key, account=account))
     with pytest.raises(ConfigError, match="CLOUDFLARE_API_TOKEN has"):
         await run(adapter, STREAM, candidate)
+
+
+async def test_body_carries_top_p_and_seed(adapter: CloudflareAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, json=BODY)
+    await run(adapter, ChatRequest.from_prompt("hi", stream=False, top_p=0.7, seed=12345, temperature=0.6))
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert json.loads(sent.content) == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": False,
+        "temperature": 0.6,
+        "top_p": 0.7,
+        "seed": 12345,
+    }
+
+
+async def test_stop_sequences_are_refused_unsent(adapter: CloudflareAdapter, httpx_mock: HTTPXMock) -> None:
+    # The schema of @cf/meta/llama-3.1-8b-instruct has no ``stop``: the model would answer on past it.
+    error = await failure(adapter, ChatRequest.from_prompt("hi", stop=("END",)))
+    assert (error.kind, error.provider) == (ErrorKind.BAD_REQUEST, "cloudflare")
+    assert error.message.startswith("cannot send this request: stop: Workers AI's older models")
+    assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [({"top_p": 0.7, "seed": 1}, None), ({"stop": ("END",)}, "stop"), ({"seed": 2**64}, "seed")],
+)
+def test_check_options_for_the_cloudflare_wire(options: dict[str, Any], refused: str | None) -> None:
+    reason = check_options("cloudflare", ChatRequest.from_prompt("hi", **options))
+    assert (reason.split(":")[0] if reason else None) == refused
 
 
 # --- answers -----------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from google import genai
+from google.genai import types as genai_types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_httpx import HTTPXMock, IteratorStream
@@ -28,6 +30,7 @@ from llmroute.providers.gemini import (
     error_of,
     next_pacific_midnight,
 )
+from llmroute.providers.options import check_options
 from llmroute.types import (
     Candidate,
     ChatRequest,
@@ -243,6 +246,88 @@ async def test_the_body_has_user_and_model_turns_a_system_instruction_and_genera
         "systemInstruction": {"parts": [{"text": "You are terse."}]},
         "generationConfig": {"temperature": 0.7, "maxOutputTokens": 256},
     }
+
+
+async def test_top_p_stop_sequences_and_seed_go_in_generation_config(
+    adapter: GeminiAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=GENERATE_URL, json=ANSWER)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.9, stop=("\n\n", "END"), seed=-7, max_tokens=64)
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert json.loads(sent.content) == {
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"topP": 0.9, "maxOutputTokens": 64, "stopSequences": ["\n\n", "END"], "seed": -7},
+    }
+
+
+async def test_more_than_five_stop_sequences_or_a_seed_past_int32_are_refused_unsent(
+    adapter: GeminiAdapter, httpx_mock: HTTPXMock
+) -> None:
+    too_many = await failure(adapter, ChatRequest.from_prompt("hi", stop=tuple("abcdef")))
+    too_big = await failure(adapter, ChatRequest.from_prompt("hi", seed=2**31))
+    assert too_many.kind is too_big.kind is ErrorKind.BAD_REQUEST
+    assert too_many.message == "cannot send this request: stop: the Gemini API takes at most 5 stop sequences, not 6"
+    assert (
+        too_big.message
+        == "cannot send this request: seed: the Gemini API takes a seed from -2147483648 to 2147483647, not 2147483648"
+    )
+    assert httpx_mock.get_requests() == []
+
+
+async def test_generation_config_matches_what_the_official_client_sends(
+    adapter: GeminiAdapter, httpx_mock: HTTPXMock
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=ANSWER)
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    options = genai_types.HttpOptions(base_url=BASE.removesuffix("/v1beta"), api_version="v1beta", httpx_client=http)
+    with genai.Client(api_key=SECRET, http_options=options) as client:
+        config = genai_types.GenerateContentConfig(
+            system_instruction="be brief",
+            temperature=0.4,
+            top_p=0.9,
+            max_output_tokens=100,
+            stop_sequences=["END", "###"],
+            seed=2**31 - 1,
+        )
+        client.models.generate_content(model=MODEL, contents="hi", config=config)
+    httpx_mock.add_response(url=GENERATE_URL, json=ANSWER)
+    request = ChatRequest.from_prompt(
+        "hi",
+        system="be brief",
+        stream=False,
+        temperature=0.4,
+        top_p=0.9,
+        max_tokens=100,
+        stop=("END", "###"),
+        seed=2**31 - 1,
+    )
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    ours, theirs = json.loads(sent.content), json.loads(seen[0].content)
+    assert str(seen[0].url) == GENERATE_URL
+    assert (ours["contents"], ours["generationConfig"]) == (theirs["contents"], theirs["generationConfig"])
+    assert ours["systemInstruction"]["parts"] == theirs["systemInstruction"]["parts"]  # the client adds a role
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ({"top_p": 0.95, "stop": tuple("abcde"), "seed": -(2**31)}, None),
+        ({"stop": tuple("abcdef")}, "stop"),
+        ({"seed": -(2**31) - 1}, "seed"),
+    ],
+)
+def test_check_options_for_the_gemini_wire(options: dict[str, Any], refused: str | None) -> None:
+    reason = check_options("gemini", ChatRequest.from_prompt("hi", **options))
+    assert (reason.split(":")[0] if reason else None) == refused
 
 
 async def test_a_plain_prompt_sends_no_generation_config(adapter: GeminiAdapter, httpx_mock: HTTPXMock) -> None:
@@ -839,6 +924,22 @@ async def test_the_fake_answers_the_adapter_in_both_modes(fake: FakeProvider, po
     assert single[-1] == streamed[-1] == StreamEnd(MODEL, Usage(3, 5), "stop")
     assert [r.query for r in fake.requests] == ["", "alt=sse"]
     assert all(r.headers["x-goog-api-key"] == SECRET for r in fake.requests)
+
+
+async def test_the_strict_fake_takes_every_option_the_adapter_sends(fake: FakeProvider, pool: ClientPool) -> None:
+    # The fake refuses any name Gemini does not know ("Unknown name ..."), as the real service does.
+    request = ChatRequest.from_prompt(
+        "say hello please", temperature=0.2, top_p=0.9, max_tokens=50, stop=("END",), seed=11, stream=False
+    )
+    events = await run(fake_adapter(fake, pool), request)
+    assert text_of(events) == DEFAULT_TEXT
+    assert fake.requests[-1].body["generationConfig"] == {
+        "temperature": 0.2,
+        "topP": 0.9,
+        "maxOutputTokens": 50,
+        "stopSequences": ["END"],
+        "seed": 11,
+    }
 
 
 async def test_the_fakes_thinking_tokens_bill_as_output(fake: FakeProvider, pool: ClientPool) -> None:

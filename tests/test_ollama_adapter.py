@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 import httpx
+import ollama
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
@@ -17,6 +18,7 @@ from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OllamaAdapter
 from llmroute.providers.ollama import usage_limit_reset
+from llmroute.providers.options import check_options
 from llmroute.types import Candidate, ChatRequest, ReasoningDelta, StreamEnd, StreamEvent, Target, TextDelta, Usage
 
 CLOUD = "https://ollama.com"
@@ -134,6 +136,47 @@ async def test_no_options_are_sent_when_none_are_set(adapter: OllamaAdapter, htt
     await run(adapter)
     sent = httpx_mock.get_request()
     assert sent is not None and "options" not in json.loads(sent.content)
+
+
+async def test_top_p_stop_and_seed_go_in_options(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, stream=IteratorStream([NON_STREAM_BODY]))
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.9, stop=("\n\n", "User:"), seed=42, max_tokens=64)
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert json.loads(sent.content) == {
+        "model": "gpt-oss:120b",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": False,
+        "options": {"top_p": 0.9, "num_predict": 64, "stop": ["\n\n", "User:"], "seed": 42},
+    }
+
+
+async def test_options_match_what_the_official_client_sends(adapter: OllamaAdapter, httpx_mock: HTTPXMock) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=NON_STREAM_BODY)
+
+    official = ollama.Client(host=CLOUD, transport=httpx.MockTransport(answer))
+    options = ollama.Options(temperature=0.3, top_p=0.8, num_predict=32, stop=["END", "###"], seed=-1)
+    official.chat(model="gpt-oss:120b", messages=[{"role": "user", "content": "hi"}], stream=False, options=options)
+    httpx_mock.add_response(url=URL, stream=IteratorStream([NON_STREAM_BODY]))
+    request = ChatRequest.from_prompt(
+        "hi", stream=False, temperature=0.3, top_p=0.8, max_tokens=32, stop=("END", "###"), seed=-1
+    )
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    expected = {k: v for k, v in json.loads(seen[0].content).items() if k != "tools"}  # the client adds ``tools: []``
+    assert json.loads(sent.content) == expected
+
+
+def test_check_options_for_ollama_takes_any_number_of_stop_sequences() -> None:
+    many = ChatRequest.from_prompt("hi", top_p=0.5, stop=tuple(str(n) for n in range(50)), seed=2**63 - 1)
+    assert check_options("ollama", many) is None
+    assert check_options("ollama", ChatRequest.from_prompt("hi", seed=2**63)) is not None
 
 
 # --- answers -----------------------------------------------------------------------------------------

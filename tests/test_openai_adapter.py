@@ -24,6 +24,7 @@ from llmroute.keys import ApiKey, KeySlot
 from llmroute.policy import KeyEffect, RequestEffect, StateScope, action_for
 from llmroute.providers import ADAPTERS, ClientPool, OpenAIAdapter
 from llmroute.providers.openai_api import classify_error
+from llmroute.providers.options import check_options
 from llmroute.providers.resets import parse_go_duration
 from llmroute.types import (
     Candidate,
@@ -259,6 +260,98 @@ async def test_request_body_matches_what_the_official_client_sends(
     await run(adapter, ChatRequest.from_prompt("hi", system="be brief", temperature=0.2, max_tokens=256))
     assert sent_body(httpx_mock) == json.loads(seen[0].content)
     assert str(seen[0].url) == URL
+
+
+async def test_top_p_stop_and_seed_are_sent_with_stop_as_an_array(
+    adapter: OpenAIAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, content=BODY)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.9, stop=("\n\n", "END"), seed=42, max_tokens=64)
+    await run(adapter, request)
+    assert sent_body(httpx_mock) == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": False,
+        "top_p": 0.9,
+        "max_completion_tokens": 64,
+        "stop": ["\n\n", "END"],
+        "seed": 42,
+    }
+
+
+async def test_one_stop_sequence_is_still_an_array_and_a_zero_seed_is_sent(
+    adapter: OpenAIAdapter, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=URL, content=BODY)
+    await run(adapter, ChatRequest.from_prompt("hi", stream=False, stop=("END",), seed=0, top_p=0.0))
+    body = sent_body(httpx_mock)
+    assert (body["stop"], body["seed"], body["top_p"]) == (["END"], 0, 0.0)
+
+
+async def test_more_than_four_stop_sequences_are_refused_before_sending(
+    adapter: OpenAIAdapter, httpx_mock: HTTPXMock
+) -> None:
+    error = await failure(adapter, ChatRequest.from_prompt("hi", stop=("a", "b", "c", "d", "e")))
+    assert (error.kind, error.status, error.provider) == (ErrorKind.BAD_REQUEST, None, "openai")
+    assert "at most 4 stop sequences, not 5" in error.message
+    assert httpx_mock.get_requests() == []
+
+
+async def test_a_custom_endpoint_gets_the_same_options_under_max_tokens(
+    pool: ClientPool, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=f"{LOCAL}/chat/completions", content=BODY)
+    custom = OpenAIAdapter("lmstudio", LOCAL, pool, local=True)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.5, stop=("###",), seed=7, max_tokens=32)
+    await run(custom, request, LOCAL_CANDIDATE)
+    body = sent_body(httpx_mock)
+    assert {k: body[k] for k in ("top_p", "stop", "seed", "max_tokens")} == {
+        "top_p": 0.5,
+        "stop": ["###"],
+        "seed": 7,
+        "max_tokens": 32,
+    }
+
+
+async def test_options_match_what_the_official_client_sends(adapter: OpenAIAdapter, httpx_mock: HTTPXMock) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=BODY)
+
+    with official_client(answer) as client:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            temperature=0.4,
+            top_p=0.9,
+            max_completion_tokens=100,
+            stop=["\n\n", "END"],
+            seed=1234,
+            stream=False,
+        )
+    httpx_mock.add_response(url=URL, content=BODY)
+    request = ChatRequest.from_prompt(
+        "hi", stream=False, temperature=0.4, top_p=0.9, max_tokens=100, stop=("\n\n", "END"), seed=1234
+    )
+    await run(adapter, request)
+    assert sent_body(httpx_mock) == json.loads(seen[0].content)
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({}, None),
+        ({"temperature": 2.0, "max_tokens": 1}, None),
+        ({"top_p": 0.1, "stop": ("a", "b", "c", "d"), "seed": -(2**63)}, None),
+        ({"stop": ("a", "b", "c", "d", "e")}, "stop: the OpenAI Chat Completions API takes at most 4 stop sequences"),
+        ({"seed": 2**63}, "seed: the OpenAI Chat Completions API takes a seed from"),
+    ],
+)
+def test_check_options_for_the_openai_wire(options: dict[str, Any], reason: str | None) -> None:
+    found = check_options("openai", ChatRequest.from_prompt("hi", **options))
+    assert found == reason if reason is None else found is not None and found.startswith(reason)
 
 
 # --- answers -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.keys import ApiKey, KeySlot
 from llmroute.providers import ClientPool, OpenRouterAdapter
 from llmroute.providers.openrouter import classify_error
+from llmroute.providers.options import check_options
 from llmroute.types import Candidate, ChatRequest, ReasoningDelta, StreamEnd, StreamEvent, Target, TextDelta, Usage
 
 BASE = "https://openrouter.ai/api/v1"
@@ -167,6 +168,43 @@ async def test_request_body_carries_temperature_max_tokens_and_stream(
     body = json.loads(sent.content)
     assert body["messages"][0] == {"role": "system", "content": "be brief"}
     assert (body["stream"], body["temperature"], body["max_tokens"]) == (True, 0.2, 256)
+
+
+async def test_request_body_carries_top_p_stop_and_seed(adapter: OpenRouterAdapter, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=URL, content=CAPTURED_BODY)
+    request = ChatRequest.from_prompt("hi", stream=False, top_p=0.9, stop=("END",), seed=3, max_tokens=256)
+    await run(adapter, request)
+    sent = httpx_mock.get_request()
+    assert sent is not None
+    assert json.loads(sent.content) == {
+        "model": "openai/gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": False,
+        "top_p": 0.9,
+        "max_tokens": 256,
+        "stop": ["END"],
+        "seed": 3,
+    }
+
+
+async def test_more_stop_sequences_than_openrouter_takes_are_refused_unsent(
+    adapter: OpenRouterAdapter, httpx_mock: HTTPXMock
+) -> None:
+    error = await failure(adapter, ChatRequest.from_prompt("hi", stop=tuple("abcde")))
+    assert (error.kind, error.provider) == (ErrorKind.BAD_REQUEST, "openrouter")
+    assert (
+        error.message
+        == "cannot send this request: stop: OpenRouter's Chat Completions API takes at most 4 stop sequences, not 5"
+    )
+    assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "fits"),
+    [({"top_p": 1.0, "stop": tuple("abcd"), "seed": 2**63 - 1}, True), ({"stop": tuple("abcde")}, False)],
+)
+def test_check_options_for_the_openrouter_wire(options: dict[str, Any], fits: bool) -> None:
+    assert (check_options("openrouter", ChatRequest.from_prompt("hi", **options)) is None) is fits
 
 
 # --- non-streaming answers ---------------------------------------------------------------------------

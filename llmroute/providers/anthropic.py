@@ -41,6 +41,7 @@ from llmroute.providers.classify import (
     valid_unicode,
 )
 from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
+from llmroute.providers.options import require_options, stop_sequences
 from llmroute.types import (
     Candidate,
     ChatRequest,
@@ -114,6 +115,7 @@ class AnthropicAdapter(HttpChatAdapter):
 
     chat_path = f"{API_ROOT}/messages"
     models_path = f"{API_ROOT}/models"
+    protocol = "anthropic"
 
     def __init__(
         self,
@@ -132,7 +134,10 @@ class AnthropicAdapter(HttpChatAdapter):
         """System messages joined into ``system``; other turns as ``user`` / ``assistant``, neighbours of one
         role merged (the API combines them anyway, and older versions refused them). The temperature is
         clamped to Anthropic's 0-1 (others accept up to 2): a value the caller meant for any provider must
-        not turn into a 400 that stops the whole request."""
+        not turn into a 400 that stops the whole request. ``top_p`` and ``stop_sequences`` go as given (``top_p``,
+        like ``temperature``, is deprecated: newer models answer it with a 400, see :mod:`.options`); the API has
+        no seed, so a request with one is refused (:func:`~llmroute.providers.options.check_options`)."""
+        require_options(self.protocol, request, self.name)
         system: list[str] = []
         turns: list[dict[str, str]] = []
         for message in request.messages:
@@ -154,6 +159,10 @@ class AnthropicAdapter(HttpChatAdapter):
             body["system"] = "\n\n".join(system)
         if request.temperature is not None:
             body["temperature"] = min(max(request.temperature, 0.0), 1.0)
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if stop := stop_sequences(request):
+            body["stop_sequences"] = stop
         return body
 
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:

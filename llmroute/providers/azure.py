@@ -49,6 +49,7 @@ class AzureAdapter(OpenAIWireAdapter):
     models_path = f"{API_ROOT}/models"
     max_tokens_field = "max_completion_tokens"  # the v1 API takes it for every model; o-series reject max_tokens
     include_usage = True
+    protocol = "azure"
 
     def __init__(
         self,

@@ -51,6 +51,7 @@ from llmroute.providers.classify import (
     valid_unicode,
 )
 from llmroute.providers.framing import TextRepair, json_object
+from llmroute.providers.options import require_options, stop_sequences
 from llmroute.providers.resets import retry_hint
 from llmroute.types import KeyInfo, ModelInfo, ReasoningDelta, StreamEnd, StreamEvent, TextDelta, Usage
 
@@ -359,6 +360,8 @@ class BedrockAdapter(HttpChatAdapter):
     """Bedrock's runtime in one region; ``base_url`` is ``https://bedrock-runtime.{region}.amazonaws.com`` or an
     endpoint that stands in for it (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``)."""
 
+    protocol = "bedrock"
+
     def __init__(
         self,
         name: str,
@@ -394,7 +397,10 @@ class BedrockAdapter(HttpChatAdapter):
 
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
         """The Converse body: ``system`` blocks, ``messages`` of text blocks (turns of one role merged, as
-        Converse wants roles to alternate; empty texts left out, as it refuses blank blocks), ``inferenceConfig``."""
+        Converse wants roles to alternate; empty texts left out, as it refuses blank blocks), ``inferenceConfig``
+        (``maxTokens``, ``temperature``, ``topP``, ``stopSequences``: the same for every model family). Converse
+        has no seed, so a request with one is refused (:func:`~llmroute.providers.options.check_options`)."""
+        require_options(self.protocol, request, self.name)
         system = [{"text": m.content} for m in request.messages if m.role == "system" and m.content]
         messages: list[dict[str, Any]] = []
         for message in request.messages:
@@ -413,6 +419,10 @@ class BedrockAdapter(HttpChatAdapter):
             config["maxTokens"] = request.max_tokens
         if request.temperature is not None:
             config["temperature"] = request.temperature
+        if request.top_p is not None:
+            config["topP"] = request.top_p
+        if stop := stop_sequences(request):
+            config["stopSequences"] = stop
         if config:
             body["inferenceConfig"] = config
         return body

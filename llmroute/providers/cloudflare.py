@@ -63,6 +63,7 @@ class CloudflareAdapter(OpenAIWireAdapter):
     """Workers AI; ``base_url`` is the v4 API root, ``https://api.cloudflare.com/client/v4``."""
 
     include_usage = True
+    protocol = "cloudflare"
 
     def chat_url(self, candidate: Candidate) -> str:
         return f"{self.account_url(candidate.slot)}/ai/v1/chat/completions"

@@ -2,9 +2,10 @@
 
 See ``reference/providers-next.md`` §1. The key travels in the ``x-goog-api-key`` header and never in the
 URL (the ``?key=`` form the service also accepts ends up in exception texts and logs). Roles are ``user``
-and ``model``; system messages become ``systemInstruction``; ``temperature`` and ``maxOutputTokens`` go in
-``generationConfig``. Parts marked ``thought: true`` are reasoning, apart from the answer. Thinking tokens
-(``thoughtsTokenCount``) are billed as output, so they are added to the output count. A stream is SSE
+and ``model``; system messages become ``systemInstruction``; ``temperature``, ``topP``, ``maxOutputTokens``,
+``stopSequences`` (up to 5) and ``seed`` go in ``generationConfig``. Parts marked ``thought: true`` are
+reasoning, apart from the answer. Thinking tokens (``thoughtsTokenCount``) are billed as output, so they are
+added to the output count. A stream is SSE
 ``data:`` events (CRLF or LF) with no ``[DONE]``: it is whole when it ends after a chunk that carries a
 ``finishReason``; its ``usageMetadata`` is cumulative, so the last one seen is the usage.
 
@@ -43,6 +44,7 @@ from llmroute.providers.classify import (
     valid_unicode,
 )
 from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
+from llmroute.providers.options import require_options, stop_sequences
 from llmroute.types import (
     Candidate,
     ChatRequest,
@@ -112,6 +114,8 @@ FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 class GeminiAdapter(HttpChatAdapter):
     """The Gemini API; ``base_url`` is its versioned root, ``https://generativelanguage.googleapis.com/v1beta``."""
 
+    protocol = "gemini"
+
     # --- the request ---------------------------------------------------------------------------------------
 
     def chat_url(self, candidate: Candidate) -> str:
@@ -132,6 +136,7 @@ class GeminiAdapter(HttpChatAdapter):
         return self.method_url(candidate.model, GENERATE)
 
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
+        require_options(self.protocol, request, self.name)
         return request_body(request)
 
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
@@ -278,8 +283,10 @@ def auth_headers(key: ApiKey | None) -> dict[str, str]:
 
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """``contents`` (``user``/``model`` turns, consecutive messages of one role merged, as some models require
-    alternating turns), ``systemInstruction`` and ``generationConfig``. Empty texts are left out: the service
-    refuses an empty text part."""
+    alternating turns), ``systemInstruction`` and ``generationConfig`` (``temperature``, ``topP``,
+    ``maxOutputTokens``, ``stopSequences``, ``seed``). Empty texts are left out: the service refuses an empty
+    text part. The options are not checked here: :meth:`GeminiAdapter.request_body` refuses what the wire
+    cannot carry."""
     system: list[dict[str, str]] = []
     contents: list[dict[str, Any]] = []
     for message in request.messages:
@@ -300,8 +307,14 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if request.temperature is not None:
         config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
     if request.max_tokens is not None:
         config["maxOutputTokens"] = request.max_tokens
+    if stop := stop_sequences(request):
+        config["stopSequences"] = stop
+    if request.seed is not None:
+        config["seed"] = request.seed
     if config:
         body["generationConfig"] = config
     return body

@@ -1,7 +1,8 @@
 """Ollama's native chat API, for Ollama Cloud (bearer key) and a local daemon (no key).
 
 See ``reference/providers.md`` §2-§3: ``stream`` defaults to true on the server so
-it is always sent; sampling goes in ``options``; streams are NDJSON ending with a
+it is always sent; sampling goes in ``options`` (``temperature``, ``top_p``, ``stop``, ``seed``, and the
+answer's cap as ``num_predict``); streams are NDJSON ending with a
 ``done: true`` object that carries the token counts; errors are ``{"error": "text"}``.
 Thinking models send their reasoning in ``message.thinking``, apart from the answer.
 """
@@ -29,6 +30,7 @@ from llmroute.providers.classify import (
     valid_unicode,
 )
 from llmroute.providers.framing import TextRepair, ndjson_objects, text_lines
+from llmroute.providers.options import require_options, stop_sequences
 from llmroute.types import (
     Candidate,
     ChatRequest,
@@ -55,8 +57,10 @@ _EXTRA_USAGE_ONLY = "extra usage only"
 
 class OllamaAdapter(HttpChatAdapter):
     chat_path = "/api/chat"
+    protocol = "ollama"
 
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
+        require_options(self.protocol, request, self.name)
         return _body(candidate, request)
 
     def request_headers(self, candidate: Candidate, request: ChatRequest) -> dict[str, str]:
@@ -278,8 +282,14 @@ def _body(candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if request.temperature is not None:
         options["temperature"] = request.temperature
+    if request.top_p is not None:
+        options["top_p"] = request.top_p
     if request.max_tokens is not None:
         options["num_predict"] = request.max_tokens
+    if stop := stop_sequences(request):
+        options["stop"] = stop
+    if request.seed is not None:
+        options["seed"] = request.seed
     if options:
         body["options"] = options
     return body

@@ -6,7 +6,8 @@ named here as hooks, each overridden in one module per provider dialect:
 
 - where the request goes (:meth:`~HttpChatAdapter.chat_url`, :meth:`OpenAIWireAdapter.models_url`);
 - how the key travels (:meth:`OpenAIWireAdapter.auth_headers`);
-- the max-tokens field and whether to ask for a final usage chunk (class attributes);
+- the max-tokens field, whether to ask for a final usage chunk, and which options the dialect carries
+  (class attributes; the last is a row of :data:`~llmroute.providers.options.WIRES`);
 - where an error object sits in a body (:meth:`OpenAIWireAdapter.error_of`) and what it means
   (:meth:`OpenAIWireAdapter.classify`: kind, cause and reset time, from the provider's own headers);
 - what the usage object holds (:meth:`OpenAIWireAdapter.usage`; a cost only where reported).
@@ -27,6 +28,7 @@ from llmroute.errors import ErrorKind, ProviderError
 from llmroute.providers.base import HttpChatAdapter
 from llmroute.providers.classify import as_dict, as_int, body_excerpt, load_json, transport_error, valid_unicode
 from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
+from llmroute.providers.options import require_options, stop_sequences
 from llmroute.types import (
     Candidate,
     ChatRequest,
@@ -55,10 +57,15 @@ class OpenAIWireAdapter(HttpChatAdapter):
     max_tokens_field = "max_tokens"
     #: Send ``stream_options.include_usage``: providers that report stream usage only when asked.
     include_usage = False
+    #: The row of :data:`~llmroute.providers.options.WIRES` that says which options this dialect carries.
+    protocol = "openai"
 
     # --- the request ---------------------------------------------------------------------------------------
 
     def request_body(self, candidate: Candidate, request: ChatRequest) -> dict[str, Any]:
+        """The Chat Completions body; ``stop`` always as an array (the wire also takes one string). An option
+        this dialect cannot carry (:func:`~llmroute.providers.options.check_options`) is refused, never dropped."""
+        require_options(self.protocol, request, self.name)
         body: dict[str, Any] = {
             "model": candidate.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -66,8 +73,14 @@ class OpenAIWireAdapter(HttpChatAdapter):
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
+        if stop := stop_sequences(request):
+            body["stop"] = stop
+        if request.seed is not None:
+            body["seed"] = request.seed
         if request.stream and self.include_usage:
             body["stream_options"] = {"include_usage": True}
         return body

@@ -69,6 +69,7 @@ class OpenRouterAdapter(OpenAIWireAdapter):
     """The OpenAI wire plus OpenRouter's attribution headers, error dialect, reported cost and key report."""
 
     reports_key_limits = True  # GET /key: free_model_daily_requests
+    protocol = "openrouter"
 
     def __init__(
         self,
