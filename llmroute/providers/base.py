@@ -30,7 +30,7 @@ page costs neither the time nor the memory to read it whole."""
 BODY_LIMIT = 16 * 1024 * 1024
 """Bytes of a non-stream answer read at most; a longer body is a bad response, not something to buffer."""
 RELEASE_LIMIT = 64 * 1024
-RELEASE_WAIT = 0.25
+RELEASE_WAIT = 1.0
 """Bytes and seconds a finished stream's tail is read for, to keep its connection (see :func:`release`)."""
 SECRET_HEADER_LENGTH = 16
 """Configured header values at least this long are treated as secrets (a gateway token) and redacted from
