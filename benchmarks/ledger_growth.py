@@ -141,7 +141,8 @@ def main() -> None:
             print(f"{label:14} empty {a:6.0f}   {ROWS:,} rows {b:6.0f}   ({b / a:.2f}x)")
         print("in-process, building the report from the state file (ms):")
         for name, home in homes.items():
-            print(f"  {name:16} status {in_process(home, 'status'):6.1f}   costs --month {in_process(home, 'costs'):6.1f}")
+            status, costs = in_process(home, "status"), in_process(home, "costs")
+            print(f"  {name:16} status {status:6.1f}   costs --month {costs:6.1f}")
         print(f"the daily trim (keep_days 90) on the {ROWS:,}-row file, three runs:")
         store = Store.open(homes[f"{ROWS:,} rows"] / "state.db")
         for day in range(3):

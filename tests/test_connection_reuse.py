@@ -1,7 +1,8 @@
 """Connections are reused: a long-lived router (a library user, the gateway) pays one TCP (and TLS) handshake per
 provider, not one per answer, whether the answer streamed, failed or was cut short by its caller.
 
-Counted at the fake server, which sees every TCP connection the router opens.
+Counted at the fake server, which sees every TCP connection the router opens. Every test runs on both HTTP
+backends (``Router(http_backend=...)``): httpx's own pool and the aiohttp transport the gateway uses.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+
+import httpx
 
 from llmroute import ChatRequest, Router, Store, TextDelta, load_settings
 from tests.conftest import (
@@ -48,13 +51,23 @@ def environment(home: Path, cloud: FakeProvider) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def router(tmp_path: Path, cloud: FakeProvider) -> AsyncIterator[Router]:
+@pytest.fixture(params=["httpcore", "aiohttp"])
+async def router(request: pytest.FixtureRequest, tmp_path: Path, cloud: FakeProvider) -> AsyncIterator[Router]:
     settings = load_settings(environment(tmp_path, cloud))
     store = Store.open(settings.state_path)
-    async with Router(settings, store) as router:
+    async with Router(settings, store, http_backend=request.param) as router:
         yield router
     store.close()
+
+
+def pooled_connections(client: httpx.AsyncClient) -> int:
+    """Connections the client's pool holds (idle or in use), whichever backend carries it."""
+    transport = client._transport
+    session = getattr(transport, "_session", None)
+    if session is not None:  # the aiohttp transport
+        connector = session.connector
+        return sum(len(idle) for idle in connector._conns.values()) + len(connector._acquired)
+    return len(transport._pool.connections)  # type: ignore[attr-defined]
 
 
 def chat_connections(cloud: FakeProvider) -> Callable[[], int]:
@@ -102,4 +115,4 @@ async def test_a_stream_its_caller_abandons_midway_closes_its_connection_and_the
     result = await router.complete(ChatRequest.from_prompt("again", model=model))
     assert result.text
     assert opened() == 1, "the abandoned stream's connection is closed, never handed to the next request"
-    assert len(router._clients.client(cloud.openrouter_url)._transport._pool.connections) == 1  # type: ignore[attr-defined]
+    assert pooled_connections(router._clients.client(cloud.openrouter_url)) == 1

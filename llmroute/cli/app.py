@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import click
@@ -260,6 +261,30 @@ def costs(
     _run(ctx, False, lambda environment, settings: costs_command.run(options, settings, environment))
 
 
+@app.command()
+def metrics(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE atomically (a temporary file in its directory, then a rename) instead of stdout.",
+            metavar="FILE",
+        ),
+    ] = None,
+) -> None:
+    """Print the ledger's metrics in the Prometheus text format, for node_exporter's textfile collector.
+
+    Calls, tokens and cost (counters from the daily totals, all time), errors, latency and failovers over the
+    last hour, key and breaker states, and budget use. Reads only the state file.
+    """
+    from llmroute.cli import metrics as metrics_command
+
+    options = metrics_command.MetricsOptions(output=output)
+    _run(ctx, False, lambda environment, settings: metrics_command.run(options, settings, environment))
+
+
 @app.command("reset-limits")
 def reset_limits(
     ctx: typer.Context,
@@ -300,6 +325,39 @@ def prune(
 
     options = prune_command.PruneOptions(keep_days=keep_days, dry_run=dry_run, vacuum=not no_vacuum, json=as_json)
     _run(ctx, False, lambda environment, settings: prune_command.run(options, settings, environment))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; any but loopback needs LLMROUTE_SERVER_TOKEN.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 8787,
+    grace: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            callback=_finite,
+            help="On SIGTERM or Ctrl-C, seconds requests in flight get to finish.",
+            metavar="SECONDS",
+        ),
+    ] = 10.0,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show each request, attempt and failover on stderr.")
+    ] = False,
+) -> None:
+    """Serve the OpenAI and Ollama APIs over every key (/v1/chat/completions, /api/chat, ...), with /health and
+    /metrics.
+
+    Routing, failover, limits, budgets, privacy and the ledger are those of chat. Prints "listening on URL" on
+    stderr when ready; SIGTERM or Ctrl-C stops it gracefully (exit 0). With LLMROUTE_SERVER_TOKEN set, clients
+    must send Authorization: Bearer <token>.
+    """
+    from llmroute.cli import serve as serve_command
+
+    options = serve_command.ServeOptions(host=host, port=port, grace=grace)
+    _run(ctx, verbose, lambda environment, settings: serve_command.run(options, settings, environment))
 
 
 @app.command()

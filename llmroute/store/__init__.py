@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -324,3 +324,24 @@ class Store:
     def vacuum(self) -> VacuumResult:
         """Rewrite the file without its free pages (as incremental auto-vacuum) and truncate the WAL."""
         return retention.vacuum(self._conn)
+
+    @_guarded
+    def lifetime_by_series(self) -> list[reports.SeriesTotals]:
+        """All-time calls, tokens and settled cost per (provider, key label, model): what metrics count."""
+        return reports.lifetime_by_series(self._conn)
+
+    @_guarded
+    def pending_by_series(self) -> dict[reports.Series, int]:
+        """Attempts in flight per (provider, key label, model)."""
+        return reports.pending_by_series(self._conn)
+
+    @_guarded
+    def requests_since(self, since: float) -> reports.RequestCounts:
+        return reports.requests_since(self._conn, since)
+
+    @_guarded
+    def window_by_series(
+        self, since: float, latency_bounds_ms: Sequence[float], ttft_bounds_ms: Sequence[float]
+    ) -> list[reports.WindowGroup]:
+        """Settled attempts since ``since`` per series, outcome and error kind, with latency histograms."""
+        return reports.window_by_series(self._conn, since, latency_bounds_ms, ttft_bounds_ms)

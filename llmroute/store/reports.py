@@ -11,7 +11,7 @@ integer micro-dollars: the sums are exact.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from llmroute.store.spend import day_range
@@ -114,3 +114,110 @@ def latencies_since(conn: sqlite3.Connection, since: float) -> dict[str, list[fl
     for key_id, latency in rows:
         found.setdefault(key_id, []).append(float(latency))
     return found
+
+
+# --- For ``llmroute metrics`` and the gateway's ``/metrics`` -------------------------------------------------------
+
+Series = tuple[str, str, str]
+"""(provider, key label, model): how metrics name a series. A key's label, never its fingerprint or secret."""
+
+
+@dataclass(frozen=True)
+class SeriesTotals:
+    """The all-time sums of one (provider, key label, model), pruned attempts included."""
+
+    series: Series
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """How many values were at most each bound (cumulative, in the order asked), how many there were, their sum."""
+
+    within: tuple[int, ...]
+    count: int
+    total: float
+
+
+@dataclass(frozen=True)
+class WindowGroup:
+    """The attempts of one series with one outcome (``ok`` or ``failed``) and error kind in a window."""
+
+    series: Series
+    outcome: str
+    error_kind: str
+    """``unknown`` when the row names none (every ``ok`` row)."""
+    attempts: int
+    latency_ms: Buckets
+    ttft_ms: Buckets
+    """Of the attempts that streamed a first token."""
+
+
+@dataclass(frozen=True)
+class RequestCounts:
+    requests: int
+    """Distinct requests with an attempt in the window."""
+    attempts: int
+
+
+def lifetime_by_series(conn: sqlite3.Connection) -> list[SeriesTotals]:
+    """Sums per (provider, key label, model) over every day of ``usage_days``: counters that never go down.
+
+    Grouped by the label each day's row was written under, so that two keys that held one variable name in turn
+    (a rotated key) are one series, and a day's row never moves between series (unless the key is renamed that
+    very day).
+    """
+    rows = conn.execute(
+        f"""
+        SELECT provider, key_label, model, {_SUMS}
+        FROM usage_days GROUP BY provider, key_label, model ORDER BY provider, key_label, model
+        """
+    )
+    return [SeriesTotals((row[0], row[1], row[2]), Totals(*row[3:])) for row in rows]
+
+
+def pending_by_series(conn: sqlite3.Connection) -> dict[Series, int]:
+    """Attempts in flight (``pending`` in the ledger) per series, through the partial index of pending rows."""
+    rows = conn.execute(
+        "SELECT provider, key_label, model, count(*) FROM attempts INDEXED BY attempts_pending "
+        "WHERE outcome = 'pending' GROUP BY provider, key_label, model"
+    )
+    return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
+
+
+def requests_since(conn: sqlite3.Connection, since: float) -> RequestCounts:
+    """Requests and attempts with ``ts >= since`` (raw ledger): every attempt past a request's first is a failover."""
+    requests, attempts = conn.execute(
+        "SELECT count(DISTINCT request_id), count(*) FROM attempts WHERE ts >= ?", (since,)
+    ).fetchone()
+    return RequestCounts(int(requests), int(attempts))
+
+
+def window_by_series(
+    conn: sqlite3.Connection, since: float, latency_bounds_ms: Sequence[float], ttft_bounds_ms: Sequence[float]
+) -> list[WindowGroup]:
+    """The settled ``ok`` and ``failed`` attempts with ``ts >= since`` (raw ledger), per series, outcome and error
+    kind, with histograms of their latency and time to first token: one pass over the window."""
+    latency = "".join(", sum(latency_ms <= ?)" for _ in latency_bounds_ms)
+    ttft = "".join(", sum(ttft_ms <= ?)" for _ in ttft_bounds_ms)
+    rows = conn.execute(
+        f"""
+        SELECT provider, key_label, model, outcome, coalesce(error_kind, 'unknown'), count(*),
+               coalesce(sum(latency_ms), 0), count(ttft_ms), coalesce(sum(ttft_ms), 0){latency}{ttft}
+        FROM attempts WHERE ts >= ? AND outcome IN ('ok', 'failed')
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+        """,
+        (*map(float, latency_bounds_ms), *map(float, ttft_bounds_ms), since),
+    )
+    split = 9 + len(latency_bounds_ms)
+    return [
+        WindowGroup(
+            series=(row[0], row[1], row[2]),
+            outcome=row[3],
+            error_kind=row[4],
+            attempts=int(row[5]),
+            latency_ms=Buckets(tuple(int(n or 0) for n in row[9:split]), int(row[5]), float(row[6])),
+            ttft_ms=Buckets(tuple(int(n or 0) for n in row[split:]), int(row[7]), float(row[8])),
+        )
+        for row in rows
+    ]
