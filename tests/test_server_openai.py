@@ -286,6 +286,13 @@ def test_privacy_critical_never_leaves_the_machine(server: Served, fake: FakePro
     assert post(server, chat_body(), {"X-Llmroute-Privacy": "secret"}).status_code == 400
 
 
+def test_a_model_no_configured_key_can_reach_is_a_404_naming_the_variable_to_set(server: Served) -> None:
+    response = post(server, chat_body(model="anthropic:claude-sonnet-4-5"))
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "model_not_found" and "ANTHROPIC_API_KEY" in error["message"]
+
+
 def test_a_header_never_lowers_a_configured_critical_privacy(tmp_path: Path, fake: FakeProvider) -> None:
     home = tmp_path / "home"
     home.mkdir()

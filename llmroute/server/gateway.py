@@ -74,8 +74,8 @@ def failure_of(exc: BaseException, now: float | None = None) -> Failure:
         return Failure(504, "timeout", text)
     if isinstance(exc, errors.AllCandidatesFailed):
         return Failure(502, "all_failed", text)
-    if isinstance(exc, errors.NoKeysError):
-        return Failure(503, "no_keys", text)
+    if isinstance(exc, errors.NoKeysError):  # no key for any provider of this model: not one a client may retry
+        return Failure(404, "model_not_found", text)
     if isinstance(exc, (errors.ConfigError, errors.StateError)):
         return Failure(503, "unavailable", text)
     return Failure(500, "internal_error", f"internal error: {exc.__class__.__name__}")
