@@ -239,7 +239,9 @@ class OllamaFront:
             return _Call(kind, name, None, stream, think, unload=unload)
         options = _options(body.get("options"))
         options |= self._routing(headers)
-        return _Call(kind, name, ChatRequest(messages=messages, model=self._spec(name), **options), stream, think)
+        # A whole answer is asked for whole upstream: one body to read, nothing to fail midway.
+        request = ChatRequest(messages=messages, model=self._spec(name), stream=stream, **options)
+        return _Call(kind, name, request, stream, think)
 
     def _routing(self, headers: Mapping[str, str]) -> dict[str, Any]:
         """``X-Provider`` (a preferred provider) and ``X-Llmroute-Privacy`` (``critical`` keeps the request local).

@@ -132,7 +132,7 @@ def parse_chat(body: Any, headers: Mapping[str, str], gateway: Gateway) -> ChatC
             model=_model(body.get("model")),
             temperature=_number(body, "temperature", 0.0, 2.0),
             max_tokens=max_completion if max_completion is not None else max_tokens,
-            stream=True,
+            stream=stream,  # a whole answer is asked for whole: one body to read, nothing to fail midway
             provider=provider,
             privacy=_privacy(headers, settings.privacy),
             top_p=_number(body, "top_p", 0.0, 1.0),

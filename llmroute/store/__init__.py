@@ -7,6 +7,7 @@ Secrets never enter it: keys are known by fingerprint.
 from __future__ import annotations
 
 import functools
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -59,6 +60,9 @@ __all__ = [
 ]
 
 
+ABANDON_EVERY = 30.0
+"""Seconds between two sweeps of a process for attempts whose reservation ran out (see ``admission.admit``)."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -82,6 +86,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        self._next_abandon = -math.inf
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -226,7 +231,10 @@ class Store:
     @_guarded
     def admit(self, ticket: Ticket, now: float) -> int | Refusal:
         """Reserve a slot for one attempt (a pending ledger row), or say why it may not be sent."""
-        return admission.admit(self._conn, ticket, now)
+        abandon = now >= self._next_abandon
+        if abandon:
+            self._next_abandon = now + ABANDON_EVERY
+        return admission.admit(self._conn, ticket, now, abandon=abandon)
 
     @_guarded
     def settle(

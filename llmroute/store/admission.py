@@ -52,10 +52,16 @@ class Refusal:
     """For a budget: what it has left (the limit less what is spent and held), never below zero."""
 
 
-def admit(conn: sqlite3.Connection, ticket: Ticket, now: float) -> int | Refusal:
-    """Insert the pending attempt and return its id, or return why it may not be sent."""
+def admit(conn: sqlite3.Connection, ticket: Ticket, now: float, *, abandon: bool = True) -> int | Refusal:
+    """Insert the pending attempt and return its id, or return why it may not be sent.
+
+    With ``abandon``, first mark the pending attempts whose reservation ran out as abandoned. That is
+    bookkeeping only (an expired reservation already counts for nothing), so a busy process does it now and
+    then, not on every admission.
+    """
     with write_transaction(conn):
-        _abandon_stale(conn, now, ticket.reservation_timeout)
+        if abandon:
+            _abandon_stale(conn, now, ticket.reservation_timeout)
         refusal = _rate_refusal(conn, ticket, now) or _budget_refusal(conn, ticket, now)
         if refusal is not None:
             return refusal
