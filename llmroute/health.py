@@ -7,6 +7,7 @@ by the others, and a model refused to one key is skipped for that key alone.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from llmroute.errors import ErrorKind, ProviderError
@@ -39,9 +40,11 @@ def address(scope: StateScope, slot: KeySlot, model: str) -> Address:
     raise AssertionError(f"unknown scope {scope}")
 
 
-def addresses(slot: KeySlot, model: str) -> list[Address]:
-    """Every address whose hold would keep this slot from answering for ``model``."""
-    return list(dict.fromkeys(address(scope, slot, model) for scope in StateScope))
+@functools.lru_cache(maxsize=1024)
+def addresses(slot: KeySlot, model: str) -> tuple[Address, ...]:
+    """Every address whose hold would keep this slot from answering for ``model`` (the same every time: cached,
+    as every attempt's gate asks)."""
+    return tuple(dict.fromkeys(address(scope, slot, model) for scope in StateScope))
 
 
 def label(scope: StateScope | str, slot: KeySlot) -> str:

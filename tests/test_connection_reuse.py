@@ -116,3 +116,11 @@ async def test_a_stream_its_caller_abandons_midway_closes_its_connection_and_the
     assert result.text
     assert opened() == 1, "the abandoned stream's connection is closed, never handed to the next request"
     assert pooled_connections(router._clients.client(cloud.openrouter_url)) == 1
+
+
+async def test_a_cookie_a_provider_sets_is_never_sent_back(router: Router, cloud: FakeProvider) -> None:
+    model, key = MODELS["openrouter"]
+    cloud.script(key, stream_reply(headers={"Set-Cookie": "__cf_bm=affinity-backend-7; Path=/; HttpOnly"}))
+    await router.complete(ChatRequest.from_prompt("first", model=model))
+    await router.complete(ChatRequest.from_prompt("second", model=model))
+    assert "cookie" not in cloud.chat_requests[-1].headers

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from llmroute.errors import Cause, ConfigError, ErrorKind, ProviderError
-from llmroute.providers.base import ERROR_BODY_LIMIT, HttpChatAdapter
+from llmroute.providers.base import ERROR_BODY_LIMIT, HttpChatAdapter, parsed_url
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -461,7 +461,7 @@ class BedrockAdapter(HttpChatAdapter):
         """The body is serialised here and the exact bytes are signed."""
         outgoing = client.build_request(
             "POST",
-            self.request_url(candidate, request),
+            parsed_url(self.request_url(candidate, request)),
             content=encode_json(self.request_body(candidate, request)),
             headers=self.request_headers(candidate, request),
             timeout=timeout,

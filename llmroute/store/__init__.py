@@ -134,7 +134,7 @@ class Store:
         return ledger.rows(self._conn, since=since)
 
     @_guarded
-    def holds_in_force(self, addresses: list[Address], *, endpoint: str, now: float) -> list[Hold]:
+    def holds_in_force(self, addresses: Sequence[Address], *, endpoint: str, now: float) -> list[Hold]:
         """The holds at any of ``addresses`` that block a candidate now (one query)."""
         return holds.in_force(self._conn, addresses, endpoint, now)
 
