@@ -234,15 +234,25 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _provider_order(r: Resolver, names: Sequence[str]) -> tuple[str, ...]:
     setting = "routing.provider_order"
     order = list(r.get("routing", "provider_order", kind=STRINGS, default=DEFAULT_ORDER))
+    if not order:
+        raise ConfigError(f"{r.file_name}: {setting} is empty; name at least one provider or remove the key")
     unknown = [n for n in order if n not in names]
     if unknown:
         raise ConfigError(f"{r.file_name}: {setting} names unknown provider {unknown[0]!r}")
     source = r.sources[setting]
     prefer = r.env.get("PREFER_OLLAMA", "").strip().lower()
-    if prefer in ("0", "false", "no", "off") and "openrouter" in order and "ollama" in order:
+    if prefer not in ("", *_TRUE, *_FALSE):
+        raise ConfigError(
+            f"PREFER_OLLAMA must be true or false (1/0, yes/no, on/off), not {r.env['PREFER_OLLAMA'].strip()!r}"
+        )
+    if prefer in _FALSE and "openrouter" in order and "ollama" in order:
         if order.index("openrouter") > order.index("ollama"):
             source = "env PREFER_OLLAMA"
         order.remove("openrouter")

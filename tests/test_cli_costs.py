@@ -158,7 +158,11 @@ def test_periods_select_utc_days(cli: Cli, spent: dict[str, str]) -> None:
 )
 def test_bad_options_are_usage_errors(cli: Cli, args: list[str]) -> None:
     result = cli("costs", *args, **keys_env(openrouter=1))
-    assert result.code == ExitStatus.USAGE and result.stdout == ""
+    assert result.code == ExitStatus.USAGE
+    if "--json" in args:  # --json answers even a usage error, with one document
+        assert json.loads(result.stdout)["error"]["code"] == "usage"
+    else:
+        assert result.stdout == ""
     assert "Traceback" not in result.stderr
 
 

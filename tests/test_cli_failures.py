@@ -105,9 +105,12 @@ def test_an_unknown_provider_is_a_usage_error(tmp_path: Path) -> None:
     assert env.stderr.getvalue() == f"error: unknown provider 'nope' (known: {known})\n"
 
 
-def test_a_bad_privacy_value_is_a_config_error(tmp_path: Path) -> None:
+def test_a_bad_privacy_flag_is_a_usage_error_and_a_bad_variable_a_config_error(tmp_path: Path) -> None:
     env = environment(tmp_path)
-    assert run(["chat", "--privacy", "secret", "hi"], env) == ExitStatus.CONFIG
+    assert run(["chat", "--privacy", "secret", "hi"], env) == ExitStatus.USAGE
+    env = environment(tmp_path)
+    env.env = {**env.env, "LLMROUTE_PRIVACY": "secret"}
+    assert run(["chat", "hi"], env) == ExitStatus.CONFIG
 
 
 def test_build_prompt_puts_stdin_first_and_a_blank_line_between() -> None:

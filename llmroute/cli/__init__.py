@@ -17,7 +17,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args in (["--version"], ["-V"]):
         from llmroute._version import __version__
 
-        sys.stdout.write(f"llmroute {__version__}\n")
+        try:
+            sys.stdout.write(f"llmroute {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            from llmroute.cli.runner import silence_stdout
+
+            silence_stdout()
+            sys.exit(141)
         return
     from llmroute.cli import fast_chat
 

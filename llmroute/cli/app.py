@@ -17,11 +17,12 @@ import typer
 from llmroute._version import __version__
 from llmroute.cli.config_cmd import config_app
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus
+from llmroute.cli.failures import ExitStatus, closed_pipe, code_for
 from llmroute.cli.runner import (
     COMPLETE_VAR,
     INVALID_TEXT_WARNING,
-    internal_error,
+    fail,
+    fail_json,
     run_command,
     secret_values,
     valid_text,
@@ -378,7 +379,9 @@ def _run(
     needs_settings: bool = True,
 ) -> None:
     """Run the command through :func:`~llmroute.cli.runner.run_command` (settings, failures, exit status)."""
-    status = run_command(ctx.ensure_object(Environment), verbose, command, needs_settings=needs_settings)
+    environment = ctx.ensure_object(Environment)
+    as_json = bool(ctx.params.get("as_json"))
+    status = run_command(environment, verbose, command, needs_settings=needs_settings, as_json=as_json)
     raise typer.Exit(int(status))
 
 
@@ -402,16 +405,32 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int:
     arguments = [valid_text(a) for a in args]
     if arguments != list(args):
         environment.warn(INVALID_TEXT_WARNING)
+    as_json = wants_json(arguments)
     try:
-        result = app(args=arguments, prog_name="llmroute", standalone_mode=False, obj=environment)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.ClickException as exc:
-        exc.show(file=environment.stderr)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        environment.stderr.write("\n")
-        return int(ExitStatus.INTERRUPTED)
-    except Exception as exc:  # a bug outside any command's own error boundary
-        return int(internal_error(environment, exc))
+        try:
+            result = app(args=arguments, prog_name="llmroute", standalone_mode=False, obj=environment)
+            environment.stdout.flush()
+        except click.exceptions.Exit as exc:
+            environment.stdout.flush()
+            return exc.exit_code
+        except click.exceptions.ClickException as exc:
+            exc.show(file=environment.stderr)
+            return int(
+                fail_json(environment, code_for(exc.exit_code), exc.format_message(), exc.exit_code, as_json=as_json)
+            )
+        except click.exceptions.Abort:
+            environment.stderr.write("\n")
+            return int(fail_json(environment, "interrupted", "interrupted", ExitStatus.INTERRUPTED, as_json=as_json))
+    except BaseException as exc:  # a closed pipe (rich's handler raises SystemExit), or a bug outside any command
+        if isinstance(exc, SystemExit) and not closed_pipe(exc):
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return int(fail(environment, exc, as_json=as_json))
     return int(result or 0)
+
+
+def wants_json(arguments: Sequence[str]) -> bool:
+    """``--json`` among the options (before any ``--``): then even a command line Click refuses answers in JSON."""
+    options = arguments[: arguments.index("--")] if "--" in arguments else arguments
+    return "--json" in options

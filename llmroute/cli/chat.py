@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import asdict, dataclass
 
+from llmroute import aliases
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus, UsageProblem, require_provider
 from llmroute.config import Settings
-from llmroute.errors import ConfigError, LlmrouteError, RouteError
+from llmroute.errors import ConfigError, RouteError
 from llmroute.router import Router
 from llmroute.store import Store
 from llmroute.types import ChatRequest, ChatResult, Privacy, ReasoningDelta, TextDelta
@@ -68,12 +69,9 @@ def check_model(model: str | None) -> None:
 
 def make_request(options: ChatOptions, prompt: str, settings: Settings) -> ChatRequest:
     check_model(options.model)
-    privacy = options.privacy or settings.privacy
-    try:
-        privacy_level = Privacy(privacy)
-    except ValueError:
-        raise ConfigError(f"privacy must be 'normal' or 'critical', not {privacy!r}") from None
+    privacy_level = _privacy(options, settings)
     require_provider(settings, options.provider)
+    check_contradictions(options, privacy_level, settings)
     return ChatRequest.from_prompt(
         prompt,
         system=options.system,
@@ -85,6 +83,38 @@ def make_request(options: ChatOptions, prompt: str, settings: Settings) -> ChatR
         privacy=privacy_level,
         timeout=options.timeout,
     )
+
+
+def _privacy(options: ChatOptions, settings: Settings) -> Privacy:
+    """``--privacy`` is a flag (a bad value: usage error, 2); ``LLMROUTE_PRIVACY`` / the file are settings (3)."""
+    if options.privacy is None:
+        try:
+            return Privacy(settings.privacy)
+        except ValueError:
+            raise ConfigError(f"privacy must be 'normal' or 'critical', not {settings.privacy!r}") from None
+    try:
+        return Privacy(options.privacy)
+    except ValueError:
+        raise UsageProblem(f"--privacy must be 'normal' or 'critical', not {options.privacy!r}") from None
+
+
+def check_contradictions(options: ChatOptions, privacy: Privacy, settings: Settings) -> None:
+    """Flags that cannot all hold are refused (usage error) rather than one silently winning."""
+    if not options.provider:
+        return
+    names = [p.name for p in settings.providers]
+    pinned, _ = aliases.split_spec((options.model or "").strip(), names)
+    if pinned and pinned != options.provider:
+        raise UsageProblem(
+            f"--provider {options.provider} contradicts -m {options.model.strip()}"  # type: ignore[union-attr]
+            f" (pinned to {pinned}): drop one of them"
+        )
+    provider = settings.provider(options.provider)
+    if privacy is Privacy.CRITICAL and provider is not None and not provider.local:
+        where = "--privacy critical" if options.privacy else "privacy critical (LLMROUTE_PRIVACY or the config file)"
+        raise UsageProblem(
+            f"--provider {options.provider} is not a local provider, which {where} excludes: drop one of them"
+        )
 
 
 async def run_chat(
@@ -123,11 +153,9 @@ async def run_chat(
                         _print_json(environment, result_document(item))
                     if item.finish_reason == "length":
                         environment.warn(cut_off_warning(request, answered=out.wrote or bool(item.text)))
-    except RouteError as exc:
+    except RouteError:  # reported by the runner (with ``--json``, as one document with the attempts)
         thoughts.finish()
         out.finish()
-        if as_json:
-            _print_json(environment, error_document(exc))
         raise
     finally:
         store.close()
@@ -214,14 +242,9 @@ def result_document(result: ChatResult) -> dict[str, object]:
     return document
 
 
-def error_document(error: LlmrouteError) -> dict[str, object]:
-    from llmroute.cli.failures import exit_status
-
-    attempts = [_attempt(asdict(a)) for a in getattr(error, "attempts", ())]
-    return {
-        "error": {"type": error.__class__.__name__, "message": str(error), "exit_code": int(exit_status(error))},
-        "attempts": attempts,
-    }
+def attempts_list(error: BaseException) -> list[dict[str, object]]:
+    """The attempts a failed request made, as ``--json`` shows them beside the error."""
+    return [_attempt(asdict(a)) for a in getattr(error, "attempts", ())]
 
 
 def _usage(usage: dict[str, object]) -> dict[str, object]:

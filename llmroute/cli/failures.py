@@ -1,7 +1,17 @@
-"""The one place that turns errors into a one-line message and an exit status."""
+"""The one place that turns errors into a one-line message, an exit status and a machine code.
+
+The rule, for every command and both front ends (Typer and the ``chat`` fast path):
+
+- a bad command line (a Click parsing error, a bad option value, flags that contradict each other, an unknown
+  ``--provider`` or ``--key``) is a usage error, exit 2, ``UsageProblem`` after parsing;
+- a bad value from the environment or ``config.toml`` is a configuration error, exit 3 (``ConfigError``);
+- each other failure has its own status in :data:`_STATUS_BY_ERROR`, and a stable ``code`` for ``--json``;
+- a reader that closed stdout ends the run quietly with 141, however the write failed (:func:`closed_pipe`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -47,22 +57,68 @@ def require_provider(settings: Settings, name: str | None) -> None:
         raise UsageProblem(f"unknown provider {name!r} (known: {known})")
 
 
-_STATUS_BY_ERROR: tuple[tuple[type[errors.LlmrouteError], ExitStatus], ...] = (
-    (errors.ConfigError, ExitStatus.CONFIG),
-    (errors.StateError, ExitStatus.CONFIG),
-    (errors.PrivacyRefused, ExitStatus.PRIVACY),
-    (errors.StreamBroken, ExitStatus.STREAM_BROKEN),
-    (errors.RequestRejected, ExitStatus.REJECTED),
-    (errors.NoCandidateAvailable, ExitStatus.LIMITED),
-    (errors.AllCandidatesFailed, ExitStatus.ALL_FAILED),
+def require_keys(
+    settings: Settings, labels: Sequence[str], provider: str | None = None, *, also: Collection[str] = ()
+) -> None:
+    """Each ``--key LABEL`` must name a configured key (or one of ``also``, e.g. a key with stored state), of
+    ``--provider`` when that is given: the same usage error, with the known names, in every command."""
+    require_provider(settings, provider)
+    slots = settings.all_slots()
+    owner = {s.label: s.provider for s in slots}
+    for label in labels:
+        if label not in owner and label not in also:
+            names = ", ".join(sorted(owner)) or "none"
+            raise UsageProblem(f"unknown key {label!r} (known: {names})")
+        if provider and label in owner and owner[label] != provider:
+            raise UsageProblem(f"--key {label} belongs to {owner[label]}, not to --provider {provider}")
+
+
+_STATUS_BY_ERROR: tuple[tuple[type[BaseException], ExitStatus, str], ...] = (
+    (UsageProblem, ExitStatus.USAGE, "usage"),
+    (errors.NoKeysError, ExitStatus.CONFIG, "no_keys"),
+    (errors.ConfigError, ExitStatus.CONFIG, "config"),
+    (errors.StateError, ExitStatus.CONFIG, "state"),
+    (errors.PrivacyRefused, ExitStatus.PRIVACY, "privacy_refused"),
+    (errors.StreamBroken, ExitStatus.STREAM_BROKEN, "stream_broken"),
+    (errors.ModelNotFound, ExitStatus.REJECTED, "model_not_found"),
+    (errors.RequestRejected, ExitStatus.REJECTED, "rejected"),
+    (errors.NoCandidateAvailable, ExitStatus.LIMITED, "limited"),
+    (errors.DeadlineExceeded, ExitStatus.ALL_FAILED, "deadline"),
+    (errors.AllCandidatesFailed, ExitStatus.ALL_FAILED, "all_failed"),
 )
+#: The machine code of a status no error class above names.
+_CODE_BY_STATUS = {ExitStatus.ERROR: "internal", ExitStatus.USAGE: "usage", ExitStatus.INTERRUPTED: "interrupted"}
+
+
+def classify(error: BaseException) -> tuple[ExitStatus, str]:
+    """The exit status and the stable machine code (``--json``'s ``error.code``) of ``error``."""
+    for cls, status, code in _STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status, code
+    if isinstance(error, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED, "interrupted"
+    return ExitStatus.ERROR, "internal"
 
 
 def exit_status(error: errors.LlmrouteError) -> ExitStatus:
-    for cls, status in _STATUS_BY_ERROR:
-        if isinstance(error, cls):
-            return status
-    return ExitStatus.ERROR
+    return classify(error)[0]
+
+
+def code_for(status: int) -> str:
+    """The machine code of a status reached without an exception (a Click usage error)."""
+    return _CODE_BY_STATUS.get(status, "internal")  # type: ignore[call-overload]
+
+
+def error_document(code: str, text: str, status: int) -> dict[str, object]:
+    """``--json``'s answer to every failure: ``{"error": {"code", "message", "exit_code"}}``."""
+    return {"error": {"code": code, "message": text, "exit_code": int(status)}}
+
+
+def closed_pipe(error: BaseException) -> bool:
+    """The reader closed stdout: a ``BrokenPipeError``, or the ``SystemExit`` rich raises on handling one."""
+    if isinstance(error, SystemExit):
+        return isinstance(error.__context__, BrokenPipeError)
+    return isinstance(error, BrokenPipeError)
 
 
 def message(error: BaseException) -> str:

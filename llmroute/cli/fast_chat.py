@@ -25,7 +25,8 @@ from llmroute.cli.failures import ExitStatus
 from llmroute.cli.runner import (
     COMPLETE_VAR,
     INVALID_TEXT_WARNING,
-    internal_error,
+    fail,
+    fail_json,
     run_command,
     secret_values,
     valid_text,
@@ -112,6 +113,7 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int | No
     if parsed is None:
         return None
     debug, values, prompt = parsed
+    as_json = bool(values.get("as_json"))
     environment = environment or Environment()
     environment.guard_output()
     environment.remember_secrets(secret_values(environment.env))
@@ -137,9 +139,16 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int | No
             show_reasoning=bool(values.get("show_reasoning")),
         )
         verbose = bool(values.get("verbose"))
-        return int(run_command(environment, verbose, lambda env, settings: chat_command.chat(options, settings, env)))
+        return int(
+            run_command(
+                environment,
+                verbose,
+                lambda env, settings: chat_command.chat(options, settings, env),
+                as_json=options.json,
+            )
+        )
     except (KeyboardInterrupt, EOFError):  # outside the command's own boundary, as Click's Abort
         environment.stderr.write("\n")
-        return int(ExitStatus.INTERRUPTED)
+        return int(fail_json(environment, "interrupted", "interrupted", ExitStatus.INTERRUPTED, as_json=as_json))
     except Exception as exc:  # a bug outside the command's own error boundary
-        return int(internal_error(environment, exc))
+        return int(fail(environment, exc, as_json=as_json))

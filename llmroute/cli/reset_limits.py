@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus, UsageProblem, require_provider
+from llmroute.cli.failures import ExitStatus, require_keys, require_provider
 from llmroute.config import Settings
 from llmroute.reports import known_keys
 from llmroute.store import BreakerState, Hold, Store
@@ -56,13 +56,12 @@ def _selection(
         return None, None
     known = known_keys(settings)
     stored = store.all_holds()
+    # A key no longer configured may still hold state worth clearing: its label counts as known.
+    require_keys(settings, options.labels, options.provider, also={h.label for h in stored if h.label})
     ids = []
     for label in options.labels:
         matches = [i for k in known if k.label == label for i in (k.id, k.pool_id)]
         matches += [h.subject for h in stored if h.label == label]
-        if not matches:
-            names = ", ".join(sorted({k.label for k in known})) or "none"
-            raise UsageProblem(f"unknown key {label!r} (known: {names})")
         ids += matches
     return list(dict.fromkeys(ids)), [options.provider] if options.provider else []
 

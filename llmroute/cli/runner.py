@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus
+from llmroute.errors import RouteError
 
 #: Set by the shell completion scripts: the run is a completion request, which only Typer answers.
 COMPLETE_VAR = "_LLMROUTE_COMPLETE"
@@ -31,41 +32,86 @@ def run_command(
     command: Callable[[Environment, Any], ExitStatus],
     *,
     needs_settings: bool = True,
+    as_json: bool = False,
 ) -> ExitStatus:
     """Load the settings, run the command, and turn every failure into one line and an exit status.
 
     A command that must work even when the configuration is broken (``config path``)
-    gets the merged environment instead of the settings.
+    gets the merged environment instead of the settings. With ``as_json`` every failure is also
+    one JSON document on stdout (:func:`fail`).
     """
-    from llmroute.cli.failures import UsageProblem, exit_status, message
     from llmroute.config import load_environment, load_settings
-    from llmroute.errors import LlmrouteError
 
     environment.guard_output()
     environment.configure_logging(verbose)
     try:
-        env = {**load_environment(), **environment.env}
-        # Before anything can fail: a message about a broken setting must not show a key either.
-        environment.remember_secrets(secret_values(env))
-        if not needs_settings:
-            return command(environment, env)
-        settings = load_settings(env)
-        environment.remember_secrets((*(s for k in settings.keys for s in k.secrets), *settings.file_secrets))
-        return command(environment, settings)
-    except UsageProblem as exc:
-        environment.error(str(exc))
-        return ExitStatus.USAGE
-    except LlmrouteError as exc:
-        environment.error(message(exc))
-        return exit_status(exc)
-    except KeyboardInterrupt:
-        environment.stderr.write("\n")
-        return ExitStatus.INTERRUPTED
-    except BrokenPipeError:
+        try:
+            env = {**load_environment(), **environment.env}
+            # Before anything can fail: a message about a broken setting must not show a key either.
+            environment.remember_secrets(secret_values(env))
+            if not needs_settings:
+                return command(environment, env)
+            settings = load_settings(env)
+            environment.remember_secrets((*(s for k in settings.keys for s in k.secrets), *settings.file_secrets))
+            return command(environment, settings)
+        except KeyboardInterrupt:
+            environment.stderr.write("\n")
+            raise
+        except BaseException as exc:
+            from llmroute.cli.failures import closed_pipe
+
+            if isinstance(exc, SystemExit) and not closed_pipe(exc):
+                raise
+            return fail(environment, exc, as_json=as_json)
+    except KeyboardInterrupt as exc:
+        return fail(environment, exc, as_json=as_json, note=False)
+
+
+def fail(environment: Environment, error: BaseException, *, as_json: bool, note: bool = True) -> ExitStatus:
+    """The one report of a failure: a closed pipe ends quietly (141); anything else is one ``error:`` line on
+    stderr (or, for a bug with ``--debug``, the traceback) and, with ``--json``, one document on stdout."""
+    from llmroute.cli.failures import classify, closed_pipe, message
+
+    if closed_pipe(error):
         silence_stdout()
         return ExitStatus.BROKEN_PIPE
-    except Exception as exc:
-        return internal_error(environment, exc)
+    status, code = classify(error)
+    text = {"usage": str(error), "interrupted": "interrupted"}.get(code) or message(error)
+    if status is ExitStatus.ERROR:
+        internal_error(environment, error)
+    elif note:
+        environment.error(text)
+    extra: dict[str, object] = {}
+    if isinstance(error, RouteError):  # every routing failure lists its attempts, none made included
+        from llmroute.cli.chat import attempts_list
+
+        extra["attempts"] = attempts_list(error)
+    return fail_json(environment, code, text, status, as_json=as_json, extra=extra)
+
+
+def fail_json(
+    environment: Environment,
+    code: str,
+    text: str,
+    status: int,
+    *,
+    as_json: bool,
+    extra: Mapping[str, object] | None = None,
+) -> ExitStatus:
+    """With ``--json``, the error document on stdout (redacted, one line); returns ``status``."""
+    if as_json:
+        import json
+
+        from llmroute.cli.failures import error_document
+
+        document = {**error_document(code, environment.one_line(text), status), **(extra or {})}
+        try:
+            environment.stdout.write(environment.redact(json.dumps(document, ensure_ascii=False)) + "\n")
+            environment.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()
+            return ExitStatus.BROKEN_PIPE
+    return ExitStatus(status) if status in ExitStatus._value2member_map_ else status  # type: ignore[return-value]
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
-from llmroute.cli.failures import ExitStatus, require_provider
+from llmroute.cli.failures import ExitStatus, require_keys
 from llmroute.config import Settings
 from llmroute.diagnostics import Diagnosis, KeyReport, ModelReach, Verdict, diagnose
 from llmroute.store import Store
@@ -37,7 +37,7 @@ def required_models(options: TestKeysOptions, settings: Settings) -> tuple[str, 
 
 
 def run(options: TestKeysOptions, settings: Settings, environment: Environment) -> ExitStatus:
-    require_provider(settings, options.provider)
+    require_keys(settings, options.labels, options.provider)
     required = required_models(options, settings)
     store = Store.open(settings.state_path)
     progress = _Progress(environment)
