@@ -1,8 +1,8 @@
 """The command line. The only part of llmroute that imports Typer, Click or Rich.
 
 Typer is imported only when needed: ``--version`` answers before it is, and a plain ``chat`` command line
-is run by :mod:`.fast_chat` without it and ends without the interpreter's teardown: a chat is the command
-that scripts call in loops, so it starts and ends as fast as it can.
+is run by :mod:`.fast_chat` without it: a chat is the command that scripts call in loops, so it starts and ends
+as fast as it can. Every command ends without the interpreter's teardown (:func:`.runner.exit_now`).
 """
 
 from __future__ import annotations
@@ -34,5 +34,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         exit_now(status)
     from llmroute.cli.app import run
+    from llmroute.cli.runner import exit_now
 
-    sys.exit(run(args))
+    exit_now(run(args))
