@@ -22,7 +22,8 @@ from llmroute import health, windows
 from llmroute.providers.options import check_options
 from llmroute.config import Settings
 from llmroute.config_limits import SEED_PROVIDERS
-from llmroute.limits import Budget, FreeModelLimit, Price, RateLimit, Scope, usd
+from llmroute.limits import Budget, FreeModelLimit, Price, RateLimit, Scope
+from llmroute.money import usd
 from llmroute.policy import StateScope, is_free_model
 from llmroute.store import Address, AttemptRow, Hold, Refusal, Store, Ticket
 from llmroute.types import Candidate, ChatRequest, Privacy, Usage

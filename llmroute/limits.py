@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from llmroute.money import usd  # noqa: F401  (the one money rule; re-exported for callers of limits.usd)
+
 if TYPE_CHECKING:
     from llmroute.keys import KeySlot
 
@@ -136,10 +138,3 @@ class Scope:
     def of_key(cls, slot: KeySlot) -> Scope:
         """The scope of one key's own limits and budgets."""
         return cls("key", slot.id, slot.label)
-
-
-def usd(amount: float) -> str:
-    """``$5.00``, or enough decimals that a small amount does not read as zero (``$0.000042``)."""
-    if amount == 0 or abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    return f"${amount:.6f}".rstrip("0").rstrip(".") if abs(amount) < 0.01 else f"${amount:.4f}"

@@ -59,7 +59,8 @@ def period(kind: str, now: float) -> Period:
 
 
 def utc_clock(epoch: float) -> str:
-    """``14:03:07 UTC`` today (UTC), else ``2026-12-01 00:00 UTC``: a time a message names with its zone."""
+    """The one rule for a time shown to a person: UTC, with the zone named. ``14:03:07 UTC`` when it falls
+    on today's UTC date, else ``2026-12-01 00:00 UTC``. Machine output uses ISO 8601 with ``Z`` instead."""
     moment = datetime.fromtimestamp(epoch, UTC)
     if moment.date() == datetime.now(UTC).date():
         return moment.strftime("%H:%M:%S UTC")

@@ -107,7 +107,7 @@ def test_a_budget_refusal_names_the_budget_and_its_reset(tmp_path: Path) -> None
     now = time.time()
     refusal = s.admit(ticket(budgets=((TOTAL, Budget(monthly=0.0)),), reserve_micros=1), now)
     assert isinstance(refusal, Refusal) and refusal.budget
-    assert refusal.reason == "monthly budget $0.00" and refusal.until == windows.month(now).end
+    assert refusal.reason == "monthly budget $0" and refusal.until == windows.month(now).end
 
 
 def test_a_call_known_to_cost_nothing_is_never_refused_by_a_budget(tmp_path: Path) -> None:

@@ -191,5 +191,5 @@ def test_the_table_shows_reported_estimated_and_total(cli: Cli, spent: dict[str,
         "total",
     ]
     (ollama,) = [line for line in lines if line.startswith("OLLAMA_API_KEY")]
-    assert ollama.split()[-3:] == ["$0.00", "$1.23457", "$1.23457"]
-    assert lines[-1].split()[0] == "total" and lines[-1].split()[-1] == "$1.234654"
+    assert ollama.split()[-5:] == ["$0", "~$1.23457", "~$1.23457", "(+1", "unpriced)"]
+    assert lines[-1].split()[0] == "total" and lines[-1].split()[-3:] == ["~$1.234654", "(+1", "unpriced)"]

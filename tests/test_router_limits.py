@@ -129,7 +129,7 @@ async def test_a_model_still_unpriced_reserves_the_configured_worst_case_never_n
     with pytest.raises(NoCandidateAvailable) as caught:
         await router.complete(ask(max_tokens=20_000))
     assert contacted(httpx_mock) == [], "20,000 tokens at the assumed $1/M could overshoot $0.01"
-    assert "has $0.0100 left, less than the $0.0200 a call may cost" in str(caught.value)
+    assert "has $0.01 left, less than the $0.020014 a call may cost" in str(caught.value)
     assert "(openrouter:openai/gpt-4o-mini has no known price)" in str(caught.value)
     assert "[providers.openrouter.prices]" in str(caught.value), "the message says how to price it"
     answer(httpx_mock, OR_KEY_1, "ok")

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from llmroute.windows import day, month, period
+from llmroute.windows import day, month, period, utc_clock
 
 
 def at(text: str) -> float:
@@ -55,3 +55,20 @@ def test_periods_ignore_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> 
 def test_an_unknown_period_kind_is_an_error() -> None:
     with pytest.raises(ValueError):
         period("week", 0.0)
+
+
+def test_a_time_today_names_utc_and_the_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: a local clock would read another hour
+    time.tzset()
+    try:
+        now = datetime.now(UTC).replace(hour=0, minute=0, second=7, microsecond=0)
+        assert utc_clock(now.timestamp()) == "00:00:07 UTC"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_time_on_another_day_names_the_date_and_utc() -> None:
+    assert utc_clock(at("2020-12-01T00:00:00")) == "2020-12-01 00:00 UTC"

@@ -12,8 +12,9 @@ from typing import Any
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus, UsageProblem
-from llmroute.cli.status import bar, budget_document, budget_table, cells, dollars, totals_document
+from llmroute.cli.status import bar, budget_document, budget_table, cells, cost_text, totals_document
 from llmroute.config import Settings
+from llmroute.money import dollars
 from llmroute.reports import GROUPINGS, BudgetUse, CostRow, Costs, build_costs, cost_period
 from llmroute.reports.common import utc_date
 from llmroute.store import Store, Totals
@@ -117,8 +118,8 @@ def _money_cells(totals: Totals) -> list[str]:
         f"{totals.tokens_in:,}",
         f"{totals.tokens_out:,}",
         dollars(totals.reported_micros),
-        dollars(totals.estimated_micros),
-        dollars(totals.cost_micros),
+        dollars(totals.estimated_micros, estimated=bool(totals.estimated_micros)),
+        cost_text(totals),
     ]
 
 

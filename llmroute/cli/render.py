@@ -11,6 +11,8 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 from llmroute.cli.environment import Environment, escape_unprintable
+from llmroute.money import usd
+from llmroute.windows import utc_clock
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,8 +73,9 @@ def _printable_table() -> type[Table]:
     return PrintableTable
 
 
-def money(value: float | None, digits: int = 2) -> str:
-    return DASH if value is None else f"${value:,.{digits}f}"
+def money(value: float | None, *, estimated: bool = False) -> str:
+    """An amount in US dollars by the one money rule (``llmroute.money``); ``—`` when unknown."""
+    return DASH if value is None else usd(value, estimated=estimated)
 
 
 def number(value: float | int | None, unit: str = "") -> str:
@@ -82,13 +85,13 @@ def number(value: float | int | None, unit: str = "") -> str:
 
 
 def clock_time(epoch: float | None) -> str:
-    """Local HH:MM:SS today, else the date too."""
+    """A moment by the one time rule (``windows.utc_clock``): ``14:03:07 UTC`` today (UTC), else
+    ``2026-12-01 00:00 UTC``; ``—`` when there is none, ``never`` when it never comes."""
     if epoch is None:
         return DASH
     if epoch == float("inf"):
         return "never"
-    same_day = time.strftime("%Y-%m-%d", time.localtime(epoch)) == time.strftime("%Y-%m-%d")
-    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.localtime(epoch))
+    return utc_clock(epoch)
 
 
 def iso(epoch: float | None) -> str | None:

@@ -14,6 +14,7 @@ from llmroute.cli import render
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus
 from llmroute.config import Settings
+from llmroute.money import dollars, unpriced
 from llmroute.reports import BudgetUse, KeyStatus, ProviderStatus, Status, build_status, usd
 from llmroute.store import Store, Totals
 
@@ -119,7 +120,8 @@ def cells(*values: str) -> list[str]:
 
 
 def state_text(key: KeyStatus) -> str:
-    """``ready``, ``cooling until 14:03:11``, ``disabled``, ``at rate limit until ...``, ``over budget until ...``."""
+    """``ready``, ``cooling until 14:03:11 UTC``, ``disabled``, ``at rate limit until ...``, ``over budget until
+    ...``; the time by the one rule (``render.clock_time``)."""
     text = STATE_WORDS.get(key.state, key.state)
     return text + (f" until {render.clock_time(key.until)}" if key.until is not None else "")
 
@@ -139,17 +141,10 @@ def breaker_text(provider: ProviderStatus) -> str:
     return text + (f" ({'; '.join(details)})" if details else "")
 
 
-def dollars(micros: int) -> str:
-    """``$1,234.50``, ``$0.000042``: exact, with at least two decimals and no trailing zeros beyond them."""
-    whole, _, part = usd(micros).partition(".")
-    part = part.rstrip("0").ljust(2, "0")
-    sign = "-" if whole.startswith("-") else ""
-    return f"{sign}${int(whole.lstrip('-')):,}.{part}"
-
-
 def cost_text(totals: Totals) -> str:
-    """The cost; ``~`` marks one that is wholly or partly estimated from prices rather than reported."""
-    return ("~" if totals.estimated_micros else "") + dollars(totals.cost_micros)
+    """The cost; ``~`` marks one that is wholly or partly estimated from prices rather than reported, and calls
+    nobody knows the price of are counted after it (``$0 (+1 unpriced)``) rather than taken for free."""
+    return dollars(totals.cost_micros, estimated=bool(totals.estimated_micros)) + unpriced(totals.unpriced)
 
 
 def bar(percent: float, fancy: bool) -> str:
@@ -166,9 +161,9 @@ def budget_table(budgets: list[BudgetUse], environment: Environment):  # type: i
     fancy = render._isatty(stream)
     table = render.table(environment, stream, "budget", "period", "used / limit", "use", "resets")
     for use in budgets:
-        used = f"{dollars(use.used_micros)} / {dollars(use.limit_micros)}"
+        used = f"{dollars(use.used_micros, estimated=bool(use.estimated_micros))} / {dollars(use.limit_micros)}"
         if use.estimated_micros:
-            used += f" (est. {dollars(use.estimated_micros)})"
+            used += f" ({dollars(use.estimated_micros, estimated=True)} estimated)"
         if use.reserved_micros:
             used += f" (+{dollars(use.reserved_micros)} in flight)"
         period = "today" if use.period == "day" else "this month"

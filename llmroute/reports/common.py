@@ -10,6 +10,7 @@ from llmroute import windows
 from llmroute.config import Settings
 from llmroute.keys import KeySlot
 from llmroute.limits import Budget, Scope
+from llmroute.money import dollars
 from llmroute.store import Store
 
 TOTAL = Scope("total", "", "total")
@@ -71,7 +72,7 @@ class BudgetUse:
 
     @property
     def name(self) -> str:
-        return f"{'daily' if self.period == 'day' else 'monthly'} budget ${self.limit_micros / 1_000_000:,.2f}"
+        return f"{'daily' if self.period == 'day' else 'monthly'} budget {dollars(self.limit_micros)}"
 
 
 def budget_uses(store: Store, settings: Settings, scope: Scope, budget: Budget | None, now: float) -> list[BudgetUse]:

@@ -14,7 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 
 from llmroute import windows
-from llmroute.limits import Budget, FreeModelLimit, RateLimit, Scope, usd
+from llmroute.limits import Budget, FreeModelLimit, RateLimit, Scope
+from llmroute.money import usd
 from llmroute.store import totals
 from llmroute.store.connection import write_transaction
 from llmroute.store.ledger import AttemptRow
