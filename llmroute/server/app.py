@@ -28,7 +28,9 @@ from typing import Any
 
 from aiohttp import web
 
-from llmroute.server.gateway import Failure, Gateway, failure_of
+from llmroute.config import Settings
+from llmroute.server.gateway import Failure, Gateway, RouteTrace, failure_of
+from llmroute.types import ChatResult, Privacy
 
 log = logging.getLogger("llmroute")
 
@@ -114,6 +116,51 @@ def json_response(document: Any, *, status: int = 200, headers: Mapping[str, str
 def header_value(text: object) -> str:
     """A safe header value: printable ASCII only (labels and provider names are; this is belt and braces)."""
     return "".join(c if " " <= c <= "~" else "?" for c in str(text))
+
+
+def routing_of(headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
+    """What a client's headers ask of routing, for every front: ``X-Provider`` (a preferred provider, which must
+    be configured) and ``X-Llmroute-Privacy`` (which can raise privacy to ``critical``, never lower a configured
+    ``critical``). Returns ``ChatRequest`` fields."""
+    routing: dict[str, Any] = {}
+    provider = headers.get("X-Provider", "").strip()
+    if provider:
+        if settings.provider(provider) is None:
+            known = ", ".join(p.name for p in settings.providers)
+            raise bad_request(f"X-Provider: unknown provider {provider!r} (known: {known})", "unknown_provider")
+        routing["provider"] = provider
+    asked = headers.get("X-Llmroute-Privacy", "").strip().lower()
+    if asked and asked not in (Privacy.NORMAL, Privacy.CRITICAL):
+        raise bad_request(f"X-Llmroute-Privacy must be 'normal' or 'critical', not {asked!r}")
+    critical = Privacy.CRITICAL in (asked, settings.privacy)
+    routing["privacy"] = Privacy.CRITICAL if critical else Privacy.NORMAL
+    return routing
+
+
+def route_headers(
+    attempts: int, request_id: str | None, provider: str | None = None, key_label: str | None = None
+) -> dict[str, str]:
+    """``X-Llmroute-*``: who answers (labels, never a key), the attempts made, and the ledger's request id."""
+    headers = {}
+    if provider is not None and key_label is not None:
+        headers = {"X-Llmroute-Provider": header_value(provider), "X-Llmroute-Key": header_value(key_label)}
+    headers["X-Llmroute-Attempts"] = str(attempts)
+    if request_id:
+        headers["X-Llmroute-Request-Id"] = header_value(request_id)
+    return headers
+
+
+def result_headers(result: ChatResult) -> dict[str, str]:
+    return route_headers(len(result.attempts), result.request_id, result.provider, result.key_label)
+
+
+def trace_headers(trace: RouteTrace) -> dict[str, str]:
+    """The head of a streamed answer sent with its first token: the candidate answering and the attempt it is;
+    none when the router keeps no trace (a plain ``Router``)."""
+    candidate = trace.candidate
+    if candidate is None:
+        return {}
+    return route_headers(trace.attempt_number, trace.request_id, candidate.provider, candidate.key_label)
 
 
 def register_errors(app: web.Application, prefix: str, render: Render) -> None:

@@ -49,13 +49,16 @@ from llmroute.server.app import (
     bad_request,
     dumps,
     failure_headers,
-    header_value,
     json_response,
     read_json,
     register_errors,
+    result_headers,
+    route_headers,
+    routing_of,
+    trace_headers,
 )
 from llmroute.server.gateway import Failure, Gateway, RouteTrace, failure_of
-from llmroute.types import Attempt, ChatRequest, ChatResult, Message, ModelInfo, Privacy, ReasoningDelta
+from llmroute.types import Attempt, ChatRequest, ChatResult, Message, ModelInfo, ReasoningDelta
 
 log = logging.getLogger("llmroute")
 
@@ -238,31 +241,10 @@ class OllamaFront:
         if not messages:
             return _Call(kind, name, None, stream, think, unload=unload)
         options = _options(body.get("options"))
-        options |= self._routing(headers)
+        options |= routing_of(headers, self.gateway.settings)
         # A whole answer is asked for whole upstream: one body to read, nothing to fail midway.
         request = ChatRequest(messages=messages, model=self._spec(name), stream=stream, **options)
         return _Call(kind, name, request, stream, think)
-
-    def _routing(self, headers: Mapping[str, str]) -> dict[str, Any]:
-        """``X-Provider`` (a preferred provider) and ``X-Llmroute-Privacy`` (``critical`` keeps the request local).
-
-        The header can raise the privacy level, never lower it: a gateway configured ``critical`` stays so whatever
-        a client sends.
-        """
-        settings = self.gateway.settings
-        routing: dict[str, Any] = {}
-        provider = headers.get("X-Provider", "").strip()
-        if provider:
-            if settings.provider(provider) is None:
-                known = ", ".join(p.name for p in settings.providers)
-                raise bad_request(f"X-Provider: unknown provider {provider!r} (known: {known})", "unknown_provider")
-            routing["provider"] = provider
-        asked = headers.get("X-Llmroute-Privacy", "").strip().lower()
-        if asked and asked not in (Privacy.NORMAL, Privacy.CRITICAL):
-            raise bad_request(f"X-Llmroute-Privacy must be 'normal' or 'critical', not {asked!r}")
-        critical = Privacy.CRITICAL in (asked, settings.privacy)
-        routing["privacy"] = Privacy.CRITICAL if critical else Privacy.NORMAL
-        return routing
 
     # --- names ---------------------------------------------------------------------------------------------------
 
@@ -460,9 +442,7 @@ class _Answer:
         else:
             log.info("%s", failure.message)
         if self.response is None:
-            headers = {"X-Llmroute-Attempts": str(len(attempts))}
-            if self.trace.request_id:
-                headers["X-Llmroute-Request-Id"] = self.trace.request_id
+            headers = route_headers(len(attempts), self.trace.request_id)
             raise _RouteRefused(failure, headers, attempts) from None
         # The answer had begun: one error line ends it (ref §2.4), never a ``done: true`` object.
         with contextlib.suppress(_ClientGone):
@@ -472,7 +452,7 @@ class _Answer:
     async def _finish(self, result: ChatResult) -> web.StreamResponse:
         final = _final(self.call, result, self.started)
         if not self.call.stream:
-            return json_response(final, headers=_result_headers(result))
+            return json_response(final, headers=result_headers(result))
         if self.response is None:
             await self._open(result)
         await self._send(final, last=True)
@@ -481,19 +461,7 @@ class _Answer:
 
     async def _open(self, result: ChatResult | None) -> None:
         """Send the head (NDJSON, ``X-Llmroute-*``), then the answering attempt's held reasoning."""
-        candidate = self.trace.candidate
-        if result is not None:
-            headers = _result_headers(result)
-        elif candidate is not None:
-            headers = {
-                "X-Llmroute-Provider": header_value(candidate.provider),
-                "X-Llmroute-Key": header_value(candidate.key_label),
-                "X-Llmroute-Attempts": str(self.trace.attempt_number),
-            }
-            if self.trace.request_id:
-                headers["X-Llmroute-Request-Id"] = header_value(self.trace.request_id)
-        else:  # a plain Router (no trace): the head cannot name them
-            headers = {}
+        headers = result_headers(result) if result is not None else trace_headers(self.trace)
         response = web.StreamResponse(headers={"Content-Type": NDJSON, "X-Accel-Buffering": "no", **headers})
         try:
             await response.prepare(self.http)
@@ -503,7 +471,7 @@ class _Answer:
         number = self.trace.attempt_number
         held, self.held = self.held, []
         for attempt, text in held:
-            if attempt == number or candidate is None:
+            if attempt == number or self.trace.candidate is None:
                 await self._send(_chunk(self.call, text, reasoning=True))
 
     async def _send(self, obj: Mapping[str, Any], *, last: bool = False) -> None:
@@ -515,15 +483,6 @@ class _Answer:
                 await self.response.write_eof()
         except ConnectionError:  # aiohttp's ClientConnectionResetError is one
             raise _ClientGone from None
-
-
-def _result_headers(result: ChatResult) -> dict[str, str]:
-    return {
-        "X-Llmroute-Provider": header_value(result.provider),
-        "X-Llmroute-Key": header_value(result.key_label),
-        "X-Llmroute-Attempts": str(len(result.attempts)),
-        "X-Llmroute-Request-Id": header_value(result.request_id),
-    }
 
 
 # --- request parsing ---------------------------------------------------------------------------------------------

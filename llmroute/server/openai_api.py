@@ -39,11 +39,14 @@ from llmroute.server.app import (
     bad_request,
     dumps,
     error_type,
-    header_value,
     json_response,
     openai_error,
     read_json,
     register_errors,
+    result_headers,
+    route_headers,
+    routing_of,
+    trace_headers,
 )
 from llmroute.server.gateway import Failure, Gateway, RouteTrace, failure_of
 from llmroute.types import (
@@ -51,7 +54,6 @@ from llmroute.types import (
     ChatRequest,
     ChatResult,
     Message,
-    Privacy,
     ReasoningDelta,
     TextDelta,
     Target,
@@ -125,7 +127,6 @@ def parse_chat(body: Any, headers: Mapping[str, str], gateway: Gateway) -> ChatC
     max_completion = _integer(body, "max_completion_tokens", 1, _INT64 - 1)
     if None not in (max_tokens, max_completion) and max_tokens != max_completion:
         raise bad_request("'max_tokens' and 'max_completion_tokens' differ: give one of them")
-    provider = _provider(headers, gateway)
     return ChatCall(
         request=ChatRequest(
             messages=messages,
@@ -133,8 +134,7 @@ def parse_chat(body: Any, headers: Mapping[str, str], gateway: Gateway) -> ChatC
             temperature=_number(body, "temperature", 0.0, 2.0),
             max_tokens=max_completion if max_completion is not None else max_tokens,
             stream=stream,  # a whole answer is asked for whole: one body to read, nothing to fail midway
-            provider=provider,
-            privacy=_privacy(headers, settings.privacy),
+            **routing_of(headers, settings),
             top_p=_number(body, "top_p", 0.0, 1.0),
             stop=_stop(body.get("stop")),
             seed=_integer(body, "seed", -_INT64, _INT64 - 1),
@@ -256,26 +256,6 @@ def _model(value: Any) -> str | None:
     return value.strip()
 
 
-def _provider(headers: Mapping[str, str], gateway: Gateway) -> str | None:
-    name = headers.get("X-Provider", "").strip()
-    if not name:
-        return None
-    if gateway.settings.provider(name) is None:
-        known = ", ".join(p.name for p in gateway.settings.providers)
-        raise bad_request(f"X-Provider: unknown provider {name!r} (known: {known})", "unknown_provider")
-    return name
-
-
-def _privacy(headers: Mapping[str, str], default: str) -> Privacy:
-    """The header may raise privacy to ``critical``, never lower a configured ``critical``."""
-    value = headers.get("X-Llmroute-Privacy", "").strip().lower() or default
-    try:
-        asked = Privacy(value)
-    except ValueError:
-        raise bad_request("X-Llmroute-Privacy must be 'normal' or 'critical'") from None
-    return Privacy.CRITICAL if Privacy(default) is Privacy.CRITICAL else asked
-
-
 # ----------------------------------------------------------------------------------------------- answers
 
 
@@ -316,9 +296,7 @@ class _RouteRefused(Refused):
 
 def _refusal(exc: LlmrouteError, trace: RouteTrace) -> _RouteRefused:
     attempts = exc.attempts if isinstance(exc, RouteError) else ()
-    headers = {"X-Llmroute-Attempts": str(len(attempts))}
-    if trace.request_id:
-        headers["X-Llmroute-Request-Id"] = trace.request_id
+    headers = route_headers(len(attempts), trace.request_id)
     failure = failure_of(exc)
     _log_failure(failure)
     return _RouteRefused(failure, headers, attempts)
@@ -457,19 +435,9 @@ class _Events:
 
     async def _open(self, result: ChatResult | None) -> None:
         candidate = self.trace.candidate
-        if result is not None:
-            headers = result_headers(result)
-        elif candidate is not None:
-            headers = {
-                "X-Llmroute-Provider": header_value(candidate.provider),
-                "X-Llmroute-Key": header_value(candidate.key_label),
-                "X-Llmroute-Attempts": str(self.trace.attempt_number),
-            }
-            if self.trace.request_id:
-                headers["X-Llmroute-Request-Id"] = self.trace.request_id
+        headers = result_headers(result) if result is not None else trace_headers(self.trace)
+        if result is None and candidate is not None:
             self.model = candidate.model
-        else:  # a plain Router (no trace): the result names them, in the last chunk only
-            headers = {}
         response = web.StreamResponse(
             status=200,
             headers={
@@ -516,15 +484,6 @@ class _Events:
                 await (self.response.write(data) if data is not None else self.response.write_eof())
         except TimeoutError:
             raise ConnectionResetError(f"the client read nothing for {timeout:g} seconds") from None
-
-
-def result_headers(result: ChatResult) -> dict[str, str]:
-    return {
-        "X-Llmroute-Provider": header_value(result.provider),
-        "X-Llmroute-Key": header_value(result.key_label),
-        "X-Llmroute-Attempts": str(len(result.attempts)),
-        "X-Llmroute-Request-Id": header_value(result.request_id),
-    }
 
 
 def finish_reason(reason: str | None) -> str:
