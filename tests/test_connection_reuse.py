@@ -14,8 +14,6 @@ import pytest
 
 import httpx
 
-import llmroute.providers.base
-
 from llmroute import ChatRequest, Router, Store, TextDelta, load_settings
 from tests.conftest import (
     ANTHROPIC_KEYS,
@@ -51,14 +49,6 @@ def environment(home: Path, cloud: FakeProvider) -> dict[str, str]:
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": cloud.bedrock_url,
         **keys_env(openrouter=1, ollama=1, openai=1, anthropic=1, gemini=1, bedrock=1),
     }
-
-
-@pytest.fixture(autouse=True)
-def patient_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tail of a finished stream is read for at most ``RELEASE_WAIT`` seconds, a guard against a server that
-    never ends its body. On a loaded CI machine the fake's thread can write the chunked terminator later than
-    that; these tests are about reuse, not the guard, so they give it all the time it needs."""
-    monkeypatch.setattr(llmroute.providers.base, "RELEASE_WAIT", 30.0)
 
 
 @pytest.fixture(params=["httpcore", "aiohttp"])

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.providers.base import HttpChatAdapter
+from llmroute.providers.base import HttpChatAdapter, body_text
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -223,7 +223,7 @@ class AnthropicAdapter(HttpChatAdapter):
     async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
-        events = sse_events(text_lines(response.aiter_text(), sse=True, provider=self.name))
+        events = sse_events(text_lines(body_text(response), sse=True, provider=self.name))
         repair, thoughts = TextRepair(), TextRepair()
         model, stop_reason, stopped = candidate.model, None, False
         counts: dict[str, int] = {}

@@ -204,6 +204,25 @@ def parsed_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
+_BODY = "llmroute.body"
+"""Where a streamed response keeps the one iterator its reader and :func:`release` share."""
+
+
+def body_text(response: httpx.Response) -> AsyncIterator[str]:
+    """A streamed response's text, as the one iterator its reader reads and :func:`release` drains."""
+    return _kept(response, response.aiter_text())
+
+
+def body_bytes(response: httpx.Response) -> AsyncIterator[bytes]:
+    """A streamed response's bytes, as the one iterator its reader reads and :func:`release` drains."""
+    return _kept(response, response.aiter_bytes())
+
+
+def _kept(response: httpx.Response, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    response.extensions[_BODY] = chunks
+    return chunks
+
+
 async def release(response: httpx.Response) -> None:
     """Read what is left of a stream its reader finished with (the terminator's last bytes, usually none), so that
     the connection goes back to the pool instead of being closed; a response that goes on past
@@ -211,18 +230,22 @@ async def release(response: httpx.Response) -> None:
 
     The reader stops at the stream's own end (``[DONE]``, ``done: true``, ``message_stop``), which
     comes before the end of the HTTP body: without this, every streamed answer costs a new connection
-    (and a TLS handshake). ``response.stream`` goes on from where the reader stopped.
+    (and a TLS handshake). The tail is read from the reader's own iterator (:func:`body_text`,
+    :func:`body_bytes`), so the chain of httpx iterators under it ends normally and hands the connection back;
+    a second iteration of ``response.stream`` raced the first one's finalizer, which closed the connection
+    whenever the tail had to be waited for.
     """
     import asyncio
 
     import httpx
 
-    if response.is_closed:  # read to its end already: the connection is back in the pool
+    chunks = response.extensions.get(_BODY)
+    if response.is_closed or chunks is None:  # read to its end already: the connection is back in the pool
         return
     size = 0
     with contextlib.suppress(TimeoutError, httpx.HTTPError):
         async with asyncio.timeout(RELEASE_WAIT):
-            async for chunk in response.stream:  # type: ignore[union-attr]
+            async for chunk in chunks:
                 size += len(chunk)
                 if size > RELEASE_LIMIT:
                     return

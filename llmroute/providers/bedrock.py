@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from llmroute.errors import Cause, ConfigError, ErrorKind, ProviderError
-from llmroute.providers.base import ERROR_BODY_LIMIT, HttpChatAdapter, parsed_url
+from llmroute.providers.base import ERROR_BODY_LIMIT, HttpChatAdapter, body_bytes, parsed_url
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -513,7 +513,7 @@ class BedrockAdapter(HttpChatAdapter):
         decoder = EventStreamDecoder()
         repair, thoughts = TextRepair(), TextRepair()
         usage, finish, stopped = Usage(), None, False
-        async for chunk in response.aiter_bytes():
+        async for chunk in body_bytes(response):
             try:
                 frames = decoder.feed(chunk)
             except FrameError as exc:

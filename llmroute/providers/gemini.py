@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from llmroute.errors import Cause, ErrorKind, ProviderError
-from llmroute.providers.base import HttpChatAdapter
+from llmroute.providers.base import HttpChatAdapter, body_text
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -175,7 +175,7 @@ class GeminiAdapter(HttpChatAdapter):
     async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
-        events = sse_events(text_lines(response.aiter_text(), sse=True, provider=self.name))
+        events = sse_events(text_lines(body_text(response), sse=True, provider=self.name))
         repair, reasoning = TextRepair(), TextRepair()
         model, usage, finish = candidate.model, Usage(), None
         async for payload in events:

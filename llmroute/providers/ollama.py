@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import Cause, ErrorKind, ProviderError
-from llmroute.providers.base import HttpChatAdapter
+from llmroute.providers.base import HttpChatAdapter, body_text
 from llmroute.providers.classify import (
     as_dict,
     as_int,
@@ -81,7 +81,7 @@ class OllamaAdapter(HttpChatAdapter):
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
         repair, thoughts = TextRepair(), TextRepair()
-        async for obj in ndjson_objects(text_lines(response.aiter_text(), sse=False, provider=self.name), self.name):
+        async for obj in ndjson_objects(text_lines(body_text(response), sse=False, provider=self.name), self.name):
             self._raise_if_error(obj, secrets)
             if thinking := thoughts.feed(_content(obj, "thinking")):
                 yield ReasoningDelta(thinking)

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import ErrorKind, ProviderError
-from llmroute.providers.base import HttpChatAdapter
+from llmroute.providers.base import HttpChatAdapter, body_text
 from llmroute.providers.classify import as_dict, as_int, body_excerpt, load_json, transport_error, valid_unicode
 from llmroute.providers.framing import TextRepair, json_object, sse_events, text_lines
 from llmroute.providers.options import require_options, stop_sequences
@@ -156,7 +156,7 @@ class OpenAIWireAdapter(HttpChatAdapter):
     async def read_stream(
         self, response: httpx.Response, candidate: Candidate, secrets: tuple[str, ...]
     ) -> AsyncIterator[StreamEvent]:
-        events = sse_events(text_lines(response.aiter_text(), sse=True, provider=self.name))
+        events = sse_events(text_lines(body_text(response), sse=True, provider=self.name))
         repair, thoughts = TextRepair(), TextRepair()
         model, usage, finish = candidate.model, Usage(), None
         async for payload in events:
