@@ -49,9 +49,9 @@ def plan(
     targets = tuple(sorted(targets, key=lambda t: order.index(t.provider)))
     candidates: list[Candidate] = []
     for target in targets:
-        candidates.extend(_expand(target, settings, next_cursor))
+        candidates.extend(_expand(target, settings, next_cursor, request.key))
     if not candidates:
-        raise NoKeysError("; ".join([*notices, _no_keys_message(spec, targets, settings)]))
+        raise NoKeysError("; ".join([*notices, _no_keys_message(spec, targets, settings, request.key)]))
     # A notice about a provider that has no candidate (no key, not enabled, not local under privacy
     # critical) names a target that is not used: it would only mislead.
     used = {c.provider for c in candidates}
@@ -99,17 +99,22 @@ def _provider_order(settings: Settings, preferred: str | None) -> list[str]:
     return order
 
 
-def _expand(target: Target, settings: Settings, next_cursor: Callable[[str], int]) -> list[Candidate]:
-    slots = list(settings.slots(target.provider))
+def _expand(
+    target: Target, settings: Settings, next_cursor: Callable[[str], int], key: str | None = None
+) -> list[Candidate]:
+    slots = [s for s in settings.slots(target.provider) if key is None or s.label == key]
     if settings.key_selection == "round-robin" and len(slots) > 1:
         start = next_cursor(target.provider) % len(slots)
         slots = slots[start:] + slots[:start]
     return [Candidate(target, slot) for slot in slots]
 
 
-def _no_keys_message(spec: str, targets: tuple[Target, ...], settings: Settings) -> str:
+def _no_keys_message(spec: str, targets: tuple[Target, ...], settings: Settings, key: str | None = None) -> str:
     if not targets:
         return f"no enabled provider serves {spec!r}"
+    if key is not None:
+        served = ", ".join(sorted({t.provider for t in targets}))
+        return f"key {key} does not serve {spec!r} (served by {served}): pick a model of its provider or drop --key"
     wanted = []
     for target in targets:
         provider = settings.provider(target.provider)

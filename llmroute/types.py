@@ -43,6 +43,8 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     """Stop sequences: the answer ends before the first of them it would write."""
     seed: int | None = None
+    key: str | None = None
+    """Only this key (its label, the variable name): every candidate is a target served through it."""
 
     @classmethod
     def from_prompt(cls, prompt: str, *, system: str | None = None, **options: object) -> ChatRequest:

@@ -106,3 +106,14 @@ def test_no_keys_names_the_variables_to_set(tmp_path: Path) -> None:
     s = load_settings({"LLMROUTE_HOME": str(tmp_path)})
     with pytest.raises(NoKeysError, match="set OLLAMA_API_KEY or OPENROUTER_API_KEY"):
         plan(request("kimi-k2.6"), s, no_cursor)
+
+
+def test_a_forced_key_is_the_only_key_tried(tmp_path: Path) -> None:
+    candidates = plan(request("kimi-k2.6", key="OPENROUTER_API_KEY_2"), settings(tmp_path), no_cursor).candidates
+    assert {c.key_label for c in candidates} == {"OPENROUTER_API_KEY_2"}
+    assert {c.provider for c in candidates} == {"openrouter"}
+
+
+def test_a_forced_key_that_serves_no_target_of_the_model_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(NoKeysError, match="key OLLAMA_API_KEY does not serve 'openrouter:acme/x'"):
+        plan(request("openrouter:acme/x", key="OLLAMA_API_KEY"), settings(tmp_path), no_cursor)
