@@ -424,6 +424,18 @@ def price_of(store: Store, provider: str, model: str) -> tuple[float | None, flo
     return info.prompt_price, info.completion_price
 
 
+#: Providers whose catalogue lists the most *input* tokens a model takes (Gemini's ``inputTokenLimit``,
+#: Anthropic's ``max_input_tokens``), not its whole window: the answer's room is not counted against it.
+INPUT_LIMITS: frozenset[str] = frozenset({"gemini", "anthropic"})
+
+
+def context_of(store: Store, provider: str, model: str) -> int | None:
+    """The context length (tokens) the cached catalogue lists for a model; None when it is unknown: the catalogue
+    was never fetched, does not list the model, or lists no length for it. Reads only the cache."""
+    info = store.catalog_model(provider, model)
+    return info.context_length if info is not None and info.context_length else None
+
+
 #: Providers that publish no prices, and the catalogue that prices the same vendor models: OpenRouter's public
 #: list names OpenAI's models ``openai/<model>`` (an Azure deployment runs an OpenAI model), Anthropic's
 #: ``anthropic/<model>`` with dotted versions and no date (``claude-sonnet-4-5`` -> ``anthropic/claude-sonnet-4.5``;

@@ -8,12 +8,16 @@ in the state file and feed the same cooldown/disable state the router reads.
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from llmroute import aliases, health
 from llmroute.config import Settings
@@ -24,6 +28,12 @@ from llmroute.planner import deployed
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
 from llmroute.store import AttemptRow, CheckRow, Store
 from llmroute.types import Attempt, Candidate, ChatRequest, KeyInfo, Outcome, StreamEnd, Target, TextDelta, Usage
+
+if TYPE_CHECKING:
+    import httpx
+
+#: The core's logger, as the router's: ``-v`` shows its INFO lines, one per probe here.
+log = logging.getLogger("llmroute")
 
 INFERENCE_PROMPT = "Reply with the single word OK."
 INFERENCE_MAX_TOKENS = 16
@@ -148,7 +158,7 @@ async def diagnose(
     from llmroute.catalog import RETIRED, load_catalog
 
     slots = select_slots(settings, provider, labels)
-    clients = ClientPool("llmroute")
+    clients = _WatchedClients("llmroute")
     adapters = {s.provider: build_adapter(settings.provider(s.provider), clients) for s in slots}  # type: ignore[arg-type]
     gate = Gatekeeper(settings, store, clients)
     check = _Checker(settings, store, probes, timeout, inference, required, on_report, gate)
@@ -213,22 +223,57 @@ class _Checker:
         info = None
         try:
             async with asyncio.timeout(self.timeout):
-                for _ in range(self.probes):
-                    started = time.monotonic()
-                    info = await adapter.probe_key(slot, timeout=self.timeout)
-                    latencies.append((time.monotonic() - started) * 1000)
+                for number in range(1, self.probes + 1):
+                    info = await self._probe_once(slot, adapter, number, latencies)
         except ProviderError as error:
-            error.message = redact(error.message, (s for k in self.settings.keys for s in k.secrets))
             health.record_failure(self.store, slot, error)
             return _report(slot, _verdict(error), latencies, retry_at=error.retry_at, message=error.message)
         except TimeoutError:
-            return _report(slot, Verdict.TIMED_OUT, latencies, message=f"no answer within {self.timeout:g}s")
+            message = f"no answer within {self.timeout:g}s"
+            log.info("%s: %s", self._probe_name(slot, len(latencies) + 1), message)
+            return _report(slot, Verdict.TIMED_OUT, latencies, message=message)
         health.record_success(self.store, slot)
         if info is not None and info.free_requests_limit is not None:
             self.store.record_free_limit(slot.id, slot.provider, info.free_requests_limit, time.time())
         return _report(slot, Verdict.OK, latencies, info=info)
 
+    async def _probe_once(
+        self, slot: KeySlot, adapter: ProviderAdapter, number: int, latencies: list[float]
+    ) -> KeyInfo:
+        """One probe, timed into ``latencies`` and told on the log (``-v``): what was asked, the answer, how long.
+
+        A failure's message is redacted here, before it is logged or reported.
+        """
+        started = time.monotonic()
+        with _watching() as exchanges:
+            try:
+                info = await adapter.probe_key(slot, timeout=self.timeout)
+            except ProviderError as error:
+                error.message = redact(error.message, (s for k in self.settings.keys for s in k.secrets))
+                elapsed = (time.monotonic() - started) * 1000
+                log.info(
+                    "%s: %s in %.0f ms: %s", self._probe_name(slot, number), _asked(exchanges), elapsed, _failure(error)
+                )
+                raise
+        latencies.append((time.monotonic() - started) * 1000)
+        log.info("%s: %s in %.0f ms: ok", self._probe_name(slot, number), _asked(exchanges), latencies[-1])
+        return info
+
+    def _probe_name(self, slot: KeySlot, number: int) -> str:
+        counter = f" {number}/{self.probes}" if self.probes > 1 else ""
+        return f"probe{counter} {slot.provider} {slot.label} {slot.mask()}"
+
     async def _infer(self, slot: KeySlot, adapter: ProviderAdapter) -> InferenceCheck:
+        """A tiny real prompt, through the same gate as ``chat``, told on the log (``-v``)."""
+        with _watching() as exchanges:
+            check = await self._infer_once(slot, adapter)
+        outcome = "ok" if check.ok else check.message
+        timing = f" in {check.total_ms:.0f} ms (first token {_ms(check.ttft_ms)})" if check.ok else ""
+        name = f"inference {slot.provider} {slot.label} {slot.mask()}"
+        log.info("%s: model %s, %s%s: %s", name, check.model, _asked(exchanges), timing, outcome)
+        return check
+
+    async def _infer_once(self, slot: KeySlot, adapter: ProviderAdapter) -> InferenceCheck:
         """A tiny real prompt, through the same gate as ``chat``: limits, budgets and the ledger."""
         target = self._inference_target(slot.provider)
         if target is None:
@@ -302,6 +347,51 @@ class _Checker:
         )
         row = AttemptRow.of(attempt, request_id=admitted.ticket.request_id, key_fingerprint=candidate.slot.fingerprint)
         self.gate.settle(admitted, row, count_for_breaker=False)
+
+
+_exchanges: ContextVar[list[str] | None] = ContextVar("llmroute_probe_exchanges", default=None)
+"""The HTTP exchanges of the probe running in this task (each key's check is a task of its own)."""
+
+
+@contextmanager
+def _watching() -> Iterator[list[str]]:
+    """Collect ``METHOD /path STATUS`` of every response the code inside gets (paths only: a query may hold a
+    key)."""
+    seen: list[str] = []
+    token = _exchanges.set(seen)
+    try:
+        yield seen
+    finally:
+        _exchanges.reset(token)
+
+
+async def _note_response(response: httpx.Response) -> None:
+    seen = _exchanges.get()
+    if seen is not None:
+        seen.append(f"{response.request.method} {response.request.url.path} {response.status_code}")
+
+
+class _WatchedClients(ClientPool):
+    """A pool whose clients tell the running probe what they exchanged (for ``-v``)."""
+
+    def client(self, base_url: str) -> httpx.AsyncClient:
+        client = super().client(base_url)
+        hooks = client.event_hooks["response"]
+        if _note_response not in hooks:
+            hooks.append(_note_response)
+        return client
+
+
+def _asked(exchanges: Sequence[str]) -> str:
+    return ", ".join(exchanges) if exchanges else "no HTTP response"
+
+
+def _failure(error: ProviderError) -> str:
+    return f"{error.kind.value}: {error.message}" if error.message else error.kind.value
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.0f} ms" if value is not None else "none"
 
 
 def _verdict(error: ProviderError) -> Verdict:

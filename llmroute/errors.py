@@ -51,6 +51,9 @@ class Cause(StrEnum):
     REQUEST_SIZE = "request_size"
     """This request is larger than the key's per-minute token limit can ever admit (OpenAI's "Request too large"):
     waiting does not help, a key with a larger limit may."""
+    CONTEXT_LENGTH = "context_length"
+    """The prompt (with the room asked for the answer, where the provider counts it) is longer than the model's
+    context: every key of that target would say the same, a model with a larger context may take it."""
 
 
 class LlmrouteError(Exception):
@@ -137,6 +140,19 @@ class NoCandidateAvailable(RouteError):
 
 class RequestRejected(RouteError):
     """A provider refused the request itself (a 400): the caller must fix it."""
+
+
+class PromptTooLarge(RequestRejected):
+    """The prompt is longer than the context of every candidate model: refused before anything was sent.
+
+    ``tokens`` is the estimate the gate refused it with; ``context`` the largest context listed among the
+    candidates.
+    """
+
+    def __init__(self, message: str, attempts: Sequence[Attempt] = (), *, tokens: int, context: int) -> None:
+        super().__init__(message, attempts)
+        self.tokens = tokens
+        self.context = context
 
 
 class ModelNotFound(RequestRejected):

@@ -16,17 +16,19 @@ import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from llmroute import health, windows
 from llmroute.providers.options import check_options
 from llmroute.config import Settings
+from llmroute.errors import Cause, PromptTooLarge
 from llmroute.config_limits import SEED_PROVIDERS
 from llmroute.limits import Budget, FreeModelLimit, Price, RateLimit, Scope
 from llmroute.money import usd
 from llmroute.policy import StateScope, is_free_model
 from llmroute.store import Address, AttemptRow, Hold, Refusal, Store, Ticket
-from llmroute.types import Candidate, ChatRequest, Privacy, Usage
+from llmroute.types import Attempt, Candidate, ChatRequest, Privacy, Usage
 
 if TYPE_CHECKING:
     from llmroute.providers import ClientPool
@@ -35,6 +37,17 @@ log = logging.getLogger("llmroute")
 
 ALERT_LEVELS = (90.0,)
 """Utilisation alerts besides the configured ``alert_at_percent``."""
+
+CHARS_PER_TOKEN = 5
+"""Characters per token of the size check's estimate: deliberately more than text has, so the estimate stays
+below the real count and a prompt that fits is never refused (see :func:`prompt_tokens`)."""
+
+RESERVE_CHARS_PER_TOKEN = 3
+"""Characters per token of a budget's worst case: fewer than text has, so the reservation stays above the cost."""
+
+ALWAYS_FITS = 1_024
+"""Tokens of a request no listed context is smaller than: a request that needs no more is not looked up, so short
+prompts (most of them) cost the gate no catalogue read."""
 
 
 class SkipKind(StrEnum):
@@ -49,13 +62,37 @@ class SkipKind(StrEnum):
     """The provider refused this request itself (its content filter): its other keys would too."""
     UNSUPPORTED = "unsupported"
     """The provider's wire cannot carry an option the request sets (a seed on Anthropic): never sent without it."""
+    TOO_LARGE = "too_large"
+    """The request needs more tokens than the model's context (from the cached catalogue): never sent there."""
 
 
 class Reach(StrEnum):
     """What else a skip rules out for the rest of the request, without asking the gate again."""
 
     CANDIDATE = "candidate"
+    TARGET = "target"
+    """Every key of the candidate's (provider, model)."""
     PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Size:
+    """What a size skip compared: the request's tokens, by estimate, and the model's context."""
+
+    prompt: int
+    """The prompt's tokens (:func:`prompt_tokens`)."""
+    answer: int
+    """Tokens asked for the answer (``max_tokens``) where the context counts them, else 0."""
+    context: int
+
+    @property
+    def needed(self) -> int:
+        return self.prompt + self.answer
+
+    def words(self) -> str:
+        """``the prompt is about 4,190,000 tokens`` (and the answer's room, when it counts)."""
+        room = f" and {self.answer:,} are asked for the answer" if self.answer else ""
+        return f"the prompt is about {about(self.prompt)} tokens{room}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +116,8 @@ class Skip:
     """More on the refusal, worded to follow the budget: ``has $0.01 left, less than ...``."""
     hold_scope: str = ""
     """For a hold: the scope it is kept at (a :class:`~llmroute.policy.StateScope` value)."""
+    size: Size | None = None
+    """For a size skip: what it compared."""
 
     @property
     def frees(self) -> float | None:
@@ -135,8 +174,8 @@ class Gatekeeper:
         return Admitted(result, ticket)
 
     def check(self, candidate: Candidate, request: ChatRequest, now: float) -> Skip | None:
-        """The checks that write nothing: privacy, the options the provider's wire carries, and the holds of every
-        scope (one query)."""
+        """The checks that write nothing: privacy, the options the provider's wire carries, the request's size
+        against the model's context, and the holds of every scope (one query)."""
         if request.privacy is Privacy.CRITICAL and not self._local(candidate.provider):
             return Skip(
                 candidate,
@@ -159,11 +198,46 @@ class Gatekeeper:
                 "drop the option, or pin a provider whose API takes it",
                 Reach.PROVIDER,
             )
+        too_large = self.too_large(candidate, request)
+        if too_large is not None:
+            return too_large
         holds = health.holds_on(self.store, candidate.slot, candidate.model, now)
         if not holds:
             return None
         hold = max(holds, key=lambda h: h.blocked_until(now) or 0.0)
         return self.held(candidate, hold, now)
+
+    def too_large(self, candidate: Candidate, request: ChatRequest) -> Skip | None:
+        """A size skip when the cached catalogue lists a context smaller than the request needs; None when it fits
+        or the context is unknown (never fetched, or not listed): then the provider judges, and a context-length
+        error it answers moves on all the same (:attr:`~llmroute.errors.Cause.CONTEXT_LENGTH`)."""
+        prompt = prompt_tokens(request)
+        if prompt + (request.max_tokens or 0) <= ALWAYS_FITS:
+            return None
+        from llmroute.catalog import INPUT_LIMITS
+
+        answer = (request.max_tokens or 0) if candidate.provider not in INPUT_LIMITS else 0
+        context = self.context(candidate)
+        if context is None or prompt + answer <= context:
+            return None
+        size = Size(prompt, answer, context)
+        return Skip(
+            candidate,
+            SkipKind.TOO_LARGE,
+            str(candidate.target),
+            f"takes {context:,} tokens; {size.words()}",
+            math.inf,
+            "shorten the prompt, or ask for a model with a larger context (`llmroute models --sort context`)",
+            Reach.TARGET,
+            size=size,
+        )
+
+    def context(self, candidate: Candidate) -> int | None:
+        """The context length the cached catalogue lists for the model the candidate runs (an Azure deployment's
+        model), if it lists one."""
+        from llmroute.catalog import context_of
+
+        return context_of(self.store, candidate.provider, self._model_listed(candidate))
 
     def held(self, candidate: Candidate, hold: Hold, now: float) -> Skip:
         """The skip record of a candidate that ``hold`` keeps from being tried."""
@@ -246,22 +320,24 @@ class Gatekeeper:
 
         cached = price_of(self.store, candidate.provider, candidate.model)
         if cached is None or None in cached:
-            cached = estimated_price(self.store, candidate.provider, self._model_priced(candidate))
+            cached = estimated_price(self.store, candidate.provider, self._model_listed(candidate))
         return Price(*cached) if cached is not None and None not in cached else None  # type: ignore[arg-type]
 
-    def _model_priced(self, candidate: Candidate) -> str:
-        """The model a candidate runs, as price lists name it: an Azure deployment runs the model it is mapped from."""
+    def _model_listed(self, candidate: Candidate) -> str:
+        """The model a candidate runs, as catalogues and price lists name it: an Azure deployment runs the model it
+        is mapped from."""
         provider = self.settings.provider(candidate.provider)
         deployments = provider.deployments if provider else {}
         return next((model for model, name in deployments.items() if name == candidate.model), candidate.model)
 
     def worst_case_micros(self, request: ChatRequest, price: Price | None) -> int:
-        """Prompt (about 3 characters a token, rounded up) plus every token the answer may have, at the model's
-        price, or at ``unpriced_price`` when no price is known: a budget never takes an unpriced call for free."""
+        """Prompt (:data:`RESERVE_CHARS_PER_TOKEN`, rounded up, and 4 a message) plus every token the answer may
+        have, at the model's price, or at ``unpriced_price`` when no price is known: a budget never takes an
+        unpriced call for free."""
         price = price or self.limits.unpriced_price
-        prompt_tokens = math.ceil(sum(len(m.content) for m in request.messages) / 3) + 4 * len(request.messages)
+        prompt = math.ceil(prompt_chars(request) / RESERVE_CHARS_PER_TOKEN) + 4 * len(request.messages)
         output_tokens = request.max_tokens or self.limits.reserve_tokens
-        return math.ceil(prompt_tokens * price.prompt + output_tokens * price.completion)
+        return math.ceil(prompt * price.prompt + output_tokens * price.completion)
 
     def costed(self, candidate: Candidate, usage: Usage) -> Usage:
         """The provider's own cost, else tokens x price (marked as an estimate)."""
@@ -370,6 +446,57 @@ class Gatekeeper:
                         usd(limit),
                         windows.utc_clock(period.end),
                     )
+
+
+def prompt_chars(request: ChatRequest) -> int:
+    """Characters of every message, the system prompt's included: a length per message, never a pass over the
+    text (a Python string knows its length), so a 20 MB prompt costs what a short one does."""
+    return sum(len(m.content) for m in request.messages)
+
+
+def prompt_tokens(request: ChatRequest) -> int:
+    """A floor under the prompt's tokens, without a tokenizer: its characters / :data:`CHARS_PER_TOKEN`.
+
+    Tokenizers give English prose about 4 to 4.7 characters a token (cl100k, o200k, Llama 3), code and JSON 2.5
+    to 4, other scripts and base64 fewer still: 5 stays under nearly all text, so a prompt that fits is not
+    refused; what it misses (a prompt within a few percent of the context) the provider's own context-length
+    error catches, and the router moves on all the same. Characters rather than UTF-8 bytes: counting bytes would
+    encode (copy) the whole prompt, and non-Latin text, which has more bytes a character, also has more tokens a
+    character. The others weigh this differently: LiteLLM's pre-call checks count with a real tokenizer
+    (tiktoken, or the model's own) against ``max_input_tokens``, an O(n) pass and a dependency; aichat estimates
+    per word or character against ``max_input_tokens``; ``llm`` checks nothing and lets the provider refuse.
+    """
+    return math.ceil(prompt_chars(request) / CHARS_PER_TOKEN)
+
+
+def about(tokens: int) -> str:
+    """A count rounded to three significant figures, with separators (``4,190,000``): an estimate, shown as one."""
+    digits = len(str(tokens))
+    return f"{round(tokens, -(digits - 3)) if digits > 3 else tokens:,}"
+
+
+def prompt_too_large(skips: Sequence[Skip], attempts: Sequence[Attempt]) -> PromptTooLarge | None:
+    """The failure of a request no candidate could take for its size, else None.
+
+    That is: some candidate was skipped for size, and every other skip and every attempt was about the size too
+    (a provider's context-length error, and the refusal the router recorded for it). A candidate held by a limit
+    or a failure that was not about the size makes it another failure: waiting or another key may still help.
+    """
+    sized = [s.size for s in skips if s.size is not None]
+    if not sized or any(a.cause is not Cause.CONTEXT_LENGTH for a in attempts):
+        return None
+    if any(s.kind not in (SkipKind.TOO_LARGE, SkipKind.REFUSED) for s in skips):
+        return None
+    largest = max(skips, key=lambda s: s.size.context if s.size else 0)
+    assert largest.size is not None
+    tried = f"; {len(attempts)} tried said so too" if attempts else ""
+    return PromptTooLarge(
+        f"{largest.size.words()}, more than any candidate model takes (the largest, {largest.candidate.target}, "
+        f"takes {largest.size.context:,}){tried}; {largest.hint}",
+        attempts,
+        tokens=largest.size.needed,
+        context=largest.size.context,
+    )
 
 
 def _hold_scope(hold: Hold, candidate: Candidate) -> str:

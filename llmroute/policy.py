@@ -95,6 +95,10 @@ ACTIONS: dict[tuple[ErrorKind, Cause | None], Action] = {
     (ErrorKind.BAD_REQUEST, None): Action(KeyEffect.NONE, _STOP),
     # A provider's own content filter refuses the prompt there, on every key: another provider may take it.
     (ErrorKind.BAD_REQUEST, Cause.CONTENT_FILTER): Action(KeyEffect.NONE, _PROVIDER),
+    # A prompt longer than the model's context fails on every key of that target, and waiting never helps: the
+    # key is untouched and the request moves on to a model with a larger context. Provider-wide because a
+    # failure has no target-wide reach yet; aliases list one target per provider.
+    (ErrorKind.BAD_REQUEST, Cause.CONTEXT_LENGTH): Action(KeyEffect.NONE, _PROVIDER),
     (ErrorKind.TIMEOUT, None): Action(
         _COOL, _NEXT, StateScope.KEY, retry_same=True, base_cooldown=30, max_cooldown=600, breaker=True
     ),

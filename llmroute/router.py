@@ -31,7 +31,7 @@ from llmroute.errors import (
 )
 from llmroute.policy import RETRY_BACKOFF, STALL_TIMEOUT, KeyEffect, RequestEffect, StateScope, action_for
 from llmroute.providers import ClientPool, ProviderAdapter, build_adapter
-from llmroute.gatekeeper import Admitted, Gatekeeper, Reach, Skip, SkipKind
+from llmroute.gatekeeper import Admitted, Gatekeeper, Reach, Skip, SkipKind, prompt_too_large
 from llmroute.keys import redact
 from llmroute.store import AttemptRow, Store
 from llmroute.types import (
@@ -71,8 +71,13 @@ class _Run:
         return self.deadline - time.monotonic()
 
     def ruled_out(self, candidate: Candidate) -> bool:
-        """A skip that reaches the candidate's whole provider rules it out without asking the gate."""
-        return any(s.reach is Reach.PROVIDER and s.candidate.provider == candidate.provider for s in self.skips)
+        """A skip that reaches the candidate's whole provider, or its whole target, rules it out without asking the
+        gate."""
+        return any(
+            (s.reach is Reach.PROVIDER and s.candidate.provider == candidate.provider)
+            or (s.reach is Reach.TARGET and s.candidate.target == candidate.target)
+            for s in self.skips
+        )
 
 
 @dataclass
@@ -395,9 +400,12 @@ class Router:
             )
         if request.privacy is Privacy.CRITICAL:
             return PrivacyRefused(_privacy_message(run), attempts)
+        too_large = prompt_too_large(skips, attempts)
+        if too_large is not None:
+            return too_large
         unsupported = [s for s in skips if s.kind is SkipKind.UNSUPPORTED]
         if unsupported and not attempts and len(unsupported) == len(skips):
-            return RequestRejected(f"no candidate can carry the request: {unsupported[0].reason}", attempts)
+            return RequestRejected(f"no candidate can carry the request: {unsupported[0].words()}", attempts)
         refused = [s for s in skips if s.kind is SkipKind.REFUSED]
         if refused and len(refused) == len(attempts):  # every attempt was refused for the request itself
             return RequestRejected(

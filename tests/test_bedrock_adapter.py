@@ -946,7 +946,13 @@ ROWS: list[tuple[int, str | None, dict[str, Any] | bytes, ErrorKind, Cause | Non
         ErrorKind.BAD_REQUEST,
         None,
     ),
-    (400, "ValidationException", {"message": "Input is too long for requested model."}, ErrorKind.BAD_REQUEST, None),
+    (
+        400,
+        "ValidationException",
+        {"message": "Input is too long for requested model."},
+        ErrorKind.BAD_REQUEST,
+        Cause.CONTEXT_LENGTH,
+    ),
     (400, "SerializationException", {"message": "Unexpected character"}, ErrorKind.BAD_REQUEST, None),
     # The type only in the body, in coral's spelling; then neither (the status decides).
     (

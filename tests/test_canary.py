@@ -885,3 +885,30 @@ def test_the_anthropic_gemini_and_bedrock_secrets_leak_nowhere(battery: Battery,
     assert reached <= b.codes, reached - b.codes
     print(f"\nnative-wire canary: {len(b.runs)} runs, exit codes {sorted(b.codes)}, {b.scanned_bytes} bytes scanned")
     assert b.hits == [], "\n".join(b.hits)
+
+
+# --- the conversation log ---------------------------------------------------------------------------------------
+
+
+def test_the_conversation_log_holds_no_key_and_logs_shows_none(battery: Battery, cloud: FakeProvider) -> None:
+    """A prompt, a system prompt and an answer that hold keys are logged with the keys masked (only the answering
+    key's label is kept), a continued conversation re-sends the masked text, and ``llmroute logs`` in every form
+    shows no key; the state file and every output are scanned after each run."""
+    b = battery
+    b.cli.env |= keys_env(openrouter=2)
+    cloud.script(OR_KEYS[0], reply(text=f"noted: {OR_KEYS[1]} and {base64.b64encode(OR_KEYS[0].encode()).decode()}"))
+    b.run(
+        "chat", "--no-stream", "-m", MODEL, "-s", f"system knows {OR_KEYS[0]}",
+        input=f"the key is {OR_KEYS[0]}\n".encode(), expect=0,
+    )  # fmt: skip
+    b.run("chat", "--json", "-c", "go on", expect=0)
+    resent = " ".join(m["content"] for m in cloud.chat_requests[-1].body["messages"])
+    assert find_leaks(resent) == [] and mask(OR_KEYS[0]) in resent and mask(OR_KEYS[1]) in resent
+    for args in (("logs",), ("logs", "-n", "0"), ("logs", "--json"), ("logs", "--search", "key"), ("logs", "status")):
+        b.run(*args, expect=0)
+    with sqlite3.connect(b.cli.home / "state.db") as conn:
+        rows = conn.execute("SELECT system, prompt, answer, key_label FROM responses ORDER BY id").fetchall()
+    conn.close()
+    assert len(rows) == 2 and rows[0][0] == f"system knows {mask(OR_KEYS[0])}"
+    assert rows[0][1] == f"the key is {mask(OR_KEYS[0])}\n" and rows[0][3] == "OPENROUTER_API_KEY_1"
+    assert b.hits == [], "\n".join(b.hits)

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from llmroute.errors import Cause, ErrorKind
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.keys import redact
 from llmroute.providers import (
     ADAPTERS,
@@ -368,3 +368,91 @@ def test_a_count_spelled_with_characters_int_refuses_is_no_count(text: str) -> N
 
 def test_a_count_between_blanks_is_read() -> None:
     assert as_int(" 42\n") == 42
+
+
+# --- a prompt longer than the model's context -----------------------------------------------------------------
+
+
+def _context_errors() -> dict[str, ProviderError]:
+    """Each provider's documented (or captured) answer to a prompt longer than the model's context."""
+    from llmroute.providers import anthropic, azure, bedrock, cloudflare, gemini, ollama, openai_api, openrouter
+
+    return {
+        "openai": openai_api.classify_error(
+            400,
+            {
+                "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+                "4194304 tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            },
+            {},
+            (),
+            NOW,
+        ),
+        "azure": azure.classify_error(
+            400,
+            {"code": "context_length_exceeded", "message": "This model's maximum context length is 128000 tokens."},
+            {},
+            (),
+            NOW,
+        ),
+        "openrouter": openrouter.classify_error(
+            400,
+            {
+                "code": 400,
+                "message": "This endpoint's maximum context length is 131072 tokens. However, you requested about "
+                "4194304 tokens (4194304 of text input). Please reduce the length of either one.",
+                "metadata": {"error_type": "context_length_exceeded"},
+            },
+            {},
+            (),
+            NOW,
+        ),
+        "anthropic": anthropic.classify_error(
+            400,
+            {"type": "invalid_request_error", "message": "prompt is too long: 4194304 tokens > 200000 maximum"},
+            {},
+            (),
+            NOW,
+        ),
+        "gemini": gemini.classify_error(
+            400,
+            {
+                "code": 400,
+                "message": "The input token count (4194304) exceeds the maximum number of tokens allowed (1048576).",
+                "status": "INVALID_ARGUMENT",
+            },
+            (),
+            NOW,
+        ),
+        "ollama": ollama.classify_error(400, "the input length exceeds the context length", {}, (), NOW),
+        "bedrock": bedrock.classify_error(400, "ValidationException", "Input is too long for requested model.", ()),
+        "cloudflare": cloudflare.classify_error(
+            400,
+            {
+                "code": 5021,
+                "message": "AiError: The estimated number of input and maximum output tokens (4194304) exceeded "
+                "this model context window limit (24000).",
+            },
+            {},
+            (),
+            NOW,
+        ),
+    }
+
+
+@pytest.mark.parametrize("provider", list(_context_errors()))
+def test_a_prompt_longer_than_the_context_is_a_bad_request_about_its_context_length(provider: str) -> None:
+    failure = _context_errors()[provider]
+    assert (failure.kind, failure.cause) == (ErrorKind.BAD_REQUEST, Cause.CONTEXT_LENGTH)
+
+
+def test_another_bad_request_is_not_about_the_context_length() -> None:
+    from llmroute.providers import openai_api
+
+    failure = openai_api.classify_error(
+        400, {"message": "Invalid value for 'temperature'", "type": "invalid_request_error"}, {}, (), NOW
+    )
+    assert (failure.kind, failure.cause) == (ErrorKind.BAD_REQUEST, None)

@@ -364,3 +364,59 @@ def test_ollama_keys_are_canaries_too(cli: Cli) -> None:
     """The fixtures' keys are canaries: no usage error above may print one (``Cli.result`` scans both streams)."""
     result = cli("test-keys", "--key", OLLAMA_KEYS[0], **keys_env(ollama=1))
     assert result.code == 2 and "unknown key" in result.stderr
+
+
+# --- a prompt longer than every candidate model's context ------------------------------------------------------
+
+BIG_PROMPT = "x" * (3 * 2**20)
+"""3 MiB: about 629,000 tokens, over the fake catalogue's 131,072-token context."""
+
+
+def _list_context(cli: Cli, env: dict[str, str], provider: str, model: str, context: int) -> None:
+    """The cached catalogue of ``provider`` in the CLI's state file: ``model`` with ``context`` tokens."""
+    from llmroute import Store, load_settings
+    from llmroute.types import ModelInfo
+
+    store = Store.open(load_settings(cli.env | env).state_path)
+    try:
+        store.replace_catalog(provider, [ModelInfo(provider, model, context_length=context)], time.time())
+    finally:
+        store.close()
+
+
+def test_a_prompt_too_large_is_the_rejected_status_with_its_own_code() -> None:
+    from llmroute import errors
+    from llmroute.cli.failures import classify
+
+    failure = errors.PromptTooLarge("the prompt is about 4,190,000 tokens", tokens=4_194_304, context=131_072)
+    assert classify(failure) == (ExitStatus.REJECTED, "context_length_exceeded")
+
+
+def test_a_piped_prompt_too_large_for_the_model_is_never_sent(cli: Cli, cloud: FakeProvider) -> None:
+    env = keys_env(openrouter=1)
+    assert cli("models", "--refresh", **env).code == 0
+    result = cli("chat", "-m", MODEL, input=BIG_PROMPT, **env)
+    assert result.code != 0
+    assert not cloud.chat_requests
+    assert "the prompt is about 629,000 tokens" in result.stderr
+    assert "takes 131,072" in result.stderr
+
+
+def test_a_piped_prompt_too_large_for_every_candidate_exits_6_with_one_line(cli: Cli, cloud: FakeProvider) -> None:
+    env = keys_env(openrouter=1)
+    assert cli("models", "--refresh", **env).code == 0
+    result = cli("chat", "--json", "-m", MODEL, input=BIG_PROMPT, **env)
+    assert result.code == ExitStatus.REJECTED
+    assert json.loads(result.stdout)["error"]["code"] == "context_length_exceeded"
+    assert "the prompt is about 629,000 tokens, more than any candidate model takes" in result.stderr
+
+
+def test_a_piped_prompt_too_large_for_one_target_is_answered_by_one_with_a_larger_context(
+    cli: Cli, cloud: FakeProvider
+) -> None:
+    env = keys_env(openrouter=1, ollama=1)
+    assert cli("models", "--refresh", **env).code == 0
+    _list_context(cli, env, "ollama", "kimi-k2.6", 8_192)
+    result = cli("chat", "-m", "kimi-k2.6", input="x" * 200_000, **env)
+    assert result.code == 0, result.stderr
+    assert [r.wire for r in cloud.chat_requests] == ["openrouter"]

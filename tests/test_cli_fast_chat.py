@@ -39,11 +39,14 @@ def test_the_option_table_is_the_typer_chat_signature() -> None:
         param = params[name]
         assert isinstance(param, click.Option), name
         assert sorted(param.opts + param.secondary_opts) == sorted(spellings), name
-        assert param.is_flag == (kind == fast_chat.FLAG) and not param.multiple and not param.envvar, name
+        assert param.is_flag == (kind == fast_chat.FLAG) and not param.envvar, name
+        assert (param.multiple, param.nargs) == ((True, 2) if kind == fast_chat.PAIRS else (False, 1)), name
         assert getattr(param.type, "min", None) == least and getattr(param.type, "max", None) == most, name
         assert not getattr(param.type, "min_open", False) and not getattr(param.type, "max_open", False), name
         if kind == fast_chat.FLAG:
             assert param.default is False, name
+        elif kind == fast_chat.PAIRS:
+            assert param.default is None and not param.required, name
         else:
             assert isinstance(param.type, type(KINDS[kind])) and param.default is None, name
 
@@ -88,6 +91,10 @@ READ_ALIKE = [
     ["chat", "--", "-5", "--help", "-m", "x"],
     ["chat", "-m", "x", "--"],
     ["chat", "ünïcode", "日本語", "a=b", "--json"],
+    ["chat", "--key", "OPENROUTER_API_KEY_2", "--no-log", "hi"],
+    ["chat", "-c", "--log", "--key=OPENROUTER_API_KEY_1", "hi"],
+    ["chat", "--continue", "--cid", "0123abcd", "hi"],
+    ["chat", "--conversation", "0123abcd", "hi"],
 ]
 
 
@@ -139,6 +146,11 @@ LEFT_TO_TYPER = [
     ["chat", "--max-tokens", "9" * 19, "hi"],
     ["chat", "--timeout", "0.05", "hi"],
     ["chat", "--timeout", "9" * 400, "hi"],
+    ["chat", "-o", "seed", "1", "hi"],
+    ["chat", "hi", "--option", "top_p", "0.5"],
+    ["chat", "--option=stop", "x", "hi"],
+    ["chat", "-c", "-c", "hi"],
+    ["chat", "--key", "-x", "hi"],
 ]
 
 

@@ -386,20 +386,19 @@ def test_a_terminal_gets_a_drawn_table_without_colour_under_no_color(tmp_path: P
 # --- shell completion ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def completing(cli: Cli) -> Iterator[Cli]:
-    yield with_env(cli, {"_LLMROUTE_COMPLETE": "complete_bash", "COMP_CWORD": "3"})
+def completing(cli: Cli, word: str) -> tuple[int, list[str]]:
+    """What bash's completion script gets for ``llmroute chat -m WORD`` (``WORD`` whole: no word break in it)."""
+    env = {"_LLMROUTE_COMPLETE": "complete_bash", "_LLMROUTE_COMPLETE_LINE": f"llmroute chat -m {word}"}
+    result = with_env(cli, {**env, "_LLMROUTE_COMPLETE_WORD": word})()
+    return result.code, [line.removeprefix("plain,") for line in result.stdout.splitlines()]
 
 
-def test_completion_offers_cached_models_after_the_aliases(cli: Cli, completing: Cli) -> None:
+def test_completion_offers_cached_models_after_the_aliases(cli: Cli) -> None:
     document(cli, **BOTH)
-    result = completing(COMP_WORDS="llmroute chat -m openrouter:openai/")
-    assert result.code == 0 and result.stdout.split() == ["openrouter:openai/gpt-4o-mini"]
-    offered = completing(COMP_WORDS="llmroute chat -m kimi-k2").stdout.split()
-    assert offered == ["kimi-k2-thinking", "kimi-k2.5", "kimi-k2.6"]
+    assert completing(cli, "openrouter:openai/") == (0, ["openrouter:openai/gpt-4o-mini"])
+    assert completing(cli, "kimi-k2")[1] == ["kimi-k2-thinking", "kimi-k2.5", "kimi-k2.6"]
 
 
-def test_completion_never_creates_the_state_file(cli: Cli, completing: Cli) -> None:
-    result = completing(COMP_WORDS="llmroute chat -m ollama:")
-    assert result.code == 0 and result.stdout.split() == ["ollama:"]
+def test_completion_never_creates_the_state_file(cli: Cli) -> None:
+    assert completing(cli, "ollama:") == (0, ["ollama:"])
     assert not (cli.home / "state.db").exists()

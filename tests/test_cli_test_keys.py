@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -270,3 +271,53 @@ def test_an_unreachable_local_ollama_is_reported_not_a_traceback(cli: Cli) -> No
     result = cli("test-keys", "--json", OLLAMA_HOST="127.0.0.1:9")
     (key,) = check_document(result.stdout)["keys"]
     assert key["verdict"] == "unreachable" and result.code == ExitStatus.CHECKS_FAILED
+
+
+# --- -v: each probe on stderr -----------------------------------------------------------------------------
+
+
+def probe_lines(stderr: str) -> list[str]:
+    return sorted(line for line in stderr.splitlines() if line.startswith(("llmroute: probe", "llmroute: inference")))
+
+
+def test_verbose_shows_what_each_probe_asked_and_got(cli: Cli, cloud: FakeProvider) -> None:
+    result = cli("test-keys", "-v", **keys_env(openrouter=1, ollama=1))
+    ollama, openrouter = probe_lines(result.stderr)
+    assert re.fullmatch(
+        rf"llmroute: probe openrouter OPENROUTER_API_KEY_1 sk-or-v1…{OR_KEYS[0][-4:]}: GET {KEY_PATH} 200 in \d+ ms: ok",
+        openrouter,
+    )
+    assert re.fullmatch(
+        rf"llmroute: probe ollama OLLAMA_API_KEY …{OLLAMA_KEYS[0][-4:]}: POST {OLLAMA_PROBE} 400 in \d+ ms: ok", ollama
+    )
+
+
+def test_verbose_shows_a_refused_probe_with_its_status_and_reason(cli: Cli, cloud: FakeProvider) -> None:
+    cloud.script(OR_KEYS[0], or_401(), path=KEY_PATH)
+    result = cli("test-keys", "-v", **keys_env(openrouter=1))
+    (line,) = probe_lines(result.stderr)
+    assert f"GET {KEY_PATH} 401 in " in line and line.split(" ms: ")[1].startswith("auth")
+
+
+def test_verbose_shows_every_one_of_several_probes(cli: Cli, cloud: FakeProvider) -> None:
+    result = cli("test-keys", "-v", "--probes", "3", **keys_env(openrouter=1))
+    assert [line.split(" openrouter ")[0] for line in probe_lines(result.stderr)] == [
+        "llmroute: probe 1/3",
+        "llmroute: probe 2/3",
+        "llmroute: probe 3/3",
+    ]
+
+
+def test_verbose_inference_names_the_model_it_tried(cli: Cli, cloud: FakeProvider) -> None:
+    result = cli("test-keys", "-v", "--inference", "--require-model", "openai/gpt-4o-mini", **keys_env(openrouter=1))
+    (inference,) = [line for line in probe_lines(result.stderr) if line.startswith("llmroute: inference")]
+    assert inference.startswith(
+        f"llmroute: inference openrouter OPENROUTER_API_KEY_1 sk-or-v1…{OR_KEYS[0][-4:]}: model openai/gpt-4o-mini,"
+        " POST /api/v1/chat/completions 200 in "
+    )
+    assert inference.endswith(": ok")
+
+
+def test_without_verbose_no_probe_is_shown(cli: Cli, cloud: FakeProvider) -> None:
+    result = cli("test-keys", **keys_env(openrouter=1))
+    assert probe_lines(result.stderr) == []

@@ -411,7 +411,7 @@ def test_a_catalogue_cannot_send_escape_sequences_to_the_terminal(cli: Cli) -> N
         result = cli("models", "--provider", "local", OLLAMA_HOST=daemon.ollama_url)
     assert result.code == 0, result.stderr
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
-    assert "llama\\x1b]0;pwned\\x1b[2J\\u202eevil" in result.stdout  # (Rich drops the BEL itself)
+    assert "llama\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil" in result.stdout
 
 
 def test_a_huge_model_name_gives_a_bounded_error_line(cli: Cli) -> None:
@@ -437,8 +437,17 @@ def test_a_prompt_holding_a_key_is_sent_but_never_shown_or_stored(
 
 
 def test_a_prompt_holding_a_key_via_stdin_is_never_shown_or_stored(cli: Cli, cloud: FakeProvider) -> None:
-    result = cli("chat", "-v", "-m", MODEL, input=f"{OR_KEYS[2]}\n", **keys_env(openrouter=1))
+    """An unlogged exchange keeps nothing of the prompt (a key llmroute does not hold cannot be recognised in it)."""
+    result = cli("chat", "-v", "--no-log", "-m", MODEL, input=f"{OR_KEYS[2]}\n", **keys_env(openrouter=1))
     assert result.code == 0 and cloud.chat_requests[0].body["messages"][-1]["content"] == f"{OR_KEYS[2]}\n"
+
+
+def test_a_logged_prompt_holding_a_configured_key_keeps_only_its_mask(cli: Cli, cloud: FakeProvider) -> None:
+    result = cli("chat", "-m", MODEL, input=f"{OR_KEYS[2]}\n", **keys_env(openrouter=3))
+    assert result.code == 0 and cloud.chat_requests[0].body["messages"][-1]["content"] == f"{OR_KEYS[2]}\n"
+    logged = cli("logs", "--json", **keys_env(openrouter=3))
+    prompt = json.loads(logged.stdout)[0]["prompt"]
+    assert OR_KEYS[2] not in prompt and prompt.startswith(OR_KEYS[2][:8]) and "…" in prompt
 
 
 def leaks_in_state(cli: Cli) -> list[str]:

@@ -122,3 +122,13 @@ def test_default_cooldown_doubles_on_repeats_and_is_capped() -> None:
     action = action_for(ErrorKind.RATE_LIMITED)
     waits = [cooldown_until(action, now=0.0, retry_at=None, consecutive_failures=n) for n in (1, 2, 3, 50)]
     assert waits == [60.0, 120.0, 240.0, 3600.0]
+
+
+def test_a_prompt_longer_than_the_context_moves_on_to_another_provider_and_touches_no_key() -> None:
+    action = action_for(ErrorKind.BAD_REQUEST, Cause.CONTEXT_LENGTH)
+    assert (action.key, action.request, action.retry_same, action.breaker) == (
+        KeyEffect.NONE,
+        RequestEffect.NEXT_PROVIDER,
+        False,
+        False,
+    )

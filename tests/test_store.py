@@ -73,6 +73,7 @@ def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
         "m008_reservation_expiry",
         "m009_scoped_holds",
         "m010_usage_days",
+        "m011_logs",
     ]
 
 

@@ -71,13 +71,21 @@ def _finite(value: float | None) -> float | None:
 
 
 def _complete_model(incomplete: str) -> list[str]:
-    from llmroute.aliases import BUILTIN_ALIASES
-    from llmroute.catalog import cached_model_specs
-    from llmroute.config import default_home
+    from llmroute.cli.completion import model_candidates
 
-    names = sorted({*BUILTIN_ALIASES, "ollama:", "openrouter:", "local:"})
-    cached = [s for s in cached_model_specs(default_home(os.environ)[1]) if s not in names]
-    return [n for n in (*names, *cached) if n.startswith(incomplete)]
+    return model_candidates(incomplete)
+
+
+def _complete_provider(incomplete: str) -> list[str]:
+    from llmroute.cli.completion import provider_candidates
+
+    return provider_candidates(incomplete)
+
+
+def _complete_key(incomplete: str) -> list[str]:
+    from llmroute.cli.completion import key_candidates
+
+    return key_candidates(incomplete)
 
 
 @app.command()
@@ -96,7 +104,9 @@ def chat(
         int | None, typer.Option(min=1, help="Most tokens to generate, a reasoning model's reasoning included.")
     ] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
-    provider: Annotated[str | None, typer.Option(help="Try this provider first.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Try this provider first.", autocompletion=_complete_provider)
+    ] = None,
     privacy: Annotated[
         str | None, typer.Option(help="'critical' keeps the prompt on local models.", metavar="normal|critical")
     ] = None,
@@ -120,12 +130,56 @@ def chat(
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show each attempt and failover on stderr.")] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-o",
+            "--option",
+            click_type=click.Tuple([str, str]),
+            help="A provider option: temperature, max_tokens, top_p, stop (repeatable) or seed. A provider whose API"
+            " cannot carry it is skipped, never sent the request without it.",
+            metavar="NAME VALUE",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(help="Only this key (its variable name).", metavar="LABEL", autocompletion=_complete_key),
+    ] = None,
+    continue_latest: Annotated[
+        bool, typer.Option("-c", "--continue", help="Continue the latest conversation (a new one if none).")
+    ] = False,
+    conversation: Annotated[
+        str | None, typer.Option("--cid", "--conversation", help="Continue this conversation.", metavar="ID")
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log this exchange.")] = False,
+    log: Annotated[bool, typer.Option("--log", help="Log this exchange even when logging is off.")] = False,
 ) -> None:
-    """Send a prompt and stream the answer.
+    """Send a prompt and stream the answer; with no prompt on a terminal, chat interactively.
 
     Piped stdin comes first, then the arguments, separated by a blank line.
     Only the answer goes to stdout, never a reasoning model's reasoning. An answer cut off by the
     max-tokens limit (finish reason "length") warns on stderr and still exits 0.
+
+    The model is -m, else the default_model setting: LLMROUTE_MODEL or default_model in config.toml,
+    else gpt-oss:120b (llmroute config show says which).
+
+    Every answered exchange is logged in the state file (llmroute logs lists them) unless --no-log,
+    LLMROUTE_LOGS=0 or llmroute logs off. -c continues the latest conversation and --cid ID a given one:
+    its earlier turns are sent again, its system prompt and model kept unless -s or -m is given.
+
+    Interactive session: one prompt per line; a line !multi starts a prompt of several lines and a line
+    !end ends it; exit, quit or Ctrl-D ends the session; Ctrl-C stops the answer being written.
+
+    \b
+    Examples:
+      llmroute chat "Explain DNS in one paragraph"
+      git diff | llmroute chat -s "Write a commit message for this diff"
+      llmroute chat -m claude-sonnet "Review this plan"
+      llmroute chat -m openrouter:openai/gpt-4o-mini "Say hi"
+      llmroute chat -c "Now in French"
+      llmroute chat -o seed 42 -o top_p 0.9 -o stop END "Count to ten, then END"
+      llmroute chat --key OPENROUTER_API_KEY_2 "hi"
+      llmroute chat --json "hi" | jq -r .text
     """
     from llmroute.cli import chat as chat_command
 
@@ -142,14 +196,53 @@ def chat(
         read_stdin=not no_stdin,
         json=as_json,
         show_reasoning=show_reasoning,
+        options=tuple(option or ()),
+        key=key,
+        continue_latest=continue_latest,
+        conversation=conversation,
+        no_log=no_log,
+        log=log,
     )
     _run(ctx, verbose, lambda environment, settings: chat_command.chat(options, settings, environment))
 
 
 @app.command()
+def logs(
+    ctx: typer.Context,
+    action: Annotated[
+        str | None,
+        typer.Argument(help="on or off: log chats or not, from now on; status: whether they are.", metavar="ACTION"),
+    ] = None,
+    count: Annotated[
+        int, typer.Option("-n", "--count", min=0, help="The newest N exchanges (0: all).", metavar="N")
+    ] = 3,
+    search: Annotated[
+        str | None, typer.Option("-q", "--search", help="Only exchanges whose text contains TEXT.", metavar="TEXT")
+    ] = None,
+    conversation: Annotated[
+        str | None, typer.Option("--cid", "--conversation", help="Only this conversation.", metavar="ID")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show the logged exchanges, newest last: time, model, provider, key, cost, prompt, system and answer.
+
+    The search is a plain substring (case-insensitive for ASCII letters) over the prompt, system prompt and
+    answer. Control characters in the text are shown escaped; --json has the text as logged.
+    logs off, logs on and logs status turn logging off or on and say where it is kept and how much there is.
+    LLMROUTE_LOGS=0 or 1 overrides them.
+    """
+    from llmroute.cli import logs as logs_command
+
+    options = logs_command.LogsOptions(
+        action=action, count=count, search=search, conversation=conversation, json=as_json
+    )
+    _run(ctx, False, lambda environment, settings: logs_command.run(options, settings, environment))
+
+
+@app.command()
 def models(
     ctx: typer.Context,
-    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider.", autocompletion=_complete_provider)] = None,
     free: Annotated[bool, typer.Option("--free", help="Only free models.")] = False,
     search: Annotated[str | None, typer.Option(help="Only ids or names containing TEXT.", metavar="TEXT")] = None,
     max_price: Annotated[
@@ -182,9 +275,14 @@ def models(
 @app.command("test-keys")
 def test_keys(
     ctx: typer.Context,
-    provider: Annotated[str | None, typer.Option(help="Only this provider's keys.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Only this provider's keys.", autocompletion=_complete_provider)
+    ] = None,
     key: Annotated[
-        list[str] | None, typer.Option(help="Only this key (its variable name); repeatable.", metavar="LABEL")
+        list[str] | None,
+        typer.Option(
+            help="Only this key (its variable name); repeatable.", metavar="LABEL", autocompletion=_complete_key
+        ),
     ] = None,
     probes: Annotated[int, typer.Option(min=1, max=20, help="Probes per key; the latency shown is their median.")] = 1,
     inference: Annotated[
@@ -290,9 +388,15 @@ def metrics(
 def reset_limits(
     ctx: typer.Context,
     key: Annotated[
-        list[str] | None, typer.Option(help="Only this key (its variable name); repeatable.", metavar="LABEL")
+        list[str] | None,
+        typer.Option(
+            help="Only this key (its variable name); repeatable.", metavar="LABEL", autocompletion=_complete_key
+        ),
     ] = None,
-    provider: Annotated[str | None, typer.Option(help="Only this provider's keys and circuit breaker.")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Only this provider's keys and circuit breaker.", autocompletion=_complete_provider),
+    ] = None,
 ) -> None:
     """Clear cooldowns, disabled flags and open circuit breakers, and say what was cleared.
 

@@ -12,7 +12,8 @@ from typing import Any
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus, UsageProblem
-from llmroute.cli.status import bar, budget_document, budget_table, cells, cost_text, totals_document
+from llmroute.cli.render import Column, Table
+from llmroute.cli.status import bar, budget_document, budget_table, cost_text, totals_document
 from llmroute.config import Settings
 from llmroute.money import dollars
 from llmroute.reports import GROUPINGS, BudgetUse, CostRow, Costs, build_costs, cost_period
@@ -29,7 +30,20 @@ NAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "day": ("day",),
 }
 AMOUNT_COLUMNS = ("calls", "failed", "tokens in", "tokens out", "reported", "estimated", "total")
-"""Right-aligned on a terminal."""
+#: How much each column is needed (0: always shown, as are the row's name and the first column, which holds
+#: "total"); on a narrow terminal the highest numbers fold into a detail line first.
+PRIORITIES = {
+    "total": 0,
+    "calls": 1,
+    "provider": 2,
+    "reported": 2,
+    "estimated": 2,
+    "failed": 3,
+    "budget": 3,
+    "tokens in": 4,
+    "tokens out": 4,
+    "mask": 5,
+}
 CSV_COLUMNS = ("calls", "ok", "failed", "tokens_in", "tokens_out", "reported_usd", "estimated_usd", "cost_usd")
 
 
@@ -93,22 +107,23 @@ def _print(costs: Costs, environment: Environment) -> None:
     fancy = render._isatty(stream)
     budgets = ["budget"] if any(row.budgets for row in costs.rows) else []
     title = f"costs by {costs.by}, {costs.period.label} (UTC)" if fancy else None
-    table = render.table(environment, stream, *NAME_COLUMNS[costs.by], *AMOUNT_COLUMNS, *budgets, title=title)
-    for column in table.columns:
-        if column.header in AMOUNT_COLUMNS:
-            column.justify = "right"
+    table = Table(_columns(costs.by, budgets), title=title)
     for row in costs.rows:
         budget = [_budget_cell(row.budgets, fancy)] if budgets else []
-        table.add_row(
-            *cells(*_names(row, costs.by), *_money_cells(row.totals), *budget), end_section=row is costs.rows[-1]
-        )
+        table.add_row(*_names(row, costs.by), *_money_cells(row.totals), *budget)
     blanks = [""] * (len(NAME_COLUMNS[costs.by]) - 1)
-    table.add_row("total", *blanks, *_money_cells(costs.total), *[""] * len(budgets))
-    out = render.console(environment, stream)
-    out.print(table)
+    table.add_row("total", *blanks, *_money_cells(costs.total), *[""] * len(budgets), rule=True)
+    render.print_table(table, environment, stream)
     if costs.budgets:
-        out.print()
-        out.print(budget_table(list(costs.budgets), environment))
+        stream.write("\n")
+        render.print_table(budget_table(list(costs.budgets), environment), environment, stream)
+
+
+def _columns(by: str, budgets: list[str]) -> tuple[Column, ...]:
+    """The names of a row, its amounts (right-aligned) and its budgets."""
+    names = (Column(name, 0 if name == by or at == 0 else PRIORITIES[name]) for at, name in enumerate(NAME_COLUMNS[by]))
+    amounts = (Column(name, PRIORITIES[name], justify="right") for name in AMOUNT_COLUMNS)
+    return (*names, *amounts, *(Column(name, PRIORITIES[name]) for name in budgets))
 
 
 def _money_cells(totals: Totals) -> list[str]:

@@ -35,7 +35,8 @@ class ExitStatus(IntEnum):
     LIMITED = 5
     """Every candidate is rate-limited, out of quota, cooling down or disabled."""
     REJECTED = 6
-    """The provider rejected the request (fix it), or no provider has the model."""
+    """The provider rejected the request (fix it), no provider has the model, or the prompt is longer than every
+    candidate model's context."""
     STREAM_BROKEN = 7
     """The answer broke off after output began: what was printed is incomplete."""
     PRIVACY = 8
@@ -81,6 +82,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[BaseException], ExitStatus, str], ...] = (
     (errors.PrivacyRefused, ExitStatus.PRIVACY, "privacy_refused"),
     (errors.StreamBroken, ExitStatus.STREAM_BROKEN, "stream_broken"),
     (errors.ModelNotFound, ExitStatus.REJECTED, "model_not_found"),
+    (errors.PromptTooLarge, ExitStatus.REJECTED, "context_length_exceeded"),
     (errors.RequestRejected, ExitStatus.REJECTED, "rejected"),
     (errors.NoCandidateAvailable, ExitStatus.LIMITED, "limited"),
     (errors.DeadlineExceeded, ExitStatus.ALL_FAILED, "deadline"),

@@ -6,8 +6,9 @@ chat's run time (see ``benchmarks/startup.py``). A command line this module read
 valid, is run here, by the same :func:`~llmroute.cli.runner.run_command` and the same
 :func:`llmroute.cli.chat.chat` as through Typer. Anything else returns None, having done nothing, and
 Typer reads the whole command line: ``--help``, an unknown, repeated or clustered option (``-vm``), an
-option value that starts with ``-``, a number that is not plain decimal or is out of range, shell
-completion. So every message about a bad command line still comes from one place.
+option value that starts with ``-``, a number that is not plain decimal or is out of range, ``-o NAME
+VALUE`` (its two values and its repeats are Typer's to read), shell completion. So every message about
+a bad command line still comes from one place.
 
 :data:`CHAT_OPTIONS` mirrors the ``chat`` signature in :mod:`llmroute.cli.app`;
 ``tests/test_cli_fast_chat.py`` checks the two against each other, and that both read the same
@@ -33,6 +34,8 @@ from llmroute.cli.runner import (
 )
 
 FLAG, TEXT, FLOAT, INT = "flag", "text", "float", "int"
+PAIRS = "pairs"
+"""An option taking two values, repeatable (``-o NAME VALUE``): a command line holding it is left to Typer."""
 
 #: The options of ``chat``: (its parameter in ``app.chat``, its spellings, its kind, the least and the most
 #: value allowed). Typer's own checks beyond these (``nan``, ``inf``) cannot arise from plain decimals.
@@ -49,6 +52,12 @@ CHAT_OPTIONS: tuple[tuple[str, tuple[str, ...], str, float | None, float | None]
     ("as_json", ("--json",), FLAG, None, None),
     ("show_reasoning", ("--show-reasoning",), FLAG, None, None),
     ("verbose", ("-v", "--verbose"), FLAG, None, None),
+    ("option", ("-o", "--option"), PAIRS, None, None),
+    ("key", ("--key",), TEXT, None, None),
+    ("continue_latest", ("-c", "--continue"), FLAG, None, None),
+    ("conversation", ("--cid", "--conversation"), TEXT, None, None),
+    ("no_log", ("--no-log",), FLAG, None, None),
+    ("log", ("--log",), FLAG, None, None),
 )
 _BY_SPELLING = {spelling: option for option in CHAT_OPTIONS for spelling in option[1]}
 #: Longest integer read here: far above any token count, and never near ``int``'s digit limit.
@@ -75,7 +84,7 @@ def parse(args: Sequence[str]) -> Parsed | None:
             continue
         spelling, equals, attached = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         option = _BY_SPELLING.get(spelling)
-        if option is None or option[0] in values:
+        if option is None or option[0] in values or option[2] == PAIRS:
             return None
         name, _, kind, least, most = option
         if kind == FLAG:
@@ -137,6 +146,11 @@ def run(args: Sequence[str], environment: Environment | None = None) -> int | No
             read_stdin=not values.get("no_stdin"),
             json=bool(values.get("as_json")),
             show_reasoning=bool(values.get("show_reasoning")),
+            key=values.get("key"),  # type: ignore[arg-type]
+            continue_latest=bool(values.get("continue_latest")),
+            conversation=values.get("conversation"),  # type: ignore[arg-type]
+            no_log=bool(values.get("no_log")),
+            log=bool(values.get("log")),
         )
         verbose = bool(values.get("verbose"))
         return int(

@@ -208,18 +208,21 @@ def _status(entry: CatalogEntry) -> str:
     return ""
 
 
-def _print_table(entries: Sequence[CatalogEntry], environment: Environment) -> None:
-    """Rich boxes and colour on a terminal; plain aligned, never truncated columns elsewhere (``render``)."""
-    from rich.text import Text
+#: How much each column is needed (0: always shown); on a narrow terminal the highest fold first.
+PRIORITIES = {"provider": 0, "model": 0, "$/M in": 1, "$/M out": 1, "free": 1, "status": 2, "context": 3, "keys": 4}
+RIGHT_ALIGNED = ("context", "$/M in", "$/M out")
 
+
+def _print_table(entries: Sequence[CatalogEntry], environment: Environment) -> None:
+    """Fitted to a terminal, ids whole; plain, complete columns elsewhere (``render``)."""
     header, rows = table_rows(entries)
-    table = render.table(environment, environment.stdout, *header)
-    for column in table.columns:
-        if column.header in ("context", "$/M in", "$/M out"):
-            column.justify = "right"
+    columns = tuple(
+        render.Column(name, PRIORITIES[name], justify="right" if name in RIGHT_ALIGNED else "left") for name in header
+    )
+    table = render.Table(columns)
     for row in rows:
-        table.add_row(*(Text(cell) for cell in row))
-    render.console(environment, environment.stdout).print(table)
+        table.add_row(*row)
+    render.print_table(table, environment, environment.stdout)
 
 
 def _spinner(environment: Environment) -> Any:

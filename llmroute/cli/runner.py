@@ -147,7 +147,8 @@ def exit_now(status: int) -> NoReturn:
 
     Freeing every module and object a chat loaded, one by one, takes ~20 ms (a tenth of the run) and does nothing
     a finished chat needs: the state file and the connections are closed by then. Whenever that is not certain (a
-    stream that cannot be flushed, a thread still running, coverage measuring the run) the process exits normally.
+    stream that cannot be flushed, a thread still running, coverage or a profiler or tracer watching the run, which
+    write their results at exit) the process exits normally.
     """
     threading = sys.modules.get("threading")
     try:
@@ -155,7 +156,8 @@ def exit_now(status: int) -> NoReturn:
         sys.stderr.flush()
     except BaseException:  # the usual exit reports it, as it always has
         sys.exit(status)
-    if (threading is not None and threading.active_count() > 1) or "coverage" in sys.modules:
+    watched = "coverage" in sys.modules or sys.getprofile() is not None or sys.gettrace() is not None
+    if (threading is not None and threading.active_count() > 1) or watched:
         sys.exit(status)
     os._exit(status)
 

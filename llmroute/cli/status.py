@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmroute.cli import render
+from llmroute.cli.render import Cell, Column, Table
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus
 from llmroute.config import Settings
@@ -20,16 +21,24 @@ from llmroute.store import Store, Totals
 
 DASH = render.DASH
 BAR_CELLS = 10
+#: On a narrow terminal the highest priorities fold into a detail line under each key first.
 KEY_COLUMNS = (
-    "provider",
-    "key",
-    "mask",
-    "state",
-    "calls",
-    "tokens in/out",
-    "cost today",
-    "latency",
-    "last check",
+    Column("provider", 2),
+    Column("key"),
+    Column("mask", 4),
+    Column("state"),
+    Column("calls", 3, justify="right"),
+    Column("tokens in/out", 5, justify="right"),
+    Column("cost today", 1, justify="right"),
+    Column("latency", 6, justify="right"),
+    Column("last check", 5),
+)
+BUDGET_COLUMNS = (
+    Column("budget"),
+    Column("period", 2),
+    Column("used / limit"),
+    Column("use", 3),
+    Column("resets", 1),
 )
 STATE_WORDS = {"rate_limited": "at rate limit", "over_budget": "over budget"}
 STATE_COLOURS = {"ready": "green", "disabled": "red"}
@@ -57,37 +66,36 @@ def run(options: StatusOptions, settings: Settings, environment: Environment) ->
 
 
 def _print(status: Status, environment: Environment) -> None:
-    out = render.console(environment, environment.stdout)
     stream = environment.stdout
     fancy = render._isatty(stream)
     # On a terminal the reasons go below the table, where they may wrap; piped, each key stays one line.
-    keys = render.table(environment, stream, *KEY_COLUMNS, *([] if fancy else ["why"]), wrap=False)
+    keys = Table((*KEY_COLUMNS, *([] if fancy else [Column("why", wrap=True)])))
     for key in status.keys:
-        keys.add_row(*_key_row(key, environment, with_reason=not fancy))
-    out.print(keys)
+        keys.add_row(*_key_row(key, with_reason=not fancy))
+    render.print_table(keys, environment, stream)
     reasons = [key for key in status.keys if key.reason]
     if fancy and reasons:
-        why = render.table(environment, stream, "key", "why")
+        why = Table((Column("key"), Column("why", wrap=True)))
         for key in reasons:
-            why.add_row(*cells(key.key.label, key.reason or ""))
-        out.print()
-        out.print(why)
-    out.print()
-    providers = render.table(environment, stream, "provider", "breaker")
+            why.add_row(key.key.label, key.reason or "")
+        stream.write("\n")
+        render.print_table(why, environment, stream)
+    stream.write("\n")
+    providers = Table((Column("provider"), Column("breaker", wrap=True)))
     for provider in status.providers:
-        providers.add_row(*cells(provider.name, breaker_text(provider)))
-    out.print(providers)
+        providers.add_row(provider.name, breaker_text(provider))
+    render.print_table(providers, environment, stream)
     budgets = [
         *status.budgets,
         *(b for p in status.providers for b in p.budgets),
         *(b for k in status.keys for b in k.budgets),
     ]
     if budgets:
-        out.print()
-        out.print(budget_table(budgets, environment))
+        stream.write("\n")
+        render.print_table(budget_table(budgets, environment), environment, stream)
 
 
-def _key_row(key: KeyStatus, environment: Environment, *, with_reason: bool) -> list[str]:
+def _key_row(key: KeyStatus, *, with_reason: bool) -> list[str | Cell]:
     today = key.today
     calls = f"{today.calls:,}" + (f" ({today.failed:,} failed)" if today.failed else "")
     latency = DASH
@@ -95,28 +103,18 @@ def _key_row(key: KeyStatus, environment: Environment, *, with_reason: bool) -> 
         p50 = f"{key.p50_latency_ms:,.0f}" if key.p50_latency_ms is not None else DASH
         latency = f"{key.last_latency_ms:,.0f}/{p50} ms"
     check = key.last_check
-    row = cells(
+    return [
         key.key.provider,
         key.key.label,
         key.key.mask(),
-        state_text(key),
+        Cell(state_text(key), STATE_COLOURS.get(key.state, "yellow")),
         calls,
         f"{today.tokens_in:,} / {today.tokens_out:,}",
         cost_text(today),
         latency,
         f"{check.verdict} {render.clock_time(check.ts)}" if check else DASH,
         *([key.reason or ""] if with_reason else []),
-    )
-    if environment.color(environment.stdout):
-        row[3] = f"[{STATE_COLOURS.get(key.state, 'yellow')}]{row[3]}[/]"
-    return row
-
-
-def cells(*values: str) -> list[str]:
-    """Table cells shown as they are: a ``[`` in a provider's message is text, not Rich markup."""
-    from rich.markup import escape
-
-    return [escape(value) for value in values]
+    ]
 
 
 def state_text(key: KeyStatus) -> str:
@@ -156,10 +154,9 @@ def bar(percent: float, fancy: bool) -> str:
     return "█" * filled + "░" * (BAR_CELLS - filled) + " " + label
 
 
-def budget_table(budgets: list[BudgetUse], environment: Environment):  # type: ignore[no-untyped-def]
-    stream = environment.stdout
-    fancy = render._isatty(stream)
-    table = render.table(environment, stream, "budget", "period", "used / limit", "use", "resets")
+def budget_table(budgets: list[BudgetUse], environment: Environment) -> Table:
+    fancy = render._isatty(environment.stdout)
+    table = Table(BUDGET_COLUMNS)
     for use in budgets:
         used = f"{dollars(use.used_micros, estimated=bool(use.estimated_micros))} / {dollars(use.limit_micros)}"
         if use.estimated_micros:
@@ -168,13 +165,11 @@ def budget_table(budgets: list[BudgetUse], environment: Environment):  # type: i
             used += f" (+{dollars(use.reserved_micros)} in flight)"
         period = "today" if use.period == "day" else "this month"
         table.add_row(
-            *cells(
-                str(use.scope),
-                f"{period} ({use.period_key})",
-                used,
-                bar(use.percent, fancy),
-                render.clock_time(use.resets_at),
-            )
+            str(use.scope),
+            f"{period} ({use.period_key})",
+            used,
+            bar(use.percent, fancy),
+            render.clock_time(use.resets_at),
         )
     return table
 

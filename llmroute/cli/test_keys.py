@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 from llmroute.cli import render
 from llmroute.cli.environment import Environment
 from llmroute.cli.failures import ExitStatus, require_keys
+from llmroute.cli.progress import KeyProgress
 from llmroute.config import Settings
-from llmroute.diagnostics import Diagnosis, KeyReport, ModelReach, Verdict, diagnose
+from llmroute.diagnostics import Diagnosis, KeyReport, ModelReach, Verdict, diagnose, select_slots
 from llmroute.store import Store
 
 DASH = render.DASH
@@ -39,8 +40,9 @@ def required_models(options: TestKeysOptions, settings: Settings) -> tuple[str, 
 def run(options: TestKeysOptions, settings: Settings, environment: Environment) -> ExitStatus:
     require_keys(settings, options.labels, options.provider)
     required = required_models(options, settings)
+    labels = [slot.label for slot in select_slots(settings, options.provider, options.labels)]
     store = Store.open(settings.state_path)
-    progress = _Progress(environment)
+    progress = KeyProgress(environment, labels, _verdict_text)
     started = time.monotonic()
     try:
         diagnosis = asyncio.run(
@@ -75,32 +77,6 @@ def run(options: TestKeysOptions, settings: Settings, environment: Environment) 
     return status
 
 
-class _Progress:
-    """A spinner on a terminal's stderr; otherwise one line per finished key (for CI logs)."""
-
-    def __init__(self, environment: Environment) -> None:
-        self.environment = environment
-        self.status = None
-        self.finished = 0
-        if render._isatty(environment.stderr):
-            self.status = render.console(environment, environment.stderr).status("checking keys…")
-            self.status.start()
-
-    def done(self, report: KeyReport) -> None:
-        self.finished += 1
-        if self.status is not None:
-            self.status.update(f"checking keys… {self.finished} done, last {report.label}: {report.verdict.value}")
-            return
-        latency = f", {report.latency_ms:.0f} ms" if report.latency_ms is not None else ""
-        line = f"checked {report.provider} {report.label} ({report.mask}): {_verdict_text(report)}{latency}\n"
-        self.environment.stderr.write(self.environment.redact(line))
-        self.environment.stderr.flush()
-
-    def stop(self) -> None:
-        if self.status is not None:
-            self.status.stop()
-
-
 def _verdict_text(report: KeyReport) -> str:
     text = report.verdict.value
     if report.verdict is Verdict.RATE_LIMITED and report.retry_at:
@@ -110,36 +86,34 @@ def _verdict_text(report: KeyReport) -> str:
     return text
 
 
+#: How much each column is needed (0: always shown); on a narrow terminal the highest fold first.
+KEY_COLUMNS = (
+    render.Column("provider", 2),
+    render.Column("key"),
+    render.Column("mask", 5),
+    render.Column("verdict", wrap=True),
+    render.Column("latency", 1, justify="right"),
+    render.Column("credit left", 2),
+    render.Column("used today", 3, justify="right"),
+    render.Column("used month", 4, justify="right"),
+    render.Column("free req/day", 3, justify="right"),
+    render.Column("models", 4, justify="right"),
+)
+INFERENCE_COLUMNS = (render.Column("first token", 2, justify="right"), render.Column("total", 3, justify="right"))
+
+
 def _print_tables(diagnosis: Diagnosis, options: TestKeysOptions, environment: Environment) -> None:
-    out = render.console(environment, environment.stdout)
-    columns = [
-        "provider",
-        "key",
-        "mask",
-        "verdict",
-        "latency",
-        "credit left",
-        "used today",
-        "used month",
-        "free req/day",
-        "models",
-    ]
-    if options.inference:
-        columns += ["first token", "total"]
-    keys = render.table(environment, environment.stdout, *columns)
+    keys = render.Table((*KEY_COLUMNS, *(INFERENCE_COLUMNS if options.inference else ())))
     for report in diagnosis.keys:
-        keys.add_row(*_key_row(report, options.inference, environment))
-    out.print(keys)
+        keys.add_row(*_key_row(report, options.inference))
+    render.print_table(keys, environment, environment.stdout)
     if diagnosis.models:
-        out.print()
-        out.print(_grid(diagnosis, environment))
+        environment.stdout.write("\n")
+        render.print_table(_grid(diagnosis), environment, environment.stdout)
 
 
-def _key_row(report: KeyReport, inference: bool, environment: Environment) -> list[str]:
+def _key_row(report: KeyReport, inference: bool) -> list[str | render.Cell]:
     info = report.info
-    verdict = _verdict_text(report)
-    if environment.color(environment.stdout):
-        verdict = f"[green]{verdict}[/]" if report.ok else f"[red]{verdict}[/]"
     credit = DASH
     if info and (info.credit_remaining is not None or info.credit_limit is not None):
         credit = f"{render.money(info.credit_remaining)} / {render.money(info.credit_limit)}"
@@ -148,11 +122,11 @@ def _key_row(report: KeyReport, inference: bool, environment: Environment) -> li
     free = DASH
     if info and info.free_requests_limit is not None:
         free = f"{info.free_requests_used or 0}/{info.free_requests_limit}"
-    row = [
+    row: list[str | render.Cell] = [
         report.provider,
         report.label,
         report.mask,
-        verdict,
+        render.Cell(_verdict_text(report), "green" if report.ok else "red"),
         render.number(report.latency_ms, " ms"),
         credit,
         render.money(info.usage_today if info else None),
@@ -169,12 +143,13 @@ def _key_row(report: KeyReport, inference: bool, environment: Environment) -> li
     return row
 
 
-def _grid(diagnosis: Diagnosis, environment: Environment):  # type: ignore[no-untyped-def]
+def _grid(diagnosis: Diagnosis) -> render.Table:
     """A row per key, a column per required model: yes / no / · (the key's provider is not a target)."""
-    grid = render.table(environment, environment.stdout, "key", *(m.spec for m in diagnosis.models))
+    columns = (render.Column("key"), *(render.Column(m.spec, 1) for m in diagnosis.models))
+    grid = render.Table(columns)
     for report in diagnosis.keys:
         grid.add_row(report.label, *(_cell(report, reach) for reach in diagnosis.models))
-    grid.add_row("reachable", *(_reach_status(reach) for reach in diagnosis.models), end_section=True)
+    grid.add_row("reachable", *(_reach_status(reach) for reach in diagnosis.models), rule=True)
     return grid
 
 

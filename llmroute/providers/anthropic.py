@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from llmroute.errors import ErrorKind, ProviderError
+from llmroute.errors import Cause, ErrorKind, ProviderError
 from llmroute.providers.base import HttpChatAdapter, body_text
 from llmroute.providers.classify import (
     as_dict,
@@ -33,6 +33,7 @@ from llmroute.providers.classify import (
     as_number,
     body_excerpt,
     clean,
+    context_exceeded,
     header,
     kind_for_status,
     load_json,
@@ -356,9 +357,10 @@ def classify_error(
         retry_at = None  # billing: no clock frees it, a payment does
     elif kind is ErrorKind.RATE_LIMITED:
         retry_at = retry_at or exhausted_reset(headers)
+    cause = Cause.CONTEXT_LENGTH if context_exceeded(kind, text) else None
     shown = f"{error_type}: {text}" if error_type and text else text or error_type
     message = clean(shown, secrets) or "provider returned an error"
-    return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider)
+    return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider, cause=cause)
 
 
 def exhausted_reset(headers: Mapping[str, str]) -> float | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import Cause, ErrorKind, ProviderError
-from llmroute.providers.classify import as_dict, clean, http_status, kind_for_status
+from llmroute.providers.classify import as_dict, clean, context_exceeded, http_status, kind_for_status
 from llmroute.providers.openai_wire import OpenAIWireAdapter
 from llmroute.providers.resets import delay_in_text, limit_reset, parse_seconds, retry_hint
 
@@ -107,6 +107,8 @@ def classify_error(
         kind, retry_at, cause = ErrorKind.BAD_REQUEST, None, Cause.CONTENT_FILTER
     elif word in _CODE_KINDS and (not http or 400 <= http < 500):
         kind = _CODE_KINDS[word]
+    if context_exceeded(kind, word, error.get("message")):
+        cause = Cause.CONTEXT_LENGTH
     if kind is ErrorKind.RATE_LIMITED:
         text = str(error.get("message") or "").lower()
         retry_at = retry_at or limit_reset(headers, now, parse_seconds)

@@ -44,6 +44,7 @@ from llmroute.providers.classify import (
     as_int,
     body_excerpt,
     clean,
+    context_exceeded,
     header,
     kind_for_status,
     load_json,
@@ -340,6 +341,8 @@ def classify_error(
         kind, cause = ErrorKind.AUTH, Cause.MODEL_ACCESS
     elif kind is ErrorKind.RATE_LIMITED and re.search(_PER_DAY, message, re.IGNORECASE):
         kind = ErrorKind.QUOTA
+    elif context_exceeded(kind, message):
+        cause = Cause.CONTEXT_LENGTH
     shown = type_name[:1].upper() + type_name[1:] if type_name else ""
     text = f"{shown}: {message}" if shown and message else (shown or message)
     retry_at = retry_hint(headers, time.time() if now is None else now) if headers else None

@@ -34,6 +34,19 @@ INT_LIMIT = 2**63 - 1
 #: A reset value below this is read as epoch seconds; above it, as milliseconds (1e11 s is year 5138).
 _MS_THRESHOLD = 1e11
 
+#: How providers say a prompt is longer than the model's context: OpenAI's, Azure's and OpenRouter's code
+#: ``context_length_exceeded`` and "This model's maximum context length is ..." (vLLM and Ollama's ``/v1`` word it
+#: alike), Anthropic's and Bedrock's "prompt is too long" / "Input is too long for requested model" / "input length
+#: and `max_tokens` exceed context limit", Gemini's "The input token count (N) exceeds the maximum number of tokens
+#: allowed", Ollama's "input length exceeds the context length", Workers AI's "exceeded this model context window
+#: limit".
+_CONTEXT_EXCEEDED = re.compile(
+    r"context_length_exceeded|maximum context length|prompt is too long|input is too long|"
+    r"exceeds? (?:the )?context (?:length|limit|window)|exceeded this model context window|"
+    r"input token count.{0,40}exceeds the maximum",
+    re.IGNORECASE,
+)
+
 _STATUS_KINDS: dict[int, ErrorKind] = {
     400: ErrorKind.BAD_REQUEST,
     401: ErrorKind.AUTH,
@@ -62,6 +75,14 @@ def kind_for_status(status: int) -> ErrorKind:
     if 400 <= status < 500:
         return ErrorKind.BAD_REQUEST
     return ErrorKind.BAD_RESPONSE
+
+
+def context_exceeded(kind: ErrorKind, *said: object) -> bool:
+    """A refused request whose error (its code, type or message: ``said``) says the prompt is longer than the
+    model's context: :attr:`~llmroute.errors.Cause.CONTEXT_LENGTH`, which moves on to a larger model."""
+    return kind is ErrorKind.BAD_REQUEST and any(
+        isinstance(text, str) and _CONTEXT_EXCEEDED.search(text) for text in said
+    )
 
 
 def http_status(value: object) -> int | None:

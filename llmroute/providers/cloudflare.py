@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmroute.errors import Cause, ConfigError, ErrorKind, ProviderError
-from llmroute.providers.classify import as_dict, as_int, clean, kind_for_status
+from llmroute.providers.classify import as_dict, as_int, clean, context_exceeded, kind_for_status
 from llmroute.providers.openai_wire import OpenAIWireAdapter
 from llmroute.providers.resets import next_utc_midnight, retry_hint
 from llmroute.types import KeyInfo, ModelInfo
@@ -163,6 +163,8 @@ def classify_error(
         kind = ErrorKind.TIMEOUT
     elif kind is None:
         kind = kind_for_status(status) if status >= 400 else ErrorKind.SERVER
+    if context_exceeded(kind, text):
+        cause = Cause.CONTEXT_LENGTH
     shown = f"{code}: {text}" if code is not None and not _LEADING_CODE.match(text) else text
     message = clean(shown, secrets) or "provider returned an error"
     return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider, cause=cause)

@@ -37,6 +37,7 @@ from llmroute.providers.classify import (
     as_number,
     body_excerpt,
     clean,
+    context_exceeded,
     http_status,
     kind_for_status,
     load_json,
@@ -520,6 +521,7 @@ def classify_error(
     =====================================================  ===============  ===============  ==========================
     400 ``API_KEY_INVALID`` / ``API_KEY_EXPIRED``          AUTH             -                -
     400 ``FAILED_PRECONDITION`` about location or billing  AUTH             -                -
+    400 "input token count ... exceeds the maximum"        BAD_REQUEST      CONTEXT_LENGTH   -
     any other 400                                          BAD_REQUEST      -                -
     401, 403 ``PERMISSION_DENIED`` (also a leaked key)     AUTH             -                -
     402 (prepay credit depleted)                           QUOTA            -                -
@@ -550,6 +552,8 @@ def classify_error(
         kind = ErrorKind.AUTH
     elif http == 429:
         kind, cause, retry_at, summary = _exhausted(error, text, now)
+    elif context_exceeded(kind, text):
+        cause = Cause.CONTEXT_LENGTH
     message = clean(f"{summary}: {text}" if summary and text else summary or text, secrets)
     return ProviderError(
         kind, message or "provider returned an error", status=http, retry_at=retry_at, provider=provider, cause=cause

@@ -22,6 +22,7 @@ from llmroute.providers.classify import (
     as_int,
     body_excerpt,
     clean,
+    context_exceeded,
     header,
     kind_for_status,
     load_json,
@@ -217,6 +218,7 @@ def classify_error(
         kind = ErrorKind.SERVER
     else:
         kind = kind_for_status(status)
+        cause = Cause.CONTEXT_LENGTH if context_exceeded(kind, text) else None
     message = clean(text, secrets) or "provider returned an error"
     return ProviderError(kind, message, status=status, retry_at=retry_at, provider=provider, cause=cause)
 

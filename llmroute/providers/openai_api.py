@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmroute.errors import Cause, ErrorKind, ProviderError
-from llmroute.providers.classify import clean, http_status, kind_for_status
+from llmroute.providers.classify import clean, context_exceeded, http_status, kind_for_status
 from llmroute.providers.openai_wire import OpenAIWireAdapter
 from llmroute.providers.resets import GO_DURATION, delay_in_text, limit_reset, parse_go_duration, retry_hint
 
@@ -104,6 +104,8 @@ def classify_error(
         retry_at = retry_at or delay_in_text(text, _TRY_AGAIN, parse_go_duration, now)
     elif code == "model_not_found" or (not (http and http >= 500) and any(t in text for t in _UNSERVED_TEXTS)):
         kind = ErrorKind.MODEL_NOT_FOUND
+    elif context_exceeded(kind, code, text):
+        cause = Cause.CONTEXT_LENGTH
     message = clean(str(error.get("message") or ""), secrets) or "provider returned an error"
     return ProviderError(kind, message, status=http or status, retry_at=retry_at, provider=provider, cause=cause)
 

@@ -17,6 +17,7 @@ from llmroute.providers.classify import (
     as_dict,
     as_number,
     clean,
+    context_exceeded,
     header,
     http_status,
     kind_for_status,
@@ -151,6 +152,8 @@ def classify_error(
         retry_at = reset or _seconds_from(metadata.get("retry_after_seconds"), now)
     elif (code == 400 and "is not a valid model id" in text) or availability in _UNSERVED:
         kind = ErrorKind.MODEL_NOT_FOUND
+    elif context_exceeded(kind, metadata.get("error_type"), error.get("error_type"), text):
+        cause = Cause.CONTEXT_LENGTH
     elif code == 403 and (metadata.get("reasons") or any(w in text for w in _MODERATION_WORDS)):
         kind = ErrorKind.BAD_REQUEST
     elif code == 402 and "fewer max_tokens" in text and retry_at is None:

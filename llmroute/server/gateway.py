@@ -57,6 +57,8 @@ def failure_of(exc: BaseException, now: float | None = None) -> Failure:
     text = " ".join(str(exc).split()) or exc.__class__.__name__
     if isinstance(exc, errors.ModelNotFound):
         return Failure(404, "model_not_found", text)
+    if isinstance(exc, errors.PromptTooLarge):
+        return Failure(400, "context_length_exceeded", text)
     if isinstance(exc, errors.RequestRejected):
         return Failure(400, "bad_request", text)
     if isinstance(exc, errors.PrivacyRefused):

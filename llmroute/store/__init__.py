@@ -24,6 +24,7 @@ from llmroute.store import (
     holds,
     key_facts,
     ledger,
+    logs,
     recovery,
     reports,
     retention,
@@ -37,9 +38,11 @@ from llmroute.store.connection import connect, reset_damaged, state_error, warn_
 from llmroute.store.holds import Address, Hold
 from llmroute.store.spend import Spend
 from llmroute.store.ledger import AttemptRow
+from llmroute.store.logs import LogCounts, LogEntry
 from llmroute.store.migrations import migrate
 from llmroute.store.reports import Group, Totals
 from llmroute.store.retention import PruneResult, VacuumResult
+from llmroute.store.snapshot import Snapshot
 from llmroute.types import ModelInfo
 
 __all__ = [
@@ -50,6 +53,8 @@ __all__ = [
     "CheckRow",
     "Group",
     "Hold",
+    "LogCounts",
+    "LogEntry",
     "PruneResult",
     "Refusal",
     "Spend",
@@ -87,6 +92,7 @@ class Store:
         self._conn = conn
         self.path = path
         self._next_abandon = -math.inf
+        self._snapshot = Snapshot(conn)
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -108,6 +114,7 @@ class Store:
 
     def _failure(self, exc: sqlite3.Error) -> StateError:
         """The error to raise for a failed query; damage confirmed by ``quick_check`` is kept aside first."""
+        self._snapshot.forget()
         if recovery.is_corruption(exc):
             aside = reset_damaged(self._conn, self.path, exc)
             if aside is not None:
@@ -134,9 +141,44 @@ class Store:
         return ledger.rows(self._conn, since=since)
 
     @_guarded
+    def log_exchange(self, entry: LogEntry) -> int:
+        """Log one answered exchange (and its conversation, on its first turn); the row id."""
+        return logs.record(self._conn, entry)
+
+    @_guarded
+    def conversation(self, conversation_id: str) -> list[LogEntry] | None:
+        """The logged turns of a conversation, oldest first; None when there is no such conversation."""
+        return logs.conversation(self._conn, conversation_id)
+
+    @_guarded
+    def latest_conversation(self) -> str | None:
+        return logs.latest_conversation(self._conn)
+
+    @_guarded
+    def logged(
+        self, *, limit: int | None, search: str | None = None, conversation_id: str | None = None
+    ) -> list[LogEntry]:
+        """The newest ``limit`` logged exchanges that match (all when None), oldest first."""
+        return logs.entries(self._conn, limit=limit, search=search, conversation_id=conversation_id)
+
+    @_guarded
+    def log_counts(self) -> LogCounts:
+        return logs.counts(self._conn)
+
+    @_guarded
+    def log_switch(self) -> bool | None:
+        """``llmroute logs on|off`` as last set (None: never set)."""
+        return logs.switch(self._conn)
+
+    @_guarded
+    def set_log_switch(self, enabled: bool, now: float) -> None:
+        logs.set_switch(self._conn, enabled, now)
+
+    @_guarded
     def holds_in_force(self, addresses: Sequence[Address], *, endpoint: str, now: float) -> list[Hold]:
         """The holds at any of ``addresses`` that block a candidate now (one query)."""
-        return holds.in_force(self._conn, addresses, endpoint, now)
+        snapshot = self._snapshot.current()
+        return holds.in_force(snapshot.holds(), addresses, endpoint, now, snapshot.fetched_at)
 
     @_guarded
     def holds_of(self, subjects: Iterable[str]) -> list[Hold]:
@@ -209,7 +251,7 @@ class Store:
 
     @_guarded
     def catalog_model(self, provider: str, model: str) -> ModelInfo | None:
-        return catalog.load_model(self._conn, provider, model)
+        return self._snapshot.current().model(provider, model)
 
     @_guarded
     def catalog_lacks(self, provider: str, model: str) -> bool:
@@ -234,7 +276,8 @@ class Store:
         abandon = now >= self._next_abandon
         if abandon:
             self._next_abandon = now + ABANDON_EVERY
-        return admission.admit(self._conn, ticket, now, abandon=abandon)
+        with self._snapshot.ledger_write():
+            return admission.admit(self._conn, ticket, now, abandon=abandon)
 
     @_guarded
     def settle(
@@ -249,12 +292,20 @@ class Store:
         thresholds; None when the attempt says nothing of the provider's health) and end the failure streak
         at ``success``."""
         with write_transaction(self._conn):
-            admission.settle_in(self._conn, attempt_id, row)
+            snapshot = self._snapshot.current()
+            with snapshot.ledger_write():
+                admission.settle_in(self._conn, attempt_id, row)
             if breaker is not None:
                 breakers.record_in(
-                    self._conn, row.provider, row.ts, error_kind=row.error_kind, reason=row.message, settings=breaker
+                    self._conn,
+                    row.provider,
+                    row.ts,
+                    error_kind=row.error_kind,
+                    reason=row.message,
+                    settings=breaker,
+                    state=snapshot.breaker(row.provider),
                 )
-            if success is not None:
+            if success is not None and (kept := snapshot.holds().get(success)) and kept.consecutive_failures:
                 holds.succeed_in(self._conn, success, row.ts)
 
     @_guarded
@@ -277,6 +328,8 @@ class Store:
 
     @_guarded
     def breaker_acquire(self, provider: str, now: float, trial_timeout: float) -> float | None:
+        if self._snapshot.current().breaker(provider).state == "closed":
+            return None
         return breakers.acquire(self._conn, provider, now, trial_timeout)
 
     @_guarded

@@ -96,36 +96,50 @@ def admit(conn: sqlite3.Connection, ticket: Ticket, now: float, *, abandon: bool
         return int(cursor.lastrowid or 0)
 
 
+_SETTLE = """
+    UPDATE attempts SET outcome = ?, error_kind = ?, http_status = ?, message = ?, latency_ms = ?,
+        ttft_ms = ?, tokens_in = ?, tokens_out = ?, cost_micros = ?, cost_estimated = ?
+    WHERE id = ?
+"""
+
+
 def settle_in(conn: sqlite3.Connection, attempt_id: int, row: AttemptRow) -> bool:
-    """:func:`settle` inside the caller's write transaction; False when the attempt is no longer in the ledger."""
-    before = conn.execute(
-        "SELECT ts, provider, key_label, key_fingerprint, model, outcome, tokens_in, tokens_out, cost_micros, "
-        "cost_estimated, reserved_micros FROM attempts WHERE id = ?",
-        (attempt_id,),
-    ).fetchone()
-    if before is None:
-        return False
-    ts, provider, label, fingerprint, model, outcome, tokens_in, tokens_out, cost, estimated, reserved = before
-    conn.execute(
-        """
-        UPDATE attempts SET outcome = ?, error_kind = ?, http_status = ?, message = ?, latency_ms = ?,
-            ttft_ms = ?, tokens_in = ?, tokens_out = ?, cost_micros = ?, cost_estimated = ?
-        WHERE id = ?
-        """,
-        (
-            row.outcome,
-            row.error_kind,
-            row.http_status,
-            row.message,
-            row.latency_ms,
-            row.ttft_ms,
-            row.tokens_in,
-            row.tokens_out,
-            row.cost_micros,
-            int(row.cost_estimated),
-            attempt_id,
-        ),
+    """:func:`settle` inside the caller's write transaction; False when the attempt is no longer in the ledger.
+
+    An attempt still pending (nearly always) is settled by one statement: a pending row holds nothing but its
+    reservation. One settled or abandoned meanwhile is read first, so that its day's totals change by the
+    difference.
+    """
+    values = (
+        row.outcome,
+        row.error_kind,
+        row.http_status,
+        row.message,
+        row.latency_ms,
+        row.ttft_ms,
+        row.tokens_in,
+        row.tokens_out,
+        row.cost_micros,
+        int(row.cost_estimated),
+        attempt_id,
     )
+    pending = conn.execute(
+        f"{_SETTLE} AND outcome = 'pending' RETURNING ts, provider, key_label, key_fingerprint, model, reserved_micros",
+        values,
+    ).fetchall()
+    if pending:
+        ts, provider, label, fingerprint, model, reserved = pending[0]
+        outcome, tokens_in, tokens_out, cost, estimated = "pending", None, None, None, False
+    else:
+        before = conn.execute(
+            "SELECT ts, provider, key_label, key_fingerprint, model, outcome, tokens_in, tokens_out, cost_micros, "
+            "cost_estimated, reserved_micros FROM attempts WHERE id = ?",
+            (attempt_id,),
+        ).fetchone()
+        if before is None:
+            return False
+        ts, provider, label, fingerprint, model, outcome, tokens_in, tokens_out, cost, estimated, reserved = before
+        conn.execute(_SETTLE, values)
     old = totals.contribution(outcome, tokens_in, tokens_out, cost, bool(estimated), reserved)
     new = totals.contribution(row.outcome, row.tokens_in, row.tokens_out, row.cost_micros, row.cost_estimated, reserved)
     totals.add(

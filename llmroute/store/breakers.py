@@ -85,9 +85,10 @@ def record_in(
     error_kind: str | None,
     reason: str | None,
     settings: BreakerSettings,
+    state: BreakerState | None = None,
 ) -> BreakerState:
-    """:func:`record` inside the caller's write transaction."""
-    state = load(conn, provider)
+    """:func:`record` inside the caller's write transaction; ``state``: the breaker as read in it, when known."""
+    state = state or load(conn, provider)
     if error_kind not in BREAKER_KINDS:
         if state.state != "closed" or state.consecutive_failures:
             _write(conn, BreakerState(provider), now)

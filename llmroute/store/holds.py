@@ -12,7 +12,7 @@ lasts until ``reset-limits`` or until the provider's catalogue is fetched again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
 
@@ -66,7 +66,6 @@ _COLUMNS = (
     "scope, subject, model, provider, label, endpoint, cooldown_until, disabled, until_refresh, reason, "
     "error_kind, consecutive_failures, updated_at"
 )
-_REFRESHED = "coalesce((SELECT fetched_at FROM catalog_fetches f WHERE f.provider = holds.provider), 0)"
 
 
 def _row(row: Sequence[Any]) -> Hold:
@@ -75,23 +74,27 @@ def _row(row: Sequence[Any]) -> Hold:
     return Hold(*values)
 
 
-def in_force(conn: sqlite3.Connection, addresses: Sequence[Address], endpoint: str, now: float) -> list[Hold]:
-    """The holds at ``addresses`` that block now: kept for this endpoint, and disabled, cooling, or
-    unavailable since after the provider's last catalogue fetch."""
-    if not addresses:
-        return []
-    values = ", ".join("(?, ?, ?)" for _ in addresses)
-    params = [part for a in addresses for part in (a.scope, a.subject, a.model)]
-    rows = conn.execute(
-        f"""
-        SELECT {_COLUMNS} FROM holds
-        WHERE (scope, subject, model) IN (VALUES {values})
-          AND endpoint IN ('', ?)
-          AND (disabled OR cooldown_until > ? OR (until_refresh AND updated_at >= {_REFRESHED}))
-        """,
-        (*params, endpoint, now),
-    )
-    return [_row(r) for r in rows]
+def in_force(
+    kept: Mapping[Address, Hold],
+    addresses: Sequence[Address],
+    endpoint: str,
+    now: float,
+    fetched_at: Callable[[str], float],
+) -> list[Hold]:
+    """The holds ``kept`` at ``addresses`` that block now: kept for this endpoint, and disabled, cooling, or
+    unavailable since after the provider's last catalogue fetch (``fetched_at(provider)``, 0 when never)."""
+    found = (kept.get(a) for a in dict.fromkeys(addresses))
+    return [
+        h
+        for h in found
+        if h is not None
+        and h.endpoint in ("", endpoint)
+        and (
+            h.disabled
+            or (h.cooldown_until is not None and h.cooldown_until > now)
+            or (h.until_refresh and h.updated_at >= fetched_at(h.provider))
+        )
+    ]
 
 
 def load_all(conn: sqlite3.Connection) -> list[Hold]:

@@ -205,6 +205,42 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "m011_logs",
+        """
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            started_at REAL NOT NULL,
+            model TEXT NOT NULL,
+            name TEXT NOT NULL
+        );
+        CREATE TABLE responses (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            conversation_id TEXT NOT NULL REFERENCES conversations (id),
+            ts REAL NOT NULL,
+            model_asked TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            key_label TEXT NOT NULL,
+            system TEXT,
+            prompt TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            cost_micros INTEGER,
+            cost_estimated INTEGER NOT NULL DEFAULT 0,
+            finish_reason TEXT,
+            latency_ms REAL NOT NULL
+        );
+        CREATE INDEX responses_conversation ON responses (conversation_id, id);
+        CREATE TABLE log_switch (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            enabled INTEGER NOT NULL,
+            changed_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 
