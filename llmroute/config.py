@@ -8,6 +8,7 @@ keys come from the environment. Every scalar setting is resolved through one
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -95,7 +96,18 @@ class Settings:
     """Strings in the config file that look like API keys: warned about, and masked wherever they are shown."""
 
     def provider(self, name: str) -> ProviderSettings | None:
-        return next((p for p in self.providers if p.name == name), None)
+        return self._by_name.get(name)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, ProviderSettings]:
+        """Providers by name, built once: every attempt's plan and gate look providers up."""
+        return {p.name: p for p in self.providers}
+
+    @functools.cached_property
+    def _slots(self) -> dict[str, tuple[KeySlot, ...]]:
+        """Each provider's slots, built on first use and then the same objects (their cached fingerprints,
+        endpoints and masks with them) for every request."""
+        return {}
 
     @property
     def keys(self) -> tuple[ApiKey, ...]:
@@ -103,6 +115,12 @@ class Settings:
 
     def slots(self, name: str) -> tuple[KeySlot, ...]:
         """The key slots of a provider, in key order: one per key, or one keyless slot for a local daemon."""
+        found = self._slots.get(name)
+        if found is None:
+            found = self._slots[name] = self._new_slots(name)
+        return found
+
+    def _new_slots(self, name: str) -> tuple[KeySlot, ...]:
         provider = self.provider(name)
         if provider is None:
             return ()

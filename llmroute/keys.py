@@ -46,6 +46,10 @@ class ApiKey:
         return (self.secret, self.token) if self.token else (self.secret,)
 
     def mask(self) -> str:
+        return self._mask
+
+    @functools.cached_property
+    def _mask(self) -> str:
         return mask(self.secret)
 
 

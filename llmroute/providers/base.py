@@ -118,7 +118,7 @@ class HttpChatAdapter(ProviderAdapter):
         client = self._clients.client(self.base_url)
         try:
             outgoing = self.build_request(client, candidate, request, httpx.Timeout(timeout))
-            response = await client.send(outgoing, stream=True)
+            response = await self._clients.send(self.base_url, outgoing)
             try:
                 async for event in self._answer(response, candidate, request, secrets):
                     yield event

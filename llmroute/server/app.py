@@ -115,7 +115,10 @@ def json_response(document: Any, *, status: int = 200, headers: Mapping[str, str
 
 def header_value(text: object) -> str:
     """A safe header value: printable ASCII only (labels and provider names are; this is belt and braces)."""
-    return "".join(c if " " <= c <= "~" else "?" for c in str(text))
+    value = str(text)
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(c if " " <= c <= "~" else "?" for c in value)
 
 
 def routing_of(headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
