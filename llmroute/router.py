@@ -6,11 +6,12 @@ The router holds no wire format (adapters do) and no SQL (the store does).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
@@ -66,6 +67,8 @@ class _Run:
     """Every candidate not tried (or not to be tried again) and why: the one record errors are worded from."""
     deadline_hit: bool = False
     notices: tuple[str, ...] = ()
+    settle_after_result: bool = False
+    """The answering attempt is settled once the caller is done with the result (it resumes or closes the stream)."""
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -160,7 +163,7 @@ class Router:
         return result
 
     async def stream(
-        self, request: ChatRequest, *, keep_text: bool = True, buffered: bool = False
+        self, request: ChatRequest, *, keep_text: bool = True, buffered: bool = False, settle_after_result: bool = False
     ) -> AsyncIterator[TextDelta | ReasoningDelta | ChatResult]:
         """Yield text (and reasoning) as it arrives, then one :class:`ChatResult`; raise a ``RouteError`` on failure.
 
@@ -168,6 +171,10 @@ class Router:
         already written every piece need not hold a long answer in memory twice.
         With ``buffered=True`` nothing but the result is yielded: the caller shows
         nothing before it, so a stream that breaks midway still fails over.
+        With ``settle_after_result=True`` the answering attempt's ledger row is settled
+        when the caller resumes or closes the stream after the result, not before it
+        is yielded: a gateway sends the answer first, and its client does not wait
+        for the write.
         """
         timeout = request.timeout or self.settings.timeout
         run = _Run(
@@ -175,6 +182,7 @@ class Router:
             deadline=time.monotonic() + timeout,
             keep_text=keep_text or buffered,
             buffered=buffered,
+            settle_after_result=settle_after_result,
         )
         plan = self.plan(request)
         run.notices = plan.notices
@@ -235,7 +243,14 @@ class Router:
                 self._record(candidate, run, progress, Outcome.CANCELLED)
                 raise
             if error is None:
-                yield self._succeed(candidate, run, progress)
+                result, settle = self._succeed(candidate, run, progress)
+                if not run.settle_after_result:
+                    settle()
+                try:
+                    yield result
+                finally:
+                    if run.settle_after_result:
+                        settle()
                 return
             self._record(candidate, run, progress, Outcome.FAILED, error)
             action = action_for(error.kind, error.cause)
@@ -327,9 +342,10 @@ class Router:
         """A retry of the same target counts against the attempt cap and must fit the deadline."""
         return len(run.attempts) < self.settings.max_attempts and run.remaining() > RETRY_BACKOFF[1]
 
-    def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> ChatResult:
+    def _succeed(self, candidate: Candidate, run: _Run, progress: _Progress) -> tuple[ChatResult, Callable[[], None]]:
+        """The result, and the settlement of the attempt that answered (the caller runs it)."""
         end = progress.end = self._costed(candidate, progress.end or StreamEnd(model=candidate.model))
-        attempt = self._record(candidate, run, progress, Outcome.OK)
+        attempt, settle = self._ended(candidate, run, progress, Outcome.OK)
         log.info("answered by %s %s (%s)", candidate.provider, candidate.key_label, end.model)
         return ChatResult(
             request_id=run.request_id,
@@ -345,7 +361,7 @@ class Router:
             attempts=tuple(run.attempts),
             reasoning="".join(progress.reasoning),
             notices=run.notices,
-        )
+        ), settle
 
     def _costed(self, candidate: Candidate, end: StreamEnd) -> StreamEnd:
         return replace(end, usage=self._gate.costed(candidate, end.usage))
@@ -358,6 +374,21 @@ class Router:
         outcome: Outcome,
         error: ProviderError | None = None,
     ) -> Attempt:
+        """End the attempt and settle it now."""
+        attempt, settle = self._ended(candidate, run, progress, outcome, error)
+        settle()
+        return attempt
+
+    def _ended(
+        self,
+        candidate: Candidate,
+        run: _Run,
+        progress: _Progress,
+        outcome: Outcome,
+        error: ProviderError | None = None,
+    ) -> tuple[Attempt, Callable[[], None]]:
+        """The attempt as it ended (added to the run's list), and its settlement: the ledger row, the breaker, the
+        end of a failure streak."""
         usage = progress.end.usage if progress.end and outcome is Outcome.OK else Usage()
         attempt = Attempt(
             provider=candidate.provider,
@@ -381,8 +412,9 @@ class Router:
         counts = outcome is not Outcome.CANCELLED and not run.deadline_hit
         assert progress.admitted is not None
         success = health.success_address(candidate.slot) if outcome is Outcome.OK else None
-        self._gate.settle(progress.admitted, row, count_for_breaker=counts, success=success)
-        return attempt
+        return attempt, functools.partial(
+            self._gate.settle, progress.admitted, row, count_for_breaker=counts, success=success
+        )
 
     def _penalize(self, candidate: Candidate, error: ProviderError, run: _Run) -> None:
         """Keep the failure's state at its scope; a limit that now holds the candidate joins the skips."""

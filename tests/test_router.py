@@ -1139,3 +1139,32 @@ async def test_a_reported_cost_is_kept_and_not_marked_as_an_estimate(router: Rou
     answer(httpx_mock, OR_KEY_1, "Paris.")
     result = await router.complete(ask())
     assert (result.usage.cost_micros, result.usage.cost_estimated) == (42, False)
+
+
+def outcomes(router: Router) -> list[str]:
+    return [row.outcome for row in router.store.attempts()]
+
+
+async def test_the_answer_is_settled_before_the_result_is_yielded(router: Router, httpx_mock: HTTPXMock) -> None:
+    answer(httpx_mock, OR_KEY_1, "Paris.")
+    async with aclosing(router.stream(ask(), buffered=True)) as items:
+        async for item in items:
+            if isinstance(item, ChatResult):
+                assert outcomes(router) == ["ok"]
+
+
+async def test_settle_after_result_settles_once_the_caller_is_done_with_the_result(
+    router: Router, httpx_mock: HTTPXMock
+) -> None:
+    """A gateway sends the answer first; the ledger row is settled as soon as it resumes or closes the stream."""
+    answer(httpx_mock, OR_KEY_1, "Paris.")
+    answer(httpx_mock, OR_KEY_1, "Paris.")
+    async with aclosing(router.stream(ask(), buffered=True, settle_after_result=True)) as items:
+        async for item in items:
+            if isinstance(item, ChatResult):
+                assert outcomes(router) == ["pending"]
+    assert outcomes(router) == ["ok"]
+    async with aclosing(router.stream(ask(), buffered=True, settle_after_result=True)) as items:
+        result = await anext(items)
+        assert isinstance(result, ChatResult) and outcomes(router) == ["ok", "pending"]
+    assert outcomes(router) == ["ok", "ok"]

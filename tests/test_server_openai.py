@@ -107,12 +107,18 @@ def cli_for(home: Path, fake: FakeProvider, **extra: str) -> Cli:
 
 
 def ledger(home: Path) -> list[tuple[str, str, str]]:
-    """``(request id, key label, outcome)`` of every attempt, in order."""
-    conn = sqlite3.connect(home / "state.db")
-    try:
-        return list(conn.execute("SELECT request_id, key_label, outcome FROM attempts ORDER BY id"))
-    finally:
-        conn.close()
+    """``(request id, key label, outcome)`` of every attempt, in order, once none is pending: a whole answer is
+    settled right after it is sent, so the last one may still be settling as its client reads it."""
+    deadline = time.monotonic() + 5
+    while True:
+        conn = sqlite3.connect(home / "state.db")
+        try:
+            rows = list(conn.execute("SELECT request_id, key_label, outcome FROM attempts ORDER BY id"))
+        finally:
+            conn.close()
+        if all(outcome != "pending" for _, _, outcome in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.01)
 
 
 def chat_body(**fields: Any) -> dict[str, Any]:

@@ -270,7 +270,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if stream:
             response = await _stream(request, gateway, call, started, ttft)
         else:
-            response = await _complete(gateway, call)
+            response = await _complete(request, gateway, call)
         status, attempts = response.status, _attempts_of(response)
         return response
     except Refused as exc:
@@ -310,19 +310,33 @@ def _log_failure(failure: Failure) -> None:
         log.info("%s", failure.message)
 
 
-async def _complete(gateway: Gateway, call: ChatCall) -> web.Response:
-    """Buffered, as ``chat --json``: nothing is shown before the whole answer, so any failure fails over."""
+async def _complete(request: web.Request, gateway: Gateway, call: ChatCall) -> web.Response:
+    """Buffered, as ``chat --json``: nothing is shown before the whole answer, so any failure fails over.
+
+    The answer is sent as soon as it is whole; its attempt is settled in the ledger right after (the client does
+    not wait for that write).
+    """
     created = int(time.time())
-    result = None
+    response = None
     with gateway.trace() as trace:
         try:
-            async with aclosing(gateway.router.stream(call.request, buffered=True)) as items:
+            stream = gateway.router.stream(call.request, buffered=True, settle_after_result=True)
+            async with aclosing(stream) as items:
                 async for item in items:
                     if isinstance(item, ChatResult):
-                        result = item
+                        response = _whole_answer(item, created)
+                        await response.prepare(request)
+                        await response.write_eof()
         except LlmrouteError as exc:
+            if response is not None:  # the answer went out; its settlement is what failed (the state file's news)
+                log.warning("%s", exc)
+                return response
             raise _refusal(exc, trace) from None
-    assert result is not None
+    assert response is not None
+    return response
+
+
+def _whole_answer(result: ChatResult, created: int) -> web.Response:
     message: dict[str, Any] = {"role": "assistant", "content": result.text}
     if result.reasoning:
         message["reasoning_content"] = result.reasoning
