@@ -68,6 +68,11 @@ class NoKeysError(ConfigError):
     """No provider has a usable key or endpoint."""
 
 
+class KeyServesNoTarget(LlmrouteError):
+    """The request is held to one key (``ChatRequest.key``) that serves none of the model's targets: the caller's
+    request contradicts itself."""
+
+
 class StateError(LlmrouteError):
     """The state file cannot be opened or written."""
 

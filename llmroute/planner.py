@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from llmroute import aliases
 from llmroute.config import Settings
-from llmroute.errors import NoKeysError, PrivacyRefused
+from llmroute.errors import KeyServesNoTarget, NoKeysError, PrivacyRefused
 from llmroute.types import Candidate, ChatRequest, Privacy, Target
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def plan(
     for target in targets:
         candidates.extend(_expand(target, settings, next_cursor, request.key))
     if not candidates:
-        raise NoKeysError("; ".join([*notices, _no_keys_message(spec, targets, settings, request.key)]))
+        failure = KeyServesNoTarget if request.key is not None and targets else NoKeysError
+        raise failure("; ".join([*notices, _no_keys_message(spec, targets, settings, request.key)]))
     # A notice about a provider that has no candidate (no key, not enabled, not local under privacy
     # critical) names a target that is not used: it would only mislead.
     used = {c.provider for c in candidates}

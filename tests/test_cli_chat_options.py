@@ -98,6 +98,13 @@ def test_a_key_of_another_provider_than_provider_or_m_is_refused(cli: Cli, cloud
     assert cloud.requests == []
 
 
+def test_a_key_whose_provider_serves_none_of_the_models_targets_is_a_usage_error(cli: Cli, cloud: FakeProvider) -> None:
+    result = cli("chat", "--key", "OLLAMA_API_KEY", "-m", "openai/gpt-4o-mini", "hi", **keys_env(openrouter=1, ollama=1))
+    assert result.code == ExitStatus.USAGE
+    assert "key OLLAMA_API_KEY does not serve 'openai/gpt-4o-mini' (served by openrouter)" in result.stderr
+    assert cloud.requests == []
+
+
 def test_key_stays_on_the_fast_path(cli: Cli, cloud: FakeProvider) -> None:
     import subprocess
     import sys

@@ -7,7 +7,7 @@ import pytest
 
 from llmroute.aliases import resolve, split_spec
 from llmroute.config import load_settings
-from llmroute.errors import NoKeysError, PrivacyRefused
+from llmroute.errors import KeyServesNoTarget, NoKeysError, PrivacyRefused
 from llmroute.planner import plan
 from llmroute.types import ChatRequest, Privacy, Target
 
@@ -115,5 +115,5 @@ def test_a_forced_key_is_the_only_key_tried(tmp_path: Path) -> None:
 
 
 def test_a_forced_key_that_serves_no_target_of_the_model_is_refused_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(NoKeysError, match="key OLLAMA_API_KEY does not serve 'openrouter:acme/x'"):
+    with pytest.raises(KeyServesNoTarget, match="key OLLAMA_API_KEY does not serve 'openrouter:acme/x'"):
         plan(request("openrouter:acme/x", key="OLLAMA_API_KEY"), settings(tmp_path), no_cursor)

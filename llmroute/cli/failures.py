@@ -76,6 +76,7 @@ def require_keys(
 
 _STATUS_BY_ERROR: tuple[tuple[type[BaseException], ExitStatus, str], ...] = (
     (UsageProblem, ExitStatus.USAGE, "usage"),
+    (errors.KeyServesNoTarget, ExitStatus.USAGE, "usage"),
     (errors.NoKeysError, ExitStatus.CONFIG, "no_keys"),
     (errors.ConfigError, ExitStatus.CONFIG, "config"),
     (errors.StateError, ExitStatus.CONFIG, "state"),
