@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from llmroute.cli.failures import ExitStatus
 from tests.conftest import OR_KEYS, Cli, keys_env
@@ -70,7 +71,7 @@ def test_the_markdown_block_says_who_answered_and_escapes_control_characters(cli
     result = cli("logs")
     assert result.code == 0
     out = result.stdout
-    assert out.startswith("# 20") and f"conversation: {cid}" in out
+    assert re.match(r"# \d\d:\d\d:\d\d UTC    conversation: ", out) and f"conversation: {cid}" in out
     assert "Model: **openai/gpt-4o-mini** via openrouter, key OPENROUTER_API_KEY_1" in out
     assert "Cost: $0.000126" in out
     assert "## Prompt\n\ncolour me\n" in out and "## System\n\nsys prompt\n" in out

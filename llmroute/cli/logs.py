@@ -26,6 +26,7 @@ from llmroute.errors import ConfigError
 from llmroute.money import dollars
 from llmroute.store import LogEntry, Store
 from llmroute.types import ChatRequest, ChatResult, Message
+from llmroute.windows import utc_clock
 
 ENV_SWITCH = "LLMROUTE_LOGS"
 _ON = ("1", "on", "true", "yes")
@@ -211,6 +212,7 @@ def _status(store: Store, environment: Environment, *, as_json: bool) -> None:
 
 
 def when(ts: float) -> str:
+    """A logged exchange's time for ``--json`` (ISO 8601, ``Z``); people read :func:`llmroute.windows.utc_clock`."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -224,7 +226,7 @@ def markdown(item: LogEntry, environment: Environment) -> str:
     asked = "" if item.model_asked in (item.model, f"{item.provider}:{item.model}") else f" (asked: {item.model_asked})"
     tokens = f"{_number(item.tokens_in)} in, {_number(item.tokens_out)} out"
     lines = [
-        f"# {when(item.ts)}    conversation: {item.conversation_id}",
+        f"# {utc_clock(item.ts)}    conversation: {item.conversation_id}",
         "",
         f"Model: **{shown(item.model)}**{shown(asked)} via {item.provider}, key {item.key_label}",
         f"Cost: {cost(item)} · tokens: {tokens} · {item.latency_ms:,.0f} ms · request {item.request_id}",
