@@ -64,6 +64,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.hot_path import CONFIG, KEY  # noqa: E402  (one bench provider for both benchmarks)
+
 SECONDS = float(os.environ.get("DURATION", "3"))
 CONCURRENCY = tuple(int(c) for c in os.environ.get("CONCURRENCY", "1,16,64").split(","))
 MODES = tuple(os.environ.get("MODES", "plain,streamed,first-token").split(","))
@@ -72,21 +74,7 @@ GATEWAY_ARGS = os.environ.get("GATEWAY_ARGS", "").split()
 WARM = 0.5
 FIRST_TOKEN_DELAY = 0.1
 FIRST_TOKEN_SAMPLES = 30
-KEY = "sk-bench-" + "0" * 40 + "beef"
 MESSAGES = [{"role": "user", "content": "Hello"}]
-
-CONFIG = """
-[providers.bench]
-protocol = "openai"
-base_url = "{url}"
-key_variable = "BENCH_API_KEY"
-
-[providers.bench.prices]
-"*" = [0.1, 0.1]
-
-[routing]
-provider_order = ["bench"]
-"""
 
 UPSTREAM = """
 import sys, time

@@ -105,9 +105,9 @@ class Settings:
 
     @functools.cached_property
     def _slots(self) -> dict[str, tuple[KeySlot, ...]]:
-        """Each provider's slots, built on first use and then the same objects (their cached fingerprints,
-        endpoints and masks with them) for every request."""
-        return {}
+        """Each provider's slots, built once: the same objects (their cached fingerprints, endpoints and masks
+        with them) serve every request."""
+        return {p.name: self._slots_of(p) for p in self.providers}
 
     @property
     def keys(self) -> tuple[ApiKey, ...]:
@@ -115,19 +115,19 @@ class Settings:
 
     def slots(self, name: str) -> tuple[KeySlot, ...]:
         """The key slots of a provider, in key order: one per key, or one keyless slot for a local daemon."""
-        found = self._slots.get(name)
-        if found is None:
-            found = self._slots[name] = self._new_slots(name)
-        return found
+        return self._slots.get(name, ())
 
-    def _new_slots(self, name: str) -> tuple[KeySlot, ...]:
-        provider = self.provider(name)
-        if provider is None:
-            return ()
+    def _slots_of(self, provider: ProviderSettings) -> tuple[KeySlot, ...]:
         if provider.key_variable is None:
-            return (KeySlot(name, None, base_url=provider.base_url),)
+            return (KeySlot(provider.name, None, base_url=provider.base_url),)
         return tuple(
-            KeySlot(name, key, self._pool(provider, key.label), provider.base_url, provider.accounts.get(key.label, ""))
+            KeySlot(
+                provider.name,
+                key,
+                self._pool(provider, key.label),
+                provider.base_url,
+                provider.accounts.get(key.label, ""),
+            )
             for key in provider.keys
         )
 

@@ -246,11 +246,12 @@ class Router:
                 result, settle = self._succeed(candidate, run, progress)
                 if not run.settle_after_result:
                     settle()
+                    yield result
+                    return
                 try:
                     yield result
                 finally:
-                    if run.settle_after_result:
-                        settle()
+                    settle()
                 return
             self._record(candidate, run, progress, Outcome.FAILED, error)
             action = action_for(error.kind, error.cause)
